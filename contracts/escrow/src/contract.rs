@@ -1,0 +1,131 @@
+//! Entry points: each dispatches to the module that does the work.
+
+#[cfg(not(feature = "library"))]
+use cosmwasm_std::entry_point;
+use cosmwasm_std::{
+    from_json, to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response, StdResult,
+    Uint128,
+};
+use fairshare_protocol::asset::StakeAsset;
+use fairshare_protocol::escrow::{
+    ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg, ReceiveMsg, TotalsResponse,
+};
+
+use crate::error::ContractError;
+use crate::state::{Asset, Config, CONFIG, TOTALS};
+use crate::{claim, join, query, settle, CONTRACT_NAME, CONTRACT_VERSION};
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn instantiate(
+    deps: DepsMut,
+    _env: Env,
+    info: MessageInfo,
+    msg: InstantiateMsg,
+) -> Result<Response, ContractError> {
+    cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    let owner = match msg.owner {
+        Some(o) => deps.api.addr_validate(&o)?,
+        None => info.sender,
+    };
+    let stake_asset = match msg.stake_asset {
+        StakeAsset::Native { denom } => Asset::Native(denom),
+        StakeAsset::Cw20 { address } => Asset::Cw20(deps.api.addr_validate(&address)?),
+    };
+    let cfg = Config {
+        owner,
+        round_manager: deps.api.addr_validate(&msg.round_manager)?,
+        reward_token: deps.api.addr_validate(&msg.reward_token)?,
+        stake_asset,
+        min_stake: msg.min_stake,
+        treasury: deps.api.addr_validate(&msg.treasury)?,
+    };
+    CONFIG.save(deps.storage, &cfg)?;
+    TOTALS.save(
+        deps.storage,
+        &TotalsResponse {
+            locked: Uint128::zero(),
+            claimable_stake: Uint128::zero(),
+            unclaimed_rewards: Uint128::zero(),
+            slashed_total: Uint128::zero(),
+            minted_total: Uint128::zero(),
+        },
+    )?;
+    Ok(Response::new().add_attribute("action", "instantiate").add_attribute("owner", cfg.owner))
+}
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn execute(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    msg: ExecuteMsg,
+) -> Result<Response, ContractError> {
+    match msg {
+        ExecuteMsg::Join { round_id, pubkey } => join::join_native(deps, info, round_id, pubkey),
+        ExecuteMsg::Receive(wrapper) => {
+            let hook: ReceiveMsg = from_json(&wrapper.msg)
+                .map_err(|e| ContractError::BadHookMsg(e.to_string()))?;
+            match hook {
+                ReceiveMsg::Join { round_id, pubkey } => {
+                    join::join_cw20(deps, info, wrapper, round_id, pubkey)
+                }
+            }
+        }
+        ExecuteMsg::SettleRound { round_id, outcomes, dust } => {
+            settle::settle_round(deps, env, info, round_id, outcomes, dust)
+        }
+        ExecuteMsg::RefundRound { round_id } => settle::refund_round(deps, info, round_id),
+        ExecuteMsg::Claim { round_id } => claim::claim(deps, info, round_id),
+        ExecuteMsg::UpdateConfig { owner, round_manager, treasury, min_stake } => {
+            update_config(deps, info, owner, round_manager, treasury, min_stake)
+        }
+    }
+}
+
+fn update_config(
+    deps: DepsMut,
+    info: MessageInfo,
+    owner: Option<String>,
+    round_manager: Option<String>,
+    treasury: Option<String>,
+    min_stake: Option<Uint128>,
+) -> Result<Response, ContractError> {
+    let mut cfg = CONFIG.load(deps.storage)?;
+    if info.sender != cfg.owner {
+        return Err(ContractError::NotOwner);
+    }
+    if let Some(o) = owner {
+        cfg.owner = deps.api.addr_validate(&o)?;
+    }
+    if let Some(r) = round_manager {
+        cfg.round_manager = deps.api.addr_validate(&r)?;
+    }
+    if let Some(t) = treasury {
+        cfg.treasury = deps.api.addr_validate(&t)?;
+    }
+    if let Some(m) = min_stake {
+        cfg.min_stake = m;
+    }
+    CONFIG.save(deps.storage, &cfg)?;
+    Ok(Response::new().add_attribute("action", "update_config"))
+}
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
+    match msg {
+        QueryMsg::Config {} => to_json_binary(&query::config(deps)?),
+        QueryMsg::Stake { round_id, participant } => {
+            to_json_binary(&query::stake(deps, round_id, participant)?)
+        }
+        QueryMsg::Stakes { round_id, start_after, limit } => {
+            to_json_binary(&query::stakes(deps, round_id, start_after, limit)?)
+        }
+        QueryMsg::Totals {} => to_json_binary(&TOTALS.load(deps.storage)?),
+    }
+}
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
+    cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    Ok(Response::new().add_attribute("action", "migrate"))
+}

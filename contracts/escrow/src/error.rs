@@ -1,0 +1,43 @@
+use cosmwasm_std::{StdError, Uint128};
+use cw_utils::PaymentError;
+use thiserror::Error;
+
+/// Everything the escrow refuses, with a message a user can act on.
+#[derive(Error, Debug, PartialEq)]
+pub enum ContractError {
+    #[error(transparent)]
+    Std(#[from] StdError),
+    #[error("stake payment: {0}")]
+    Payment(#[from] PaymentError),
+
+    #[error("only the owner may do this")]
+    NotOwner,
+    #[error("only the round-manager may report round outcomes")]
+    NotRoundManager,
+    #[error("stakes are paid in {expected}; this came as {got}")]
+    WrongAsset { expected: String, got: String },
+    #[error("stake {got} is below the minimum stake {min}")]
+    StakeTooLow { got: Uint128, min: Uint128 },
+    #[error("{0} has already staked in round {1}")]
+    AlreadyStaked(String, u64),
+    #[error("malformed hook message: {0}")]
+    BadHookMsg(String),
+
+    #[error("round {0} has already ended in the escrow")]
+    RoundAlreadyEnded(u64),
+    #[error("outcome for {0} in round {1}, who has no locked stake there")]
+    UnknownStaker(String, u64),
+    #[error("outcomes cover {got} stakers; round {round_id} has {expected}")]
+    OutcomeCount { round_id: u64, expected: u32, got: usize },
+    #[error("slash {slash} for {participant} exceeds its stake {stake}")]
+    SlashExceedsStake { participant: String, slash: Uint128, stake: Uint128 },
+    #[error("reward arithmetic overflows")]
+    Overflow,
+
+    #[error("{0} has nothing to claim in round {1}")]
+    NothingToClaim(String, u64),
+    #[error("round {0} has not ended yet; stakes are locked until it settles or fails")]
+    RoundNotEnded(u64),
+    #[error("{0} has already claimed round {1}")]
+    AlreadyClaimed(String, u64),
+}

@@ -1,0 +1,21 @@
+//! Fairshare round-manager: the round state machine (Open → Training → Evaluating → Settled, or
+//! Failed), participants and their keys, batches of signed update commitments verified on
+//! chain, evaluator reports, and settlement by the median of the reports.
+
+pub mod commit;
+pub mod contract;
+pub mod error;
+pub mod lifecycle;
+pub mod median;
+pub mod phase;
+pub mod query;
+pub mod settle;
+pub mod state;
+pub mod validate;
+
+pub use error::ContractError;
+
+/// Name recorded by cw2.
+pub const CONTRACT_NAME: &str = "crates.io:fairshare-round-manager";
+/// Version recorded by cw2.
+pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,16 @@
+//! Fairshare's shared interface.
+//!
+//! Everything that crosses a boundary lives here, so that contracts never depend on each
+//! other's internals and off-chain code (relayer, trainer, tests) speaks the same types:
+//! - [`commitment`]: the signed digest that binds an update to one chain, contract, round and
+//!   participant, and address derivation from a secp256k1 key;
+//! - [`rewards`]: the reward and slashing rule of a settled round, in exact integer arithmetic;
+//! - [`round_manager`], [`escrow`], [`dao`]: each contract's messages;
+//! - [`asset`]: the stake asset (native coin or CW20).
+
+pub mod asset;
+pub mod commitment;
+pub mod dao;
+pub mod escrow;
+pub mod rewards;
+pub mod round_manager;

@@ -1,0 +1,327 @@
+//! The reward and slashing rule of a settled round (DESIGN §4), in exact integer arithmetic.
+//!
+//! With ΔU the round's utility gain (median of the evaluators' reports) and φᵢ each
+//! participant's median Shapley value:
+//! - `pool = floor(budget · clamp(ΔU / ΔU_target, 0, 1))`: a round that improves nothing pays
+//!   nothing;
+//! - a participant is *harmful* when `φᵢ + seᵢ < 0` (negative beyond its standard error) and
+//!   forfeits `slash_harmful` of its stake; otherwise a *free-rider* when `φᵢ < τ · ΔU / n` and
+//!   forfeits `slash_free_rider`; a *no-show* (joined, never committed) forfeits
+//!   `slash_no_show`; everyone else is a *contributor*;
+//! - contributors share the pool in proportion to φᵢ⁺, rounded down; the rounding dust goes to
+//!   the treasury. Harmful participants and free-riders earn nothing.
+//!
+//! So `Σ rewards + dust = pool ≤ budget` and `slash ≤ stake` always hold.
+
+use cosmwasm_schema::cw_serde;
+use cosmwasm_std::{Decimal, SignedDecimal, Uint128, Uint256};
+
+/// DAO-governed constants of the reward rule.
+#[cw_serde]
+pub struct RewardParams {
+    /// Tokens a round can pay out at most.
+    pub budget: Uint128,
+    /// The utility gain at which a round earns its whole budget (must be > 0).
+    pub delta_u_target: Decimal,
+    /// τ: a participant whose value is below τ · ΔU / n is a free-rider.
+    pub free_rider_tau: Decimal,
+    /// Fraction of its stake a free-rider forfeits (≤ 1).
+    pub slash_free_rider: Decimal,
+    /// Fraction of its stake a harmful participant forfeits (≤ 1).
+    pub slash_harmful: Decimal,
+    /// Fraction of its stake a no-show forfeits (≤ 1).
+    pub slash_no_show: Decimal,
+}
+
+/// Why a set of reward parameters is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RewardParamsError {
+    #[error("delta_u_target must be greater than zero")]
+    ZeroTarget,
+    #[error("{name} must be at most 1 (a fraction of the stake), got {value}")]
+    RateAboveOne { name: &'static str, value: Decimal },
+}
+
+impl RewardParams {
+    /// Checks the constants once, where they enter the system.
+    pub fn validate(&self) -> Result<(), RewardParamsError> {
+        if self.delta_u_target.is_zero() {
+            return Err(RewardParamsError::ZeroTarget);
+        }
+        for (name, value) in [
+            ("slash_free_rider", self.slash_free_rider),
+            ("slash_harmful", self.slash_harmful),
+            ("slash_no_show", self.slash_no_show),
+        ] {
+            if value > Decimal::one() {
+                return Err(RewardParamsError::RateAboveOne { name, value });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An evaluated participant's median score.
+#[cw_serde]
+#[derive(Copy)]
+pub struct Score {
+    /// φᵢ, the participant's Shapley value.
+    pub value: SignedDecimal,
+    /// The standard error of φᵢ.
+    pub std_error: Decimal,
+}
+
+/// One joined participant as the rule sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Entry {
+    /// Tokens bonded by the participant.
+    pub stake: Uint128,
+    /// Its median score, or `None` for a no-show.
+    pub score: Option<Score>,
+}
+
+/// How the rule classed a participant.
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub enum Verdict {
+    /// Earns a share of the pool.
+    Contributor,
+    /// Contributed below the free-rider threshold.
+    FreeRider,
+    /// Made the model worse beyond its standard error.
+    Harmful,
+    /// Joined but never committed an update.
+    NoShow,
+}
+
+/// What one participant gets and forfeits.
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub reward: Uint128,
+    pub slash: Uint128,
+}
+
+/// The whole round's payout, with outcomes in the order of the entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payout {
+    pub outcomes: Vec<Outcome>,
+    /// Tokens the round pays in all (rewards plus dust).
+    pub pool: Uint128,
+    /// `pool - Σ rewards`, paid to the treasury.
+    pub dust: Uint128,
+}
+
+/// Applies the rule. `delta_u` is the round's median utility gain.
+pub fn compute_payout(params: &RewardParams, delta_u: SignedDecimal, entries: &[Entry]) -> Payout {
+    let evaluated = entries.iter().filter(|e| e.score.is_some()).count();
+    let threshold = free_rider_threshold(params.free_rider_tau, delta_u, evaluated);
+
+    let mut outcomes: Vec<Outcome> = entries
+        .iter()
+        .map(|e| {
+            let (verdict, rate) = match e.score {
+                None => (Verdict::NoShow, params.slash_no_show),
+                Some(s) if is_harmful(s) => (Verdict::Harmful, params.slash_harmful),
+                Some(s) if s.value < threshold => (Verdict::FreeRider, params.slash_free_rider),
+                Some(_) => (Verdict::Contributor, Decimal::zero()),
+            };
+            Outcome { verdict, reward: Uint128::zero(), slash: e.stake.mul_floor(rate) }
+        })
+        .collect();
+
+    let weights: Vec<Uint256> = entries
+        .iter()
+        .zip(&outcomes)
+        .map(|(e, o)| match (o.verdict, e.score) {
+            (Verdict::Contributor, Some(s)) if s.value > SignedDecimal::zero() => {
+                Uint256::from(s.value.atomics().unsigned_abs())
+            }
+            _ => Uint256::zero(),
+        })
+        .collect();
+    let total_weight: Uint256 = weights.iter().fold(Uint256::zero(), |a, w| a + *w);
+
+    let pool = if total_weight.is_zero() {
+        Uint128::zero()
+    } else {
+        params.budget.mul_floor(gain_fraction(delta_u, params.delta_u_target))
+    };
+    let mut paid = Uint128::zero();
+    if !pool.is_zero() {
+        for (o, w) in outcomes.iter_mut().zip(&weights) {
+            // pool · w / Σw ≤ pool, so the narrowing cannot fail.
+            let share = Uint256::from(pool).multiply_ratio(*w, total_weight);
+            o.reward = Uint128::try_from(share).expect("a share never exceeds the pool");
+            paid += o.reward;
+        }
+    }
+    Payout { outcomes, pool, dust: pool - paid }
+}
+
+/// `clamp(ΔU / target, 0, 1)`.
+fn gain_fraction(delta_u: SignedDecimal, target: Decimal) -> Decimal {
+    if delta_u <= SignedDecimal::zero() || target.is_zero() {
+        return Decimal::zero();
+    }
+    let gain = Decimal::new(delta_u.atomics().unsigned_abs());
+    match gain.checked_div(target) {
+        Ok(f) if f < Decimal::one() => f,
+        _ => Decimal::one(),
+    }
+}
+
+/// τ · ΔU / n (signed; with a loss-making round it is negative).
+fn free_rider_threshold(tau: Decimal, delta_u: SignedDecimal, n: usize) -> SignedDecimal {
+    if n == 0 {
+        return SignedDecimal::zero();
+    }
+    let tau = SignedDecimal::try_from(tau).unwrap_or(SignedDecimal::MAX);
+    let n = SignedDecimal::from_atomics(i128::try_from(n).unwrap_or(i128::MAX), 0)
+        .unwrap_or(SignedDecimal::MAX);
+    delta_u
+        .checked_mul(tau)
+        .ok()
+        .and_then(|x| x.checked_div(n).ok())
+        .unwrap_or(if delta_u.is_negative() { SignedDecimal::MIN } else { SignedDecimal::MAX })
+}
+
+/// Negative beyond its standard error.
+fn is_harmful(s: Score) -> bool {
+    let se = SignedDecimal::try_from(s.std_error).unwrap_or(SignedDecimal::MAX);
+    s.value.is_negative() && s.value.checked_add(se).map(|x| x.is_negative()).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::str::FromStr;
+
+    fn params(budget: u128) -> RewardParams {
+        RewardParams {
+            budget: Uint128::new(budget),
+            delta_u_target: Decimal::from_str("1").expect("decimal"),
+            free_rider_tau: Decimal::from_str("0.1").expect("decimal"),
+            slash_free_rider: Decimal::from_str("0.5").expect("decimal"),
+            slash_harmful: Decimal::one(),
+            slash_no_show: Decimal::from_str("0.25").expect("decimal"),
+        }
+    }
+
+    fn sd(s: &str) -> SignedDecimal {
+        SignedDecimal::from_str(s).expect("signed decimal")
+    }
+
+    fn scored(stake: u128, value: &str, se: &str) -> Entry {
+        Entry {
+            stake: Uint128::new(stake),
+            score: Some(Score { value: sd(value), std_error: Decimal::from_str(se).expect("dec") }),
+        }
+    }
+
+    #[test]
+    fn contributors_share_pool_by_value() {
+        let entries = [scored(100, "0.3", "0"), scored(100, "0.1", "0"), scored(100, "0.1", "0")];
+        let p = compute_payout(&params(1000), sd("0.5"), &entries);
+        assert_eq!(p.pool, Uint128::new(500), "ΔU/target = 0.5 of the budget");
+        let rewards: Vec<u128> = p.outcomes.iter().map(|o| o.reward.u128()).collect();
+        assert_eq!(rewards, vec![300, 100, 100]);
+        assert_eq!(p.dust, Uint128::zero());
+        assert!(p.outcomes.iter().all(|o| o.verdict == Verdict::Contributor && o.slash.is_zero()));
+    }
+
+    #[test]
+    fn rounding_dust_goes_to_treasury() {
+        let entries = [scored(1, "1", "0"), scored(1, "1", "0"), scored(1, "1", "0")];
+        let p = compute_payout(&params(100), sd("3"), &entries);
+        assert_eq!(p.pool, Uint128::new(100), "gain above target pays the whole budget");
+        assert!(p.outcomes.iter().all(|o| o.reward == Uint128::new(33)));
+        assert_eq!(p.dust, Uint128::new(1));
+    }
+
+    #[test]
+    fn free_rider_harmful_and_no_show_are_slashed_and_unpaid() {
+        let entries = [
+            scored(1000, "0.9", "0.01"),
+            scored(1000, "0.001", "0.01"), // below τ·ΔU/n = 0.1·0.8/3
+            scored(1000, "-0.1", "0.01"),  // negative beyond its error
+            Entry { stake: Uint128::new(1000), score: None },
+        ];
+        let p = compute_payout(&params(1000), sd("0.8"), &entries);
+        let v: Vec<Verdict> = p.outcomes.iter().map(|o| o.verdict).collect();
+        assert_eq!(v, vec![Verdict::Contributor, Verdict::FreeRider, Verdict::Harmful, Verdict::NoShow]);
+        let slash: Vec<u128> = p.outcomes.iter().map(|o| o.slash.u128()).collect();
+        assert_eq!(slash, vec![0, 500, 1000, 250]);
+        assert_eq!(p.outcomes[0].reward, Uint128::new(800));
+        assert!(p.outcomes[1..].iter().all(|o| o.reward.is_zero()));
+    }
+
+    #[test]
+    fn negative_within_error_is_not_harmful() {
+        let entries = [scored(10, "1", "0"), scored(10, "-0.01", "0.05")];
+        let p = compute_payout(&params(100), sd("1"), &entries);
+        assert_eq!(p.outcomes[1].verdict, Verdict::FreeRider);
+    }
+
+    #[test]
+    fn round_that_improves_nothing_pays_nothing() {
+        let entries = [scored(10, "0.0", "0"), scored(10, "-0.0", "0")];
+        for du in ["0", "-0.3"] {
+            let p = compute_payout(&params(1000), sd(du), &entries);
+            assert_eq!(p.pool, Uint128::zero());
+            assert_eq!(p.dust, Uint128::zero());
+        }
+    }
+
+    #[test]
+    fn huge_numbers_do_not_overflow() {
+        let entries = [
+            scored(u128::MAX, "1000000000", "0"),
+            scored(u128::MAX, "1", "0"),
+        ];
+        let mut pr = params(u128::MAX);
+        pr.slash_free_rider = Decimal::one();
+        let p = compute_payout(&pr, sd("1000000001"), &entries);
+        assert_eq!(p.pool, Uint128::MAX);
+        let total: u128 = p.outcomes.iter().map(|o| o.reward.u128()).sum::<u128>() + p.dust.u128();
+        assert_eq!(total, u128::MAX);
+    }
+
+    #[test]
+    fn validate_rejects_bad_constants() {
+        let mut p = params(1);
+        p.delta_u_target = Decimal::zero();
+        assert_eq!(p.validate(), Err(RewardParamsError::ZeroTarget));
+        let mut p = params(1);
+        p.slash_harmful = Decimal::from_str("1.5").expect("dec");
+        assert!(matches!(p.validate(), Err(RewardParamsError::RateAboveOne { name: "slash_harmful", .. })));
+        assert_eq!(params(1).validate(), Ok(()));
+    }
+
+    proptest! {
+        #[test]
+        fn pool_is_conserved_and_bounded(
+            budget in 0u128..=u128::MAX,
+            du in -1_000_000i64..1_000_000,
+            rows in prop::collection::vec((0u128..=u128::MAX, proptest::option::of((-1_000_000i64..1_000_000, 0u64..1000))), 0..40),
+        ) {
+            let entries: Vec<Entry> = rows.iter().map(|(stake, s)| Entry {
+                stake: Uint128::new(*stake),
+                score: s.map(|(v, se)| Score {
+                    value: SignedDecimal::from_atomics(v, 3).expect("fits"),
+                    std_error: Decimal::from_atomics(se as u128, 3).expect("fits"),
+                }),
+            }).collect();
+            let p = compute_payout(&params(budget), SignedDecimal::from_atomics(du, 3).expect("fits"), &entries);
+            prop_assert!(p.pool.u128() <= budget);
+            let paid = p.outcomes.iter().fold(Uint256::zero(), |a, o| a + Uint256::from(o.reward));
+            prop_assert_eq!(paid + Uint256::from(p.dust), Uint256::from(p.pool));
+            for (o, e) in p.outcomes.iter().zip(&entries) {
+                prop_assert!(o.slash <= e.stake);
+                if o.verdict != Verdict::Contributor { prop_assert!(o.reward.is_zero()); }
+            }
+        }
+    }
+}

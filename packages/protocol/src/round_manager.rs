@@ -1,0 +1,291 @@
+//! Messages of the round-manager contract: round lifecycle, participants, signed update
+//! commitments, evaluator reports and settlement.
+
+use cosmwasm_schema::{cw_serde, QueryResponses};
+use cosmwasm_std::{Addr, Decimal, HexBinary, SignedDecimal, Uint128};
+
+use crate::rewards::{RewardParams, Score, Verdict};
+
+/// Block counts of a round's three windows, from the block it opens in.
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub struct Schedule {
+    /// Blocks during which participants may join (and already commit).
+    pub join_blocks: u64,
+    /// Blocks after joining closes during which commitments are accepted.
+    pub train_blocks: u64,
+    /// Blocks after commitments close during which evaluators report.
+    pub eval_blocks: u64,
+}
+
+/// Every DAO-governed constant of a round. A round copies them when it opens, so a change
+/// applies from the next round on.
+#[cw_serde]
+pub struct RoundParams {
+    pub schedule: Schedule,
+    /// Fewer committed participants than this and the round fails.
+    pub min_participants: u32,
+    /// Most participants a round admits (bounds every loop over a round).
+    pub max_participants: u32,
+    /// Addresses allowed to report.
+    pub evaluators: Vec<String>,
+    /// Reports needed before a round can settle.
+    pub evaluator_quorum: u32,
+    pub rewards: RewardParams,
+    /// An evaluator whose score for some participant differs from the median by more than
+    /// this is recorded as an outlier.
+    pub outlier_tolerance: Decimal,
+    /// Largest Frobenius norm of an update's ΔW the relayer accepts (checked off chain).
+    pub max_update_norm: Decimal,
+}
+
+/// What the participants train on; fixed when the round opens.
+#[cw_serde]
+pub struct RoundSpec {
+    /// sha256 of the base model's weights file.
+    pub base_model_hash: HexBinary,
+    /// sha256 of the global adapter the round starts from (all zeros in round one).
+    pub global_adapter_hash: HexBinary,
+    /// sha256 of the evaluators' held-out validation set.
+    pub validation_set_hash: HexBinary,
+    /// Where participants read the task description.
+    pub task_uri: String,
+}
+
+#[cw_serde]
+pub struct InstantiateMsg {
+    /// Who may change config and params (the DAO); the sender when omitted.
+    pub owner: Option<String>,
+    /// Who, besides the owner, may open rounds.
+    pub operator: Option<String>,
+    /// The escrow contract, which alone registers participants. Can be set later.
+    pub escrow: Option<String>,
+    pub params: RoundParams,
+}
+
+/// One participant's signed commitment to an update.
+#[cw_serde]
+pub struct SignedCommitment {
+    pub participant: String,
+    /// sha256 of the update's `adapter_model.safetensors`.
+    pub update_hash: HexBinary,
+    /// 64-byte secp256k1 signature over the commitment digest.
+    pub signature: HexBinary,
+}
+
+/// One evaluator's scores for every committed participant of a round.
+#[cw_serde]
+pub struct Report {
+    /// sha256 of the aggregate adapter the evaluator built from all updates.
+    pub aggregate_hash: HexBinary,
+    /// U(N) − U(∅): the validation improvement of the full aggregate.
+    pub delta_u: SignedDecimal,
+    /// One score per committed participant.
+    pub scores: Vec<ParticipantScore>,
+}
+
+#[cw_serde]
+pub struct ParticipantScore {
+    pub participant: String,
+    pub value: SignedDecimal,
+    pub std_error: Decimal,
+}
+
+#[cw_serde]
+pub enum ExecuteMsg {
+    /// Owner only: change who owns, operates and escrows.
+    UpdateConfig {
+        owner: Option<String>,
+        operator: Option<String>,
+        escrow: Option<String>,
+    },
+    /// Owner only: replace the round parameters (used from the next round on).
+    UpdateParams { params: RoundParams },
+    /// Owner or operator: open a new round with the current parameters.
+    OpenRound { spec: RoundSpec },
+    /// Escrow only: record a participant who has bonded `stake`. The public key must derive
+    /// the participant's address.
+    RegisterParticipant {
+        round_id: u64,
+        participant: String,
+        pubkey: HexBinary,
+        stake: Uint128,
+    },
+    /// Anyone (usually the relayer): post a batch of signed commitments. All or nothing: the
+    /// first invalid commitment fails the batch with its index.
+    CommitUpdates {
+        round_id: u64,
+        commitments: Vec<SignedCommitment>,
+    },
+    /// An evaluator of the round: report scores for every committed participant.
+    SubmitReport { round_id: u64, report: Report },
+    /// Anyone: settle a round whose reports reached quorum, or fail one that cannot.
+    Settle { round_id: u64 },
+}
+
+#[cw_serde]
+#[derive(QueryResponses)]
+pub enum QueryMsg {
+    #[returns(ConfigResponse)]
+    Config {},
+    #[returns(RoundResponse)]
+    Round { round_id: u64 },
+    /// Rounds in ascending id order.
+    #[returns(RoundsResponse)]
+    Rounds { start_after: Option<u64>, limit: Option<u32> },
+    #[returns(ParticipantResponse)]
+    Participant { round_id: u64, participant: String },
+    /// Participants of a round in address order.
+    #[returns(ParticipantsResponse)]
+    Participants {
+        round_id: u64,
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    /// Commitments of a round in participant order.
+    #[returns(CommitmentsResponse)]
+    Commitments {
+        round_id: u64,
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    /// Evaluator reports of a round in evaluator order.
+    #[returns(ReportsResponse)]
+    Reports {
+        round_id: u64,
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    /// Settled results of a round in participant order.
+    #[returns(ResultsResponse)]
+    Results {
+        round_id: u64,
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+}
+
+#[cw_serde]
+pub struct ConfigResponse {
+    pub owner: Addr,
+    pub operator: Option<Addr>,
+    pub escrow: Option<Addr>,
+    pub params: RoundParams,
+    /// Id the next opened round gets.
+    pub next_round_id: u64,
+}
+
+/// Where a round is in its life.
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub enum Phase {
+    /// Joining (and early commits) allowed.
+    Open,
+    /// Joining closed; commitments accepted.
+    Training,
+    /// Commitments closed; evaluators report.
+    Evaluating,
+    /// Rewards and slashes fixed; claims open.
+    Settled,
+    /// Too few commitments or reports by the deadline; stakes go back. Becomes final when
+    /// `Settle` is called.
+    Failed,
+}
+
+/// Block heights at which a round's windows close.
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub struct Deadlines {
+    pub opened_at: u64,
+    pub join_until: u64,
+    pub commit_until: u64,
+    pub report_until: u64,
+}
+
+/// Figures fixed at settlement.
+#[cw_serde]
+pub struct SettlementSummary {
+    pub delta_u: SignedDecimal,
+    pub pool: Uint128,
+    pub dust: Uint128,
+    pub total_slashed: Uint128,
+    /// Evaluators far from the median, for the DAO to act on.
+    pub outliers: Vec<Addr>,
+    pub settled_at: u64,
+}
+
+#[cw_serde]
+pub struct RoundResponse {
+    pub id: u64,
+    pub spec: RoundSpec,
+    pub params: RoundParams,
+    pub deadlines: Deadlines,
+    /// The phase at the current block.
+    pub phase: Phase,
+    pub joined: u32,
+    pub committed: u32,
+    pub reports: u32,
+    pub settlement: Option<SettlementSummary>,
+}
+
+#[cw_serde]
+pub struct RoundsResponse {
+    pub rounds: Vec<RoundResponse>,
+}
+
+#[cw_serde]
+pub struct ParticipantResponse {
+    pub participant: Addr,
+    pub pubkey: HexBinary,
+    pub stake: Uint128,
+    pub joined_at: u64,
+    pub update_hash: Option<HexBinary>,
+}
+
+#[cw_serde]
+pub struct ParticipantsResponse {
+    pub participants: Vec<ParticipantResponse>,
+}
+
+#[cw_serde]
+pub struct CommitmentInfo {
+    pub participant: Addr,
+    pub update_hash: HexBinary,
+    pub committed_at: u64,
+}
+
+#[cw_serde]
+pub struct CommitmentsResponse {
+    pub commitments: Vec<CommitmentInfo>,
+}
+
+#[cw_serde]
+pub struct ReportInfo {
+    pub evaluator: Addr,
+    pub report: Report,
+    pub reported_at: u64,
+}
+
+#[cw_serde]
+pub struct ReportsResponse {
+    pub reports: Vec<ReportInfo>,
+}
+
+#[cw_serde]
+pub struct ParticipantResult {
+    pub participant: Addr,
+    /// Median score across reports; `None` for a no-show.
+    pub score: Option<Score>,
+    pub verdict: Verdict,
+    pub stake: Uint128,
+    pub reward: Uint128,
+    pub slash: Uint128,
+}
+
+#[cw_serde]
+pub struct ResultsResponse {
+    pub results: Vec<ParticipantResult>,
+}
+
+#[cw_serde]
+pub struct MigrateMsg {}

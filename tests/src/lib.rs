@@ -1,0 +1,1 @@
+//! Shared scenario helpers live in fairshare-relayer's embedded chain.
