@@ -21,3 +21,57 @@ DEMO_PREREQS :=
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- tools (cached outside the repo)
+$(WASM_OPT):
+	@mkdir -p $(NPM_DIR)
+	cd $(NPM_DIR) && npm install --no-audit --no-fund --prefix . binaryen@132.0.0
+
+$(COSMWASM_CHECK):
+	cargo install cosmwasm-check --version 3.0.10 --root $(TOOLS_DIR)
+
+.PHONY: tools
+tools: $(WASM_OPT) $(COSMWASM_CHECK) ## install the wasm toolchain: wasm32 target, binaryen, cosmwasm-check
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# ---------------------------------------------------------------- contracts
+CONTRACT_CRATES := $(notdir $(wildcard contracts/*))
+.PHONY: wasm
+wasm: tools ## build every contract to wasm, lower bulk-memory, cosmwasm-check, write artifacts/
+	cargo build --profile wasm --lib --target wasm32-unknown-unknown $(foreach c,$(CONTRACT_CRATES),-p fairshare-$(c))
+	@mkdir -p artifacts
+	@set -e; for c in $(CONTRACT_CRATES); do \
+	  n=fairshare_$$(echo $$c | tr - _); \
+	  $(WASM_OPT) -Os --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+	    --enable-nontrapping-float-to-int --llvm-memory-copy-fill-lowering --signext-lowering \
+	    $(WASM_TARGET_DIR)/$$n.wasm -o artifacts/$$n.wasm; \
+	  $(COSMWASM_CHECK) artifacts/$$n.wasm; \
+	done
+	cd artifacts && sha256sum *.wasm > checksums.txt && cat checksums.txt
+	@ls -l artifacts/*.wasm | awk '{printf "  %-40s %7.1f KiB\n", $$9, $$5/1024}'
+
+.PHONY: schema
+schema: ## regenerate the JSON schemas in schema/
+	cargo run -q -p fairshare-integration-tests --bin fairshare-schema -- schema
+
+# ---------------------------------------------------------------- checks
+.PHONY: fmt-check
+fmt-check: ## cargo fmt --check
+	cargo fmt --all -- --check
+
+.PHONY: clippy
+clippy: ## cargo clippy -D warnings on every crate and target
+	cargo clippy --workspace --all-targets -- -D warnings
+
+.PHONY: unit
+unit: ## cargo test on the whole workspace (unit, cross-contract, adversarial, property, schema)
+	cargo test --workspace
+
+.PHONY: test
+test: $(TEST_PREREQS) fmt-check clippy unit wasm ## everything CI runs
+	@echo "make test: all checks passed"
+
+# ---------------------------------------------------------------- main job
+.PHONY: demo
+demo: $(DEMO_PREREQS) ## a federated run on the embedded chain
+	cargo run -q --release -p fairshare-relayer --bin fairshare -- demo

@@ -20,16 +20,43 @@ pub fn run(out: &mut dyn std::io::Write) -> Result<()> {
     let evaluators = ["evaluator-a", "evaluator-b", "evaluator-c"];
     let mut chain = {
         let tmp = cw_multi_test::App::default();
-        let addrs: Vec<String> = evaluators.iter().map(|e| tmp.api().addr_make(e).to_string()).collect();
+        let addrs: Vec<String> = evaluators
+            .iter()
+            .map(|e| tmp.api().addr_make(e).to_string())
+            .collect();
         EmbeddedChain::deploy(DeployOptions::with_evaluators(addrs, 2))?
     };
-    writeln!(out, "deployed round-manager {}, escrow {}, token {}", chain.d.round_manager, chain.d.escrow, chain.d.token)?;
+    writeln!(
+        out,
+        "deployed round-manager {}, escrow {}, token {}",
+        chain.d.round_manager, chain.d.escrow, chain.d.token
+    )?;
     let actors = [
-        Actor { name: "alice", stake: 1_000, value: Some("0.30") },
-        Actor { name: "bob", stake: 1_000, value: Some("0.15") },
-        Actor { name: "carol", stake: 500, value: Some("0.05") },
-        Actor { name: "freddie (free-rider)", stake: 500, value: Some("0.0") },
-        Actor { name: "nora (no-show)", stake: 500, value: None },
+        Actor {
+            name: "alice",
+            stake: 1_000,
+            value: Some("0.30"),
+        },
+        Actor {
+            name: "bob",
+            stake: 1_000,
+            value: Some("0.15"),
+        },
+        Actor {
+            name: "carol",
+            stake: 500,
+            value: Some("0.05"),
+        },
+        Actor {
+            name: "freddie (free-rider)",
+            stake: 500,
+            value: Some("0.0"),
+        },
+        Actor {
+            name: "nora (no-show)",
+            stake: 500,
+            value: None,
+        },
     ];
     let keys: Vec<_> = actors.iter().map(|a| chain.key(a.name)).collect();
     for (a, k) in actors.iter().zip(&keys) {
@@ -51,7 +78,11 @@ pub fn run(out: &mut dyn std::io::Write) -> Result<()> {
     }
     let relayer = chain.addr("relayer");
     chain.commit(&relayer, round, batch)?;
-    writeln!(out, "  relayer posted {} signed commitments", chain.round(round)?.committed)?;
+    writeln!(
+        out,
+        "  relayer posted {} signed commitments",
+        chain.round(round)?.committed
+    )?;
     chain.advance(20);
     let delta_u: SignedDecimal = "0.5".parse()?;
     for (i, e) in evaluators.iter().enumerate() {
@@ -62,7 +93,11 @@ pub fn run(out: &mut dyn std::io::Write) -> Result<()> {
             .filter_map(|(a, k)| {
                 a.value.map(|v| ParticipantScore {
                     participant: k.address().to_string(),
-                    value: if lie { "0.1".parse().expect("decimal") } else { v.parse().expect("decimal") },
+                    value: if lie {
+                        "0.1".parse().expect("decimal")
+                    } else {
+                        v.parse().expect("decimal")
+                    },
                     std_error: Decimal::permille(5),
                 })
             })
@@ -74,28 +109,69 @@ pub fn run(out: &mut dyn std::io::Write) -> Result<()> {
         };
         let addr = chain.addr(e);
         chain.report(&addr, round, report)?;
-        writeln!(out, "  {e} reported{}", if lie { " (an outlier: equal scores for all)" } else { "" })?;
+        writeln!(
+            out,
+            "  {e} reported{}",
+            if lie {
+                " (an outlier: equal scores for all)"
+            } else {
+                ""
+            }
+        )?;
     }
     let anyone = chain.addr("anyone");
     chain.settle(&anyone, round)?;
     let summary = chain.round(round)?.settlement;
     if let Some(s) = &summary {
-        writeln!(out, "round settled: ΔU {}, pool {}, dust {}, slashed {}, outliers {:?}", s.delta_u, s.pool, s.dust, s.total_slashed, s.outliers)?;
+        writeln!(
+            out,
+            "round settled: ΔU {}, pool {}, dust {}, slashed {}, outliers {:?}",
+            s.delta_u, s.pool, s.dust, s.total_slashed, s.outliers
+        )?;
     }
     for k in &keys {
         chain.claim(&Addr::unchecked(k.address()), round)?;
     }
-    writeln!(out, "\n{:<22} {:>6} {:>12} {:>8} {:>7} {:>8} {:>8}", "participant", "stake", "verdict", "reward", "slash", "stake now", "tokens")?;
+    writeln!(
+        out,
+        "\n{:<22} {:>6} {:>12} {:>8} {:>7} {:>8} {:>8}",
+        "participant", "stake", "verdict", "reward", "slash", "stake now", "tokens"
+    )?;
     let results = chain.results(round)?;
     for (a, k) in actors.iter().zip(&keys) {
-        let r = results.iter().find(|r| r.participant.as_str() == k.address());
-        let (verdict, reward, slash) = r.map_or(("?".into(), 0, 0), |r| (format!("{:?}", r.verdict), r.reward.u128(), r.slash.u128()));
-        writeln!(out, "{:<22} {:>6} {:>12} {:>8} {:>7} {:>9} {:>8}", a.name, a.stake, verdict, reward, slash, chain.stake_balance(k.address())?, chain.token_balance(k.address())?)?;
+        let r = results
+            .iter()
+            .find(|r| r.participant.as_str() == k.address());
+        let (verdict, reward, slash) = r.map_or(("?".into(), 0, 0), |r| {
+            (format!("{:?}", r.verdict), r.reward.u128(), r.slash.u128())
+        });
+        writeln!(
+            out,
+            "{:<22} {:>6} {:>12} {:>8} {:>7} {:>9} {:>8}",
+            a.name,
+            a.stake,
+            verdict,
+            reward,
+            slash,
+            chain.stake_balance(k.address())?,
+            chain.token_balance(k.address())?
+        )?;
     }
     let t = chain.totals()?;
-    writeln!(out, "\ntreasury: {} stake, {} tokens; escrow still holds {} (locked {}, claimable {})",
-        chain.stake_balance(chain.d.treasury.as_str())?, chain.token_balance(chain.d.treasury.as_str())?,
-        chain.stake_balance(chain.d.escrow.as_str())?, t.locked, t.claimable_stake)?;
-    writeln!(out, "token supply {} (minted as rewards and dust: {})", chain.token_info()?.total_supply, t.minted_total)?;
+    writeln!(
+        out,
+        "\ntreasury: {} stake, {} tokens; escrow still holds {} (locked {}, claimable {})",
+        chain.stake_balance(chain.d.treasury.as_str())?,
+        chain.token_balance(chain.d.treasury.as_str())?,
+        chain.stake_balance(chain.d.escrow.as_str())?,
+        t.locked,
+        t.claimable_stake
+    )?;
+    writeln!(
+        out,
+        "token supply {} (minted as rewards and dust: {})",
+        chain.token_info()?.total_supply,
+        t.minted_total
+    )?;
     Ok(())
 }

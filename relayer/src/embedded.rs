@@ -4,7 +4,10 @@
 
 use anyhow::{anyhow, Context, Result};
 use cosmwasm_std::{coins, Addr, Coin, Decimal, Empty, HexBinary, Uint128};
-use cw20::{AllAccountsResponse, BalanceResponse, Cw20Coin, Cw20ExecuteMsg, MinterResponse, TokenInfoResponse};
+use cw20::{
+    AllAccountsResponse, BalanceResponse, Cw20Coin, Cw20ExecuteMsg, MinterResponse,
+    TokenInfoResponse,
+};
 use cw_multi_test::{App, AppResponse, BankSudo, Contract, ContractWrapper, Executor, SudoMsg};
 use fairshare_protocol::asset::StakeAsset;
 use fairshare_protocol::escrow::{self, StakeResponse, TotalsResponse};
@@ -76,7 +79,11 @@ impl DeployOptions {
 /// Round parameters used by the demo and tests unless they say otherwise.
 pub fn default_params(evaluators: Vec<String>, quorum: u32) -> RoundParams {
     RoundParams {
-        schedule: Schedule { join_blocks: 10, train_blocks: 20, eval_blocks: 20 },
+        schedule: Schedule {
+            join_blocks: 10,
+            train_blocks: 20,
+            eval_blocks: 20,
+        },
         min_participants: 2,
         max_participants: 100,
         evaluators,
@@ -91,6 +98,19 @@ pub fn default_params(evaluators: Vec<String>, quorum: u32) -> RoundParams {
         },
         outlier_tolerance: Decimal::percent(5),
         max_update_norm: Decimal::from_ratio(100u128, 1u128),
+    }
+}
+
+/// A round spec whose hashes are derived from `label` (for demos and tests).
+pub fn spec_for(label: &str) -> RoundSpec {
+    let h = |s: &str| {
+        HexBinary::from(fairshare_protocol::commitment::update_hash(s.as_bytes()).to_vec())
+    };
+    RoundSpec {
+        base_model_hash: h("base-model"),
+        global_adapter_hash: h(&format!("global-adapter/{label}")),
+        validation_set_hash: h("validation-set"),
+        task_uri: format!("fairshare://tasks/{label}"),
     }
 }
 
@@ -141,7 +161,10 @@ impl EmbeddedChain {
                         address: faucet.to_string(),
                         amount: opts.faucet_tokens,
                     }],
-                    mint: Some(cw20::MinterResponse { minter: owner.to_string(), cap: opts.token_cap }),
+                    mint: Some(cw20::MinterResponse {
+                        minter: owner.to_string(),
+                        cap: opts.token_cap,
+                    }),
                     marketing: None,
                 },
                 &[],
@@ -165,8 +188,12 @@ impl EmbeddedChain {
             )
             .context("instantiating the round-manager")?;
         let stake_asset = match opts.stake {
-            StakeKind::Native => StakeAsset::Native { denom: STAKE_DENOM.into() },
-            StakeKind::Cw20 => StakeAsset::Cw20 { address: token.to_string() },
+            StakeKind::Native => StakeAsset::Native {
+                denom: STAKE_DENOM.into(),
+            },
+            StakeKind::Cw20 => StakeAsset::Cw20 {
+                address: token.to_string(),
+            },
         };
         let escrow = app
             .instantiate_contract(
@@ -188,14 +215,20 @@ impl EmbeddedChain {
         app.execute_contract(
             owner.clone(),
             round_manager.clone(),
-            &rm::ExecuteMsg::UpdateConfig { owner: None, operator: None, escrow: Some(escrow.to_string()) },
+            &rm::ExecuteMsg::UpdateConfig {
+                owner: None,
+                operator: None,
+                escrow: Some(escrow.to_string()),
+            },
             &[],
         )
         .context("wiring the escrow into the round-manager")?;
         app.execute_contract(
             owner.clone(),
             token.clone(),
-            &Cw20ExecuteMsg::UpdateMinter { new_minter: Some(escrow.to_string()) },
+            &Cw20ExecuteMsg::UpdateMinter {
+                new_minter: Some(escrow.to_string()),
+            },
             &[],
         )
         .context("making the escrow the token's minter")?;
@@ -260,7 +293,10 @@ impl EmbeddedChain {
                     .execute_contract(
                         self.d.faucet.clone(),
                         self.d.token.clone(),
-                        &Cw20ExecuteMsg::Transfer { recipient: to.to_string(), amount: Uint128::new(amount) },
+                        &Cw20ExecuteMsg::Transfer {
+                            recipient: to.to_string(),
+                            amount: Uint128::new(amount),
+                        },
                         &[],
                     )
                     .context("sending stake tokens from the faucet")?;
@@ -276,18 +312,18 @@ impl EmbeddedChain {
         msg: &M,
         funds: &[Coin],
     ) -> Result<AppResponse> {
-        self.app.execute_contract(sender.clone(), contract.clone(), msg, funds)
+        self.app
+            .execute_contract(sender.clone(), contract.clone(), msg, funds)
+    }
+
+    /// A round spec whose hashes are derived from `label`.
+    pub fn round_spec_for_tests(&self) -> RoundSpec {
+        spec_for("test")
     }
 
     /// The operator opens a round with a spec derived from `label`.
     pub fn open_round(&mut self, label: &str) -> Result<u64> {
-        let h = |s: &str| HexBinary::from(fairshare_protocol::commitment::update_hash(s.as_bytes()).to_vec());
-        let spec = RoundSpec {
-            base_model_hash: h("base-model"),
-            global_adapter_hash: h(&format!("global-adapter/{label}")),
-            validation_set_hash: h("validation-set"),
-            task_uri: format!("fairshare://tasks/{label}"),
-        };
+        let spec = spec_for(label);
         let operator = self.d.operator.clone();
         let rm = self.d.round_manager.clone();
         let res = self.exec(&operator, &rm, &rm::ExecuteMsg::OpenRound { spec }, &[])?;
@@ -300,14 +336,22 @@ impl EmbeddedChain {
     }
 
     /// `key` bonds `stake` and joins `round_id`.
-    pub fn join(&mut self, key: &ParticipantKey, round_id: u64, stake: u128) -> Result<AppResponse> {
+    pub fn join(
+        &mut self,
+        key: &ParticipantKey,
+        round_id: u64,
+        stake: u128,
+    ) -> Result<AppResponse> {
         let who = Addr::unchecked(key.address());
         let escrow_addr = self.d.escrow.clone();
         match self.stake {
             StakeKind::Native => self.exec(
                 &who,
                 &escrow_addr,
-                &escrow::ExecuteMsg::Join { round_id, pubkey: key.pubkey() },
+                &escrow::ExecuteMsg::Join {
+                    round_id,
+                    pubkey: key.pubkey(),
+                },
                 &coins(stake, STAKE_DENOM),
             ),
             StakeKind::Cw20 => {
@@ -331,20 +375,53 @@ impl EmbeddedChain {
     }
 
     /// `key`'s signed commitment to `update_hash` in `round_id` on this chain.
-    pub fn sign(&self, key: &ParticipantKey, round_id: u64, update_hash: &[u8; 32]) -> SignedCommitment {
-        key.sign_commitment(&self.chain_id(), self.d.round_manager.as_str(), round_id, update_hash)
-            .expect("signing a 32-byte digest cannot fail")
+    pub fn sign(
+        &self,
+        key: &ParticipantKey,
+        round_id: u64,
+        update_hash: &[u8; 32],
+    ) -> SignedCommitment {
+        key.sign_commitment(
+            &self.chain_id(),
+            self.d.round_manager.as_str(),
+            round_id,
+            update_hash,
+        )
+        .expect("signing a 32-byte digest cannot fail")
     }
 
     /// `poster` (anyone) posts a batch of commitments.
-    pub fn commit(&mut self, poster: &Addr, round_id: u64, commitments: Vec<SignedCommitment>) -> Result<AppResponse> {
+    pub fn commit(
+        &mut self,
+        poster: &Addr,
+        round_id: u64,
+        commitments: Vec<SignedCommitment>,
+    ) -> Result<AppResponse> {
         let rm = self.d.round_manager.clone();
-        self.exec(poster, &rm, &rm::ExecuteMsg::CommitUpdates { round_id, commitments }, &[])
+        self.exec(
+            poster,
+            &rm,
+            &rm::ExecuteMsg::CommitUpdates {
+                round_id,
+                commitments,
+            },
+            &[],
+        )
     }
 
-    pub fn report(&mut self, evaluator: &Addr, round_id: u64, report: Report) -> Result<AppResponse> {
+    pub fn report(
+        &mut self,
+        evaluator: &Addr,
+        round_id: u64,
+        report: Report,
+    ) -> Result<AppResponse> {
         let rm = self.d.round_manager.clone();
-        self.exec(evaluator, &rm, &rm::ExecuteMsg::SubmitReport { round_id, report }, &[])
+        self.exec(
+            evaluator,
+            &rm,
+            &rm::ExecuteMsg::SubmitReport { round_id, report },
+            &[],
+        )
     }
 
     pub fn settle(&mut self, caller: &Addr, round_id: u64) -> Result<AppResponse> {
@@ -358,11 +435,17 @@ impl EmbeddedChain {
     }
 
     pub fn round(&self, round_id: u64) -> Result<RoundResponse> {
-        Ok(self.app.wrap().query_wasm_smart(&self.d.round_manager, &rm::QueryMsg::Round { round_id })?)
+        Ok(self
+            .app
+            .wrap()
+            .query_wasm_smart(&self.d.round_manager, &rm::QueryMsg::Round { round_id })?)
     }
 
     pub fn rm_config(&self) -> Result<rm::ConfigResponse> {
-        Ok(self.app.wrap().query_wasm_smart(&self.d.round_manager, &rm::QueryMsg::Config {})?)
+        Ok(self
+            .app
+            .wrap()
+            .query_wasm_smart(&self.d.round_manager, &rm::QueryMsg::Config {})?)
     }
 
     /// Every settled result of a round, across pages.
@@ -373,7 +456,9 @@ impl EmbeddedChain {
                 &self.d.round_manager,
                 &rm::QueryMsg::Results {
                     round_id,
-                    start_after: out.last().map(|r: &rm::ParticipantResult| r.participant.to_string()),
+                    start_after: out
+                        .last()
+                        .map(|r: &rm::ParticipantResult| r.participant.to_string()),
                     limit: Some(100),
                 },
             )?;
@@ -387,18 +472,29 @@ impl EmbeddedChain {
     pub fn stake_of(&self, round_id: u64, who: &str) -> Result<StakeResponse> {
         Ok(self.app.wrap().query_wasm_smart(
             &self.d.escrow,
-            &escrow::QueryMsg::Stake { round_id, participant: who.to_string() },
+            &escrow::QueryMsg::Stake {
+                round_id,
+                participant: who.to_string(),
+            },
         )?)
     }
 
     pub fn totals(&self) -> Result<TotalsResponse> {
-        Ok(self.app.wrap().query_wasm_smart(&self.d.escrow, &escrow::QueryMsg::Totals {})?)
+        Ok(self
+            .app
+            .wrap()
+            .query_wasm_smart(&self.d.escrow, &escrow::QueryMsg::Totals {})?)
     }
 
     /// Balance of `who` in the stake asset.
     pub fn stake_balance(&self, who: &str) -> Result<u128> {
         match self.stake {
-            StakeKind::Native => Ok(self.app.wrap().query_balance(who, STAKE_DENOM)?.amount.u128()),
+            StakeKind::Native => Ok(self
+                .app
+                .wrap()
+                .query_balance(who, STAKE_DENOM)?
+                .amount
+                .u128()),
             StakeKind::Cw20 => self.token_balance(who),
         }
     }
@@ -407,17 +503,25 @@ impl EmbeddedChain {
     pub fn token_balance(&self, who: &str) -> Result<u128> {
         let b: BalanceResponse = self.app.wrap().query_wasm_smart(
             &self.d.token,
-            &cw20::Cw20QueryMsg::Balance { address: who.to_string() },
+            &cw20::Cw20QueryMsg::Balance {
+                address: who.to_string(),
+            },
         )?;
         Ok(b.balance.u128())
     }
 
     pub fn token_info(&self) -> Result<TokenInfoResponse> {
-        Ok(self.app.wrap().query_wasm_smart(&self.d.token, &cw20::Cw20QueryMsg::TokenInfo {})?)
+        Ok(self
+            .app
+            .wrap()
+            .query_wasm_smart(&self.d.token, &cw20::Cw20QueryMsg::TokenInfo {})?)
     }
 
     pub fn minter(&self) -> Result<Option<MinterResponse>> {
-        Ok(self.app.wrap().query_wasm_smart(&self.d.token, &cw20::Cw20QueryMsg::Minter {})?)
+        Ok(self
+            .app
+            .wrap()
+            .query_wasm_smart(&self.d.token, &cw20::Cw20QueryMsg::Minter {})?)
     }
 
     /// Sum of every CW20 balance (for the supply invariant).
@@ -427,7 +531,10 @@ impl EmbeddedChain {
         loop {
             let page: AllAccountsResponse = self.app.wrap().query_wasm_smart(
                 &self.d.token,
-                &cw20::Cw20QueryMsg::AllAccounts { start_after: start_after.clone(), limit: Some(30) },
+                &cw20::Cw20QueryMsg::AllAccounts {
+                    start_after: start_after.clone(),
+                    limit: Some(30),
+                },
             )?;
             if page.accounts.is_empty() {
                 return Ok(sum);

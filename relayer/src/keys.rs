@@ -28,7 +28,9 @@ pub struct ParticipantKey {
 
 impl std::fmt::Debug for ParticipantKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParticipantKey").field("address", &self.address).finish_non_exhaustive()
+        f.debug_struct("ParticipantKey")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
 }
 
@@ -117,6 +119,9 @@ mod tests {
 
     #[test]
     fn bad_prefix_is_an_error() {
-        assert!(matches!(ParticipantKey::from_seed(b"x", "UPPER lower"), Err(KeyError::Prefix(_))));
+        assert!(matches!(
+            ParticipantKey::from_seed(b"x", "UPPER lower"),
+            Err(KeyError::Prefix(_))
+        ));
     }
 }

@@ -4,7 +4,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "fairshare", version, about = "Fairshare: federated LoRA fine-tuning settled on a Cosmos chain")]
+#[command(
+    name = "fairshare",
+    version,
+    about = "Fairshare: federated LoRA fine-tuning settled on a Cosmos chain"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

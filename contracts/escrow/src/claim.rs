@@ -17,16 +17,27 @@ pub fn claim(deps: DepsMut, info: MessageInfo, round_id: u64) -> Result<Response
     let mut stake = STAKES
         .may_load(deps.storage, (round_id, &who))?
         .ok_or_else(|| ContractError::NothingToClaim(who.to_string(), round_id))?;
-    let ending = ROUNDS.may_load(deps.storage, round_id)?.and_then(|r| r.ending);
+    let ending = ROUNDS
+        .may_load(deps.storage, round_id)?
+        .and_then(|r| r.ending);
     let (stake_return, reward) = match (&stake.status, ending) {
         (StakeStatus::Claimed { .. }, _) => {
             return Err(ContractError::AlreadyClaimed(who.into_string(), round_id))
         }
-        (StakeStatus::Claimable { stake_return, reward }, _) => (*stake_return, *reward),
+        (
+            StakeStatus::Claimable {
+                stake_return,
+                reward,
+            },
+            _,
+        ) => (*stake_return, *reward),
         (StakeStatus::Locked, Some(Ending::Refunded)) => (stake.amount, Uint128::zero()),
         (StakeStatus::Locked, _) => return Err(ContractError::RoundNotEnded(round_id)),
     };
-    stake.status = StakeStatus::Claimed { stake_return, reward };
+    stake.status = StakeStatus::Claimed {
+        stake_return,
+        reward,
+    };
     STAKES.save(deps.storage, (round_id, &who), &stake)?;
     TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
         t.claimable_stake -= stake_return;
@@ -55,12 +66,18 @@ pub fn pay_stake(asset: &Asset, to: &Addr, amount: Uint128) -> StdResult<CosmosM
     Ok(match asset {
         Asset::Native(denom) => BankMsg::Send {
             to_address: to.to_string(),
-            amount: vec![Coin { denom: denom.clone(), amount }],
+            amount: vec![Coin {
+                denom: denom.clone(),
+                amount,
+            }],
         }
         .into(),
         Asset::Cw20(token) => WasmMsg::Execute {
             contract_addr: token.to_string(),
-            msg: to_json_binary(&Cw20ExecuteMsg::Transfer { recipient: to.to_string(), amount })?,
+            msg: to_json_binary(&Cw20ExecuteMsg::Transfer {
+                recipient: to.to_string(),
+                amount,
+            })?,
             funds: vec![],
         }
         .into(),

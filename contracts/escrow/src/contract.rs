@@ -50,7 +50,9 @@ pub fn instantiate(
             minted_total: Uint128::zero(),
         },
     )?;
-    Ok(Response::new().add_attribute("action", "instantiate").add_attribute("owner", cfg.owner))
+    Ok(Response::new()
+        .add_attribute("action", "instantiate")
+        .add_attribute("owner", cfg.owner))
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]
@@ -63,22 +65,27 @@ pub fn execute(
     match msg {
         ExecuteMsg::Join { round_id, pubkey } => join::join_native(deps, info, round_id, pubkey),
         ExecuteMsg::Receive(wrapper) => {
-            let hook: ReceiveMsg = from_json(&wrapper.msg)
-                .map_err(|e| ContractError::BadHookMsg(e.to_string()))?;
+            let hook: ReceiveMsg =
+                from_json(&wrapper.msg).map_err(|e| ContractError::BadHookMsg(e.to_string()))?;
             match hook {
                 ReceiveMsg::Join { round_id, pubkey } => {
                     join::join_cw20(deps, info, wrapper, round_id, pubkey)
                 }
             }
         }
-        ExecuteMsg::SettleRound { round_id, outcomes, dust } => {
-            settle::settle_round(deps, env, info, round_id, outcomes, dust)
-        }
+        ExecuteMsg::SettleRound {
+            round_id,
+            outcomes,
+            dust,
+        } => settle::settle_round(deps, env, info, round_id, outcomes, dust),
         ExecuteMsg::RefundRound { round_id } => settle::refund_round(deps, info, round_id),
         ExecuteMsg::Claim { round_id } => claim::claim(deps, info, round_id),
-        ExecuteMsg::UpdateConfig { owner, round_manager, treasury, min_stake } => {
-            update_config(deps, info, owner, round_manager, treasury, min_stake)
-        }
+        ExecuteMsg::UpdateConfig {
+            owner,
+            round_manager,
+            treasury,
+            min_stake,
+        } => update_config(deps, info, owner, round_manager, treasury, min_stake),
     }
 }
 
@@ -114,12 +121,15 @@ fn update_config(
 pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
     match msg {
         QueryMsg::Config {} => to_json_binary(&query::config(deps)?),
-        QueryMsg::Stake { round_id, participant } => {
-            to_json_binary(&query::stake(deps, round_id, participant)?)
-        }
-        QueryMsg::Stakes { round_id, start_after, limit } => {
-            to_json_binary(&query::stakes(deps, round_id, start_after, limit)?)
-        }
+        QueryMsg::Stake {
+            round_id,
+            participant,
+        } => to_json_binary(&query::stake(deps, round_id, participant)?),
+        QueryMsg::Stakes {
+            round_id,
+            start_after,
+            limit,
+        } => to_json_binary(&query::stakes(deps, round_id, start_after, limit)?),
         QueryMsg::Totals {} => to_json_binary(&TOTALS.load(deps.storage)?),
     }
 }

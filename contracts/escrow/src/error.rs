@@ -28,9 +28,17 @@ pub enum ContractError {
     #[error("outcome for {0} in round {1}, who has no locked stake there")]
     UnknownStaker(String, u64),
     #[error("outcomes cover {got} stakers; round {round_id} has {expected}")]
-    OutcomeCount { round_id: u64, expected: u32, got: usize },
+    OutcomeCount {
+        round_id: u64,
+        expected: u32,
+        got: usize,
+    },
     #[error("slash {slash} for {participant} exceeds its stake {stake}")]
-    SlashExceedsStake { participant: String, slash: Uint128, stake: Uint128 },
+    SlashExceedsStake {
+        participant: String,
+        slash: Uint128,
+        stake: Uint128,
+    },
     #[error("reward arithmetic overflows")]
     Overflow,
 

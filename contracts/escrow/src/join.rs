@@ -1,7 +1,9 @@
 //! Bonding a stake and joining a round: the escrow records the stake, then asks the
 //! round-manager to register the participant; if that fails, the whole join reverts.
 
-use cosmwasm_std::{to_json_binary, Addr, DepsMut, HexBinary, MessageInfo, Response, Uint128, WasmMsg};
+use cosmwasm_std::{
+    to_json_binary, Addr, DepsMut, HexBinary, MessageInfo, Response, Uint128, WasmMsg,
+};
 use cw20::Cw20ReceiveMsg;
 use fairshare_protocol::escrow::StakeStatus;
 use fairshare_protocol::round_manager::ExecuteMsg as RoundMsg;
@@ -62,7 +64,10 @@ fn bond(
 ) -> Result<Response, ContractError> {
     let cfg = CONFIG.load(deps.storage)?;
     if amount < cfg.min_stake {
-        return Err(ContractError::StakeTooLow { got: amount, min: cfg.min_stake });
+        return Err(ContractError::StakeTooLow {
+            got: amount,
+            min: cfg.min_stake,
+        });
     }
     if STAKES.has(deps.storage, (round_id, &staker)) {
         return Err(ContractError::AlreadyStaked(staker.into_string(), round_id));
@@ -72,11 +77,24 @@ fn bond(
         return Err(ContractError::RoundAlreadyEnded(round_id));
     }
     round.stakers += 1;
-    round.locked = round.locked.checked_add(amount).map_err(|_| ContractError::Overflow)?;
+    round.locked = round
+        .locked
+        .checked_add(amount)
+        .map_err(|_| ContractError::Overflow)?;
     ROUNDS.save(deps.storage, round_id, &round)?;
-    STAKES.save(deps.storage, (round_id, &staker), &Stake { amount, status: StakeStatus::Locked })?;
+    STAKES.save(
+        deps.storage,
+        (round_id, &staker),
+        &Stake {
+            amount,
+            status: StakeStatus::Locked,
+        },
+    )?;
     TOTALS.update(deps.storage, |mut t| -> Result<_, ContractError> {
-        t.locked = t.locked.checked_add(amount).map_err(|_| ContractError::Overflow)?;
+        t.locked = t
+            .locked
+            .checked_add(amount)
+            .map_err(|_| ContractError::Overflow)?;
         Ok(t)
     })?;
     let register = WasmMsg::Execute {

@@ -18,7 +18,9 @@ pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
         reward_token: c.reward_token,
         stake_asset: match c.stake_asset {
             Asset::Native(denom) => StakeAsset::Native { denom },
-            Asset::Cw20(a) => StakeAsset::Cw20 { address: a.into_string() },
+            Asset::Cw20(a) => StakeAsset::Cw20 {
+                address: a.into_string(),
+            },
         },
         min_stake: c.min_stake,
         treasury: c.treasury,
@@ -26,14 +28,21 @@ pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
 }
 
 fn response(round_id: u64, participant: Addr, s: Stake) -> StakeResponse {
-    StakeResponse { participant, round_id, amount: s.amount, status: s.status }
+    StakeResponse {
+        participant,
+        round_id,
+        amount: s.amount,
+        status: s.status,
+    }
 }
 
 pub fn stake(deps: Deps, round_id: u64, participant: String) -> StdResult<StakeResponse> {
     let addr = deps.api.addr_validate(&participant)?;
     let s = STAKES
         .may_load(deps.storage, (round_id, &addr))?
-        .ok_or_else(|| StdError::not_found(format!("stake of {participant} in round {round_id}")))?;
+        .ok_or_else(|| {
+            StdError::not_found(format!("stake of {participant} in round {round_id}"))
+        })?;
     Ok(response(round_id, addr, s))
 }
 
@@ -43,10 +52,17 @@ pub fn stakes(
     start_after: Option<String>,
     limit: Option<u32>,
 ) -> StdResult<StakesResponse> {
-    let start = start_after.map(|s| deps.api.addr_validate(&s)).transpose()?;
+    let start = start_after
+        .map(|s| deps.api.addr_validate(&s))
+        .transpose()?;
     let stakes = STAKES
         .prefix(round_id)
-        .range(deps.storage, start.as_ref().map(Bound::exclusive), None, Order::Ascending)
+        .range(
+            deps.storage,
+            start.as_ref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
         .take(limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT) as usize)
         .map(|r| r.map(|(a, s)| response(round_id, a, s)))
         .collect::<StdResult<_>>()?;

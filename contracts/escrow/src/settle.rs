@@ -28,7 +28,11 @@ pub fn settle_round(
         return Err(ContractError::RoundAlreadyEnded(round_id));
     }
     if outcomes.len() != round.stakers as usize {
-        return Err(ContractError::OutcomeCount { round_id, expected: round.stakers, got: outcomes.len() });
+        return Err(ContractError::OutcomeCount {
+            round_id,
+            expected: round.stakers,
+            got: outcomes.len(),
+        });
     }
 
     // Rewards are minted at claim time; make sure the token's cap can honour every one of
@@ -41,7 +45,12 @@ pub fn settle_round(
         let addr = deps.api.addr_validate(&o.participant)?;
         let mut stake = match STAKES.may_load(deps.storage, (round_id, &addr))? {
             Some(s) if s.status == StakeStatus::Locked => s,
-            _ => return Err(ContractError::UnknownStaker(o.participant.clone(), round_id)),
+            _ => {
+                return Err(ContractError::UnknownStaker(
+                    o.participant.clone(),
+                    round_id,
+                ))
+            }
         };
         if o.slash > stake.amount {
             return Err(ContractError::SlashExceedsStake {
@@ -51,7 +60,10 @@ pub fn settle_round(
             });
         }
         let stake_return = stake.amount - o.slash;
-        stake.status = StakeStatus::Claimable { stake_return, reward: o.reward };
+        stake.status = StakeStatus::Claimable {
+            stake_return,
+            reward: o.reward,
+        };
         STAKES.save(deps.storage, (round_id, &addr), &stake)?;
         slashed += o.slash;
         totals.claimable_stake += stake_return;
@@ -83,7 +95,11 @@ pub fn settle_round(
         .add_attribute("scaled_to_cap", scaled.to_string()))
 }
 
-pub fn refund_round(deps: DepsMut, info: MessageInfo, round_id: u64) -> Result<Response, ContractError> {
+pub fn refund_round(
+    deps: DepsMut,
+    info: MessageInfo,
+    round_id: u64,
+) -> Result<Response, ContractError> {
     let cfg = CONFIG.load(deps.storage)?;
     if info.sender != cfg.round_manager {
         return Err(ContractError::NotRoundManager);
@@ -109,7 +125,10 @@ pub fn refund_round(deps: DepsMut, info: MessageInfo, round_id: u64) -> Result<R
 pub fn mint(cfg: &Config, recipient: &str, amount: Uint128) -> StdResult<CosmosMsg> {
     Ok(WasmMsg::Execute {
         contract_addr: cfg.reward_token.to_string(),
-        msg: to_json_binary(&Cw20ExecuteMsg::Mint { recipient: recipient.to_string(), amount })?,
+        msg: to_json_binary(&Cw20ExecuteMsg::Mint {
+            recipient: recipient.to_string(),
+            amount,
+        })?,
         funds: vec![],
     }
     .into())
@@ -123,13 +142,15 @@ fn fit_under_cap(
     outcomes: &mut [StakeOutcome],
     dust: &mut Uint128,
 ) -> Result<bool, ContractError> {
-    let minter: Option<MinterResponse> =
-        deps.querier.query_wasm_smart(&cfg.reward_token, &Cw20QueryMsg::Minter {})?;
+    let minter: Option<MinterResponse> = deps
+        .querier
+        .query_wasm_smart(&cfg.reward_token, &Cw20QueryMsg::Minter {})?;
     let Some(cap) = minter.and_then(|m| m.cap) else {
         return Ok(false);
     };
-    let info: TokenInfoResponse =
-        deps.querier.query_wasm_smart(&cfg.reward_token, &Cw20QueryMsg::TokenInfo {})?;
+    let info: TokenInfoResponse = deps
+        .querier
+        .query_wasm_smart(&cfg.reward_token, &Cw20QueryMsg::TokenInfo {})?;
     let owed = TOTALS.load(deps.storage)?.unclaimed_rewards;
     let room = cap.saturating_sub(info.total_supply).saturating_sub(owed);
     let wanted = outcomes

@@ -28,7 +28,10 @@ pub fn commit_updates(
         return Err(ContractError::EmptyBatch);
     }
     if commitments.len() > round.params.max_participants as usize {
-        return Err(ContractError::BatchTooLarge(commitments.len(), round.params.max_participants));
+        return Err(ContractError::BatchTooLarge(
+            commitments.len(),
+            round.params.max_participants,
+        ));
     }
     let contract = env.contract.address.to_string();
     for (index, c) in commitments.into_iter().enumerate() {
@@ -41,17 +44,29 @@ pub fn commit_updates(
                 round_id,
             })?;
         if COMMITMENTS.has(deps.storage, (round_id, &addr)) {
-            return Err(ContractError::AlreadyCommitted { index, participant: c.participant, round_id });
+            return Err(ContractError::AlreadyCommitted {
+                index,
+                participant: c.participant,
+                round_id,
+            });
         }
         validate::length("update_hash", &c.update_hash, UPDATE_HASH_LEN)?;
         validate::length("signature", &c.signature, SIGNATURE_LEN)?;
         if UPDATE_HASHES.has(deps.storage, (round_id, c.update_hash.as_slice())) {
-            return Err(ContractError::DuplicateUpdate { index, hash: c.update_hash.to_hex(), round_id });
+            return Err(ContractError::DuplicateUpdate {
+                index,
+                hash: c.update_hash.to_hex(),
+                round_id,
+            });
         }
-        let hash: [u8; UPDATE_HASH_LEN] = c
-            .update_hash
-            .to_array()
-            .map_err(|_| ContractError::BadLength { field: "update_hash", expected: 32, got: c.update_hash.len() })?;
+        let hash: [u8; UPDATE_HASH_LEN] =
+            c.update_hash
+                .to_array()
+                .map_err(|_| ContractError::BadLength {
+                    field: "update_hash",
+                    expected: 32,
+                    got: c.update_hash.len(),
+                })?;
         let digest = CommitmentContext {
             chain_id: &env.block.chain_id,
             contract: &contract,
@@ -61,16 +76,26 @@ pub fn commit_updates(
         .digest(&hash);
         let valid = deps
             .api
-            .secp256k1_verify(&digest, c.signature.as_slice(), participant.pubkey.as_slice())
+            .secp256k1_verify(
+                &digest,
+                c.signature.as_slice(),
+                participant.pubkey.as_slice(),
+            )
             .unwrap_or(false);
         if !valid {
-            return Err(ContractError::BadSignature { index, participant: c.participant });
+            return Err(ContractError::BadSignature {
+                index,
+                participant: c.participant,
+            });
         }
         UPDATE_HASHES.save(deps.storage, (round_id, c.update_hash.as_slice()), &addr)?;
         COMMITMENTS.save(
             deps.storage,
             (round_id, &addr),
-            &Commitment { update_hash: c.update_hash, committed_at: env.block.height },
+            &Commitment {
+                update_hash: c.update_hash,
+                committed_at: env.block.height,
+            },
         )?;
         round.committed += 1;
     }

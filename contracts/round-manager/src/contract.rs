@@ -22,9 +22,19 @@ pub fn instantiate(
         Some(o) => deps.api.addr_validate(&o)?,
         None => info.sender,
     };
-    let operator = msg.operator.map(|o| deps.api.addr_validate(&o)).transpose()?;
+    let operator = msg
+        .operator
+        .map(|o| deps.api.addr_validate(&o))
+        .transpose()?;
     let escrow = msg.escrow.map(|e| deps.api.addr_validate(&e)).transpose()?;
-    CONFIG.save(deps.storage, &Config { owner: owner.clone(), operator, escrow })?;
+    CONFIG.save(
+        deps.storage,
+        &Config {
+            owner: owner.clone(),
+            operator,
+            escrow,
+        },
+    )?;
     PARAMS.save(deps.storage, &params)?;
     NEXT_ROUND_ID.save(deps.storage, &1)?;
     Ok(Response::new()
@@ -40,17 +50,23 @@ pub fn execute(
     msg: ExecuteMsg,
 ) -> Result<Response, ContractError> {
     match msg {
-        ExecuteMsg::UpdateConfig { owner, operator, escrow } => {
-            lifecycle::update_config(deps, info, owner, operator, escrow)
-        }
+        ExecuteMsg::UpdateConfig {
+            owner,
+            operator,
+            escrow,
+        } => lifecycle::update_config(deps, info, owner, operator, escrow),
         ExecuteMsg::UpdateParams { params } => lifecycle::update_params(deps, info, params),
         ExecuteMsg::OpenRound { spec } => lifecycle::open_round(deps, env, info, spec),
-        ExecuteMsg::RegisterParticipant { round_id, participant, pubkey, stake } => {
-            lifecycle::register(deps, env, info, round_id, participant, pubkey, stake)
-        }
-        ExecuteMsg::CommitUpdates { round_id, commitments } => {
-            commit::commit_updates(deps, env, round_id, commitments)
-        }
+        ExecuteMsg::RegisterParticipant {
+            round_id,
+            participant,
+            pubkey,
+            stake,
+        } => lifecycle::register(deps, env, info, round_id, participant, pubkey, stake),
+        ExecuteMsg::CommitUpdates {
+            round_id,
+            commitments,
+        } => commit::commit_updates(deps, env, round_id, commitments),
         ExecuteMsg::SubmitReport { round_id, report } => {
             settle::submit_report(deps, env, info, round_id, report)
         }
@@ -66,21 +82,30 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
         QueryMsg::Rounds { start_after, limit } => {
             to_json_binary(&query::rounds(deps, &env, start_after, limit)?)
         }
-        QueryMsg::Participant { round_id, participant } => {
-            to_json_binary(&query::participant(deps, round_id, participant)?)
-        }
-        QueryMsg::Participants { round_id, start_after, limit } => {
-            to_json_binary(&query::participants(deps, round_id, start_after, limit)?)
-        }
-        QueryMsg::Commitments { round_id, start_after, limit } => {
-            to_json_binary(&query::commitments(deps, round_id, start_after, limit)?)
-        }
-        QueryMsg::Reports { round_id, start_after, limit } => {
-            to_json_binary(&query::reports(deps, round_id, start_after, limit)?)
-        }
-        QueryMsg::Results { round_id, start_after, limit } => {
-            to_json_binary(&query::results(deps, round_id, start_after, limit)?)
-        }
+        QueryMsg::Participant {
+            round_id,
+            participant,
+        } => to_json_binary(&query::participant(deps, round_id, participant)?),
+        QueryMsg::Participants {
+            round_id,
+            start_after,
+            limit,
+        } => to_json_binary(&query::participants(deps, round_id, start_after, limit)?),
+        QueryMsg::Commitments {
+            round_id,
+            start_after,
+            limit,
+        } => to_json_binary(&query::commitments(deps, round_id, start_after, limit)?),
+        QueryMsg::Reports {
+            round_id,
+            start_after,
+            limit,
+        } => to_json_binary(&query::reports(deps, round_id, start_after, limit)?),
+        QueryMsg::Results {
+            round_id,
+            start_after,
+            limit,
+        } => to_json_binary(&query::results(deps, round_id, start_after, limit)?),
     }
 }
 

@@ -26,12 +26,20 @@ pub enum ContractError {
     #[error(transparent)]
     InvalidRewardParams(#[from] RewardParamsError),
     #[error("{field} must be {expected} bytes, got {got}")]
-    BadLength { field: &'static str, expected: usize, got: usize },
+    BadLength {
+        field: &'static str,
+        expected: usize,
+        got: usize,
+    },
 
     #[error("round {0} does not exist")]
     RoundNotFound(u64),
     #[error("round {round_id} is {phase:?}; this needs it to be {expected}")]
-    WrongPhase { round_id: u64, phase: Phase, expected: &'static str },
+    WrongPhase {
+        round_id: u64,
+        phase: Phase,
+        expected: &'static str,
+    },
     #[error("round {0} is full ({1} participants)")]
     RoundFull(u64, u32),
     #[error("{0} has already joined round {1}")]
@@ -48,27 +56,51 @@ pub enum ContractError {
     #[error("the batch has {0} commitments; at most {1} are allowed")]
     BatchTooLarge(usize, u32),
     #[error("commitment {index}: {participant} has not joined round {round_id}")]
-    NotParticipant { index: usize, participant: String, round_id: u64 },
+    NotParticipant {
+        index: usize,
+        participant: String,
+        round_id: u64,
+    },
     #[error("commitment {index}: {participant} has already committed in round {round_id}")]
-    AlreadyCommitted { index: usize, participant: String, round_id: u64 },
+    AlreadyCommitted {
+        index: usize,
+        participant: String,
+        round_id: u64,
+    },
     #[error("commitment {index}: update hash {hash} was already committed in round {round_id}")]
-    DuplicateUpdate { index: usize, hash: String, round_id: u64 },
+    DuplicateUpdate {
+        index: usize,
+        hash: String,
+        round_id: u64,
+    },
     #[error("commitment {index}: the signature of {participant} does not verify")]
     BadSignature { index: usize, participant: String },
 
     #[error("{0} has already reported for round {1}")]
     AlreadyReported(String, u64),
     #[error("the report scores {got} participants; round {round_id} has {expected} committed")]
-    ReportIncomplete { round_id: u64, expected: u32, got: usize },
+    ReportIncomplete {
+        round_id: u64,
+        expected: u32,
+        got: usize,
+    },
     #[error("the report scores {0}, which has not committed in round {1}")]
     ReportUnknownParticipant(String, u64),
     #[error("the report scores {0} twice")]
     ReportDuplicate(String),
 
     #[error("round {round_id} has {reports} of {quorum} reports needed to settle")]
-    QuorumNotReached { round_id: u64, reports: u32, quorum: u32 },
+    QuorumNotReached {
+        round_id: u64,
+        reports: u32,
+        quorum: u32,
+    },
     #[error("round {round_id} is waiting for reports until block {until} (quorum reached, {missing} evaluators still due)")]
-    ReportsStillDue { round_id: u64, until: u64, missing: u32 },
+    ReportsStillDue {
+        round_id: u64,
+        until: u64,
+        missing: u32,
+    },
     #[error("round {0} is already {1:?}")]
     AlreadyFinal(u64, Phase),
     #[error("stake total overflows: {0} + more")]

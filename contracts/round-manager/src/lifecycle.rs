@@ -6,7 +6,9 @@ use fairshare_protocol::round_manager::{Deadlines, Phase, RoundParams, RoundSpec
 
 use crate::error::ContractError;
 use crate::phase;
-use crate::state::{Closure, Participant, Round, CONFIG, NEXT_ROUND_ID, PARAMS, PARTICIPANTS, ROUNDS};
+use crate::state::{
+    Closure, Participant, Round, CONFIG, NEXT_ROUND_ID, PARAMS, PARTICIPANTS, ROUNDS,
+};
 use crate::validate;
 
 pub fn update_config(
@@ -77,7 +79,12 @@ pub fn open_round(
         id,
         spec,
         params,
-        deadlines: Deadlines { opened_at: h, join_until, commit_until, report_until },
+        deadlines: Deadlines {
+            opened_at: h,
+            join_until,
+            commit_until,
+            report_until,
+        },
         joined: 0,
         committed: 0,
         reports: 0,
@@ -111,7 +118,10 @@ pub fn register(
     let mut round = load_round(&deps, round_id)?;
     phase::require(&round, env.block.height, &[Phase::Open], "Open")?;
     if round.joined >= round.params.max_participants {
-        return Err(ContractError::RoundFull(round_id, round.params.max_participants));
+        return Err(ContractError::RoundFull(
+            round_id,
+            round.params.max_participants,
+        ));
     }
     if stake.is_zero() {
         return Err(ContractError::ZeroStake);
@@ -128,7 +138,11 @@ pub fn register(
     PARTICIPANTS.save(
         deps.storage,
         (round_id, &addr),
-        &Participant { pubkey, stake, joined_at: env.block.height },
+        &Participant {
+            pubkey,
+            stake,
+            joined_at: env.block.height,
+        },
     )?;
     round.joined += 1;
     ROUNDS.save(deps.storage, round_id, &round)?;

@@ -48,7 +48,10 @@ mod tests {
     fn odd_and_even_counts() {
         assert_eq!(median_signed(&mut []), None);
         assert_eq!(median_signed(&mut [s("3"), s("-1"), s("2")]), Some(s("2")));
-        assert_eq!(median_signed(&mut [s("4"), s("1"), s("2"), s("100")]), Some(s("3")));
+        assert_eq!(
+            median_signed(&mut [s("4"), s("1"), s("2"), s("100")]),
+            Some(s("3"))
+        );
         assert_eq!(
             median_unsigned(&mut [Decimal::one(), Decimal::zero()]),
             Some(Decimal::from_str("0.5").expect("decimal"))

@@ -39,6 +39,10 @@ pub fn require(
     if allowed.contains(&phase) {
         Ok(phase)
     } else {
-        Err(ContractError::WrongPhase { round_id: round.id, phase, expected })
+        Err(ContractError::WrongPhase {
+            round_id: round.id,
+            phase,
+            expected,
+        })
     }
 }

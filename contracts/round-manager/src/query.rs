@@ -3,15 +3,14 @@
 use cosmwasm_std::{Addr, Deps, Env, Order, StdError, StdResult};
 use cw_storage_plus::Bound;
 use fairshare_protocol::round_manager::{
-    CommitmentInfo, CommitmentsResponse, ConfigResponse, ParticipantResponse,
-    ParticipantsResponse, ReportInfo, ReportsResponse, ResultsResponse, RoundResponse,
-    RoundsResponse,
+    CommitmentInfo, CommitmentsResponse, ConfigResponse, ParticipantResponse, ParticipantsResponse,
+    ReportInfo, ReportsResponse, ResultsResponse, RoundResponse, RoundsResponse,
 };
 
 use crate::phase::phase_at;
 use crate::state::{
-    Closure, Participant, Round, COMMITMENTS, CONFIG, NEXT_ROUND_ID, PARAMS, PARTICIPANTS,
-    REPORTS, RESULTS, ROUNDS,
+    Closure, Participant, Round, COMMITMENTS, CONFIG, NEXT_ROUND_ID, PARAMS, PARTICIPANTS, REPORTS,
+    RESULTS, ROUNDS,
 };
 
 const DEFAULT_LIMIT: u32 = 30;
@@ -65,7 +64,12 @@ pub fn rounds(
     lim: Option<u32>,
 ) -> StdResult<RoundsResponse> {
     let rounds = ROUNDS
-        .range(deps.storage, start_after.map(Bound::exclusive), None, Order::Ascending)
+        .range(
+            deps.storage,
+            start_after.map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
         .take(limit(lim))
         .map(|r| r.map(|(_, round)| round_response(round, env.block.height)))
         .collect::<StdResult<_>>()?;
@@ -78,7 +82,9 @@ fn participant_response(
     addr: Addr,
     p: Participant,
 ) -> StdResult<ParticipantResponse> {
-    let update_hash = COMMITMENTS.may_load(deps.storage, (round_id, &addr))?.map(|c| c.update_hash);
+    let update_hash = COMMITMENTS
+        .may_load(deps.storage, (round_id, &addr))?
+        .map(|c| c.update_hash);
     Ok(ParticipantResponse {
         participant: addr,
         pubkey: p.pubkey,
@@ -88,11 +94,17 @@ fn participant_response(
     })
 }
 
-pub fn participant(deps: Deps, round_id: u64, participant: String) -> StdResult<ParticipantResponse> {
+pub fn participant(
+    deps: Deps,
+    round_id: u64,
+    participant: String,
+) -> StdResult<ParticipantResponse> {
     let addr = deps.api.addr_validate(&participant)?;
     let p = PARTICIPANTS
         .may_load(deps.storage, (round_id, &addr))?
-        .ok_or_else(|| StdError::not_found(format!("participant {participant} of round {round_id}")))?;
+        .ok_or_else(|| {
+            StdError::not_found(format!("participant {participant} of round {round_id}"))
+        })?;
     participant_response(deps, round_id, addr, p)
 }
 
@@ -109,7 +121,12 @@ pub fn participants(
     let start = start(deps, start_after)?;
     let participants = PARTICIPANTS
         .prefix(round_id)
-        .range(deps.storage, start.as_ref().map(Bound::exclusive), None, Order::Ascending)
+        .range(
+            deps.storage,
+            start.as_ref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
         .take(limit(lim))
         .map(|r| r.and_then(|(a, p)| participant_response(deps, round_id, a, p)))
         .collect::<StdResult<_>>()?;
@@ -125,7 +142,12 @@ pub fn commitments(
     let start = start(deps, start_after)?;
     let commitments = COMMITMENTS
         .prefix(round_id)
-        .range(deps.storage, start.as_ref().map(Bound::exclusive), None, Order::Ascending)
+        .range(
+            deps.storage,
+            start.as_ref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
         .take(limit(lim))
         .map(|r| {
             r.map(|(participant, c)| CommitmentInfo {
@@ -147,7 +169,12 @@ pub fn reports(
     let start = start(deps, start_after)?;
     let reports = REPORTS
         .prefix(round_id)
-        .range(deps.storage, start.as_ref().map(Bound::exclusive), None, Order::Ascending)
+        .range(
+            deps.storage,
+            start.as_ref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
         .take(limit(lim))
         .map(|r| {
             r.map(|(evaluator, s)| ReportInfo {
@@ -169,7 +196,12 @@ pub fn results(
     let start = start(deps, start_after)?;
     let results = RESULTS
         .prefix(round_id)
-        .range(deps.storage, start.as_ref().map(Bound::exclusive), None, Order::Ascending)
+        .range(
+            deps.storage,
+            start.as_ref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
         .take(limit(lim))
         .map(|r| r.map(|(_, res)| res))
         .collect::<StdResult<_>>()?;

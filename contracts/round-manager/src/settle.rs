@@ -15,8 +15,7 @@ use crate::lifecycle::load_round;
 use crate::median::{median_signed, median_unsigned};
 use crate::phase;
 use crate::state::{
-    Closure, Participant, StoredReport, COMMITMENTS, CONFIG, PARTICIPANTS, REPORTS, RESULTS,
-    ROUNDS,
+    Closure, Participant, StoredReport, COMMITMENTS, CONFIG, PARTICIPANTS, REPORTS, RESULTS, ROUNDS,
 };
 use crate::validate;
 
@@ -28,8 +27,16 @@ pub fn submit_report(
     report: Report,
 ) -> Result<Response, ContractError> {
     let mut round = load_round(&deps, round_id)?;
-    if !round.params.evaluators.iter().any(|e| e == info.sender.as_str()) {
-        return Err(ContractError::NotEvaluator(info.sender.into_string(), round_id));
+    if !round
+        .params
+        .evaluators
+        .iter()
+        .any(|e| e == info.sender.as_str())
+    {
+        return Err(ContractError::NotEvaluator(
+            info.sender.into_string(),
+            round_id,
+        ));
     }
     let phase = phase::require(&round, env.block.height, &[Phase::Evaluating], "Evaluating")?;
     if env.block.height >= round.deadlines.report_until {
@@ -40,7 +47,10 @@ pub fn submit_report(
         });
     }
     if REPORTS.has(deps.storage, (round_id, &info.sender)) {
-        return Err(ContractError::AlreadyReported(info.sender.into_string(), round_id));
+        return Err(ContractError::AlreadyReported(
+            info.sender.into_string(),
+            round_id,
+        ));
     }
     validate::length("aggregate_hash", &report.aggregate_hash, 32)?;
     if report.scores.len() != round.committed as usize {
@@ -55,7 +65,10 @@ pub fn submit_report(
     for mut s in report.scores {
         let addr = deps.api.addr_validate(&s.participant)?;
         if !COMMITMENTS.has(deps.storage, (round_id, &addr)) {
-            return Err(ContractError::ReportUnknownParticipant(s.participant, round_id));
+            return Err(ContractError::ReportUnknownParticipant(
+                s.participant,
+                round_id,
+            ));
         }
         if !seen.insert(addr.clone()) {
             return Err(ContractError::ReportDuplicate(s.participant));
@@ -67,7 +80,10 @@ pub fn submit_report(
     REPORTS.save(
         deps.storage,
         (round_id, &info.sender),
-        &StoredReport { report, reported_at: env.block.height },
+        &StoredReport {
+            report,
+            reported_at: env.block.height,
+        },
     )?;
     round.reports += 1;
     ROUNDS.save(deps.storage, round_id, &round)?;
@@ -81,7 +97,10 @@ pub fn submit_report(
 pub fn settle(deps: DepsMut, env: Env, round_id: u64) -> Result<Response, ContractError> {
     let mut round = load_round(&deps, round_id)?;
     let height = env.block.height;
-    let escrow = CONFIG.load(deps.storage)?.escrow.ok_or(ContractError::EscrowNotSet)?;
+    let escrow = CONFIG
+        .load(deps.storage)?
+        .escrow
+        .ok_or(ContractError::EscrowNotSet)?;
     match phase::phase_at(&round, height) {
         p @ Phase::Settled => return Err(ContractError::AlreadyFinal(round_id, p)),
         Phase::Failed if !matches!(round.closure, Closure::Active) => {
@@ -102,13 +121,21 @@ pub fn settle(deps: DepsMut, env: Env, round_id: u64) -> Result<Response, Contra
                 .add_attribute("outcome", "failed"));
         }
         p @ (Phase::Open | Phase::Training) => {
-            return Err(ContractError::WrongPhase { round_id, phase: p, expected: "Evaluating" })
+            return Err(ContractError::WrongPhase {
+                round_id,
+                phase: p,
+                expected: "Evaluating",
+            })
         }
         Phase::Evaluating => {}
     }
     let quorum = round.params.evaluator_quorum;
     if round.reports < quorum {
-        return Err(ContractError::QuorumNotReached { round_id, reports: round.reports, quorum });
+        return Err(ContractError::QuorumNotReached {
+            round_id,
+            reports: round.reports,
+            quorum,
+        });
     }
     let evaluators = round.params.evaluators.len() as u32;
     if round.reports < evaluators && height < round.deadlines.report_until {
@@ -129,18 +156,29 @@ pub fn settle(deps: DepsMut, env: Env, round_id: u64) -> Result<Response, Contra
         .collect::<StdResult<_>>()?;
 
     let medians = median_scores(&reports);
-    let delta_u = median_signed(&mut reports.iter().map(|(_, r)| r.report.delta_u).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let delta_u = median_signed(
+        &mut reports
+            .iter()
+            .map(|(_, r)| r.report.delta_u)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default();
     let entries: Vec<Entry> = participants
         .iter()
-        .map(|(addr, p)| Entry { stake: p.stake, score: medians.get(addr.as_str()).copied() })
+        .map(|(addr, p)| Entry {
+            stake: p.stake,
+            score: medians.get(addr.as_str()).copied(),
+        })
         .collect();
     let payout = compute_payout(&round.params.rewards, delta_u, &entries);
     let outliers = outliers(&reports, &medians, round.params.outlier_tolerance);
 
     let mut outcomes = Vec::with_capacity(participants.len());
     let mut total_slashed = Uint128::zero();
-    for ((addr, p), (entry, o)) in participants.iter().zip(entries.iter().zip(&payout.outcomes)) {
+    for ((addr, p), (entry, o)) in participants
+        .iter()
+        .zip(entries.iter().zip(&payout.outcomes))
+    {
         total_slashed += o.slash;
         RESULTS.save(
             deps.storage,
@@ -171,7 +209,11 @@ pub fn settle(deps: DepsMut, env: Env, round_id: u64) -> Result<Response, Contra
     ROUNDS.save(deps.storage, round_id, &round)?;
     let msg = WasmMsg::Execute {
         contract_addr: escrow.into_string(),
-        msg: to_json_binary(&EscrowMsg::SettleRound { round_id, outcomes, dust: payout.dust })?,
+        msg: to_json_binary(&EscrowMsg::SettleRound {
+            round_id,
+            outcomes,
+            dust: payout.dust,
+        })?,
         funds: vec![],
     };
     Ok(Response::new()
@@ -216,12 +258,12 @@ fn outliers(
         .iter()
         .filter(|(_, r)| {
             r.report.scores.iter().any(|s| {
-                medians.get(&s.participant).is_some_and(|m| {
-                    match s.value.checked_sub(m.value) {
+                medians
+                    .get(&s.participant)
+                    .is_some_and(|m| match s.value.checked_sub(m.value) {
                         Ok(d) => d > tolerance || d < -tolerance,
                         Err(_) => true,
-                    }
-                })
+                    })
             })
         })
         .map(|(a, _)| a.clone())

@@ -21,7 +21,11 @@ pub fn params(api: &dyn Api, mut p: RoundParams) -> Result<RoundParams, Contract
     if s.join_blocks == 0 || s.train_blocks == 0 || s.eval_blocks == 0 {
         return bad("every schedule window must last at least one block".into());
     }
-    if s.join_blocks.checked_add(s.train_blocks).and_then(|x| x.checked_add(s.eval_blocks)).is_none() {
+    if s.join_blocks
+        .checked_add(s.train_blocks)
+        .and_then(|x| x.checked_add(s.eval_blocks))
+        .is_none()
+    {
         return bad("schedule windows overflow the block height".into());
     }
     if p.min_participants == 0 {
@@ -70,9 +74,17 @@ pub fn spec(spec: &RoundSpec) -> Result<(), ContractError> {
 }
 
 /// Errors unless `value` is exactly `expected` bytes.
-pub fn length(field: &'static str, value: &HexBinary, expected: usize) -> Result<(), ContractError> {
+pub fn length(
+    field: &'static str,
+    value: &HexBinary,
+    expected: usize,
+) -> Result<(), ContractError> {
     if value.len() != expected {
-        return Err(ContractError::BadLength { field, expected, got: value.len() });
+        return Err(ContractError::BadLength {
+            field,
+            expected,
+            got: value.len(),
+        });
     }
     Ok(())
 }

@@ -103,10 +103,22 @@ mod tests {
         let h = [9u8; 32];
         let base = ctx().digest(&h);
         let variants = [
-            CommitmentContext { chain_id: "fairshare-2", ..ctx() },
-            CommitmentContext { contract: "wasm1other", ..ctx() },
-            CommitmentContext { round_id: 8, ..ctx() },
-            CommitmentContext { participant: "wasm1bob", ..ctx() },
+            CommitmentContext {
+                chain_id: "fairshare-2",
+                ..ctx()
+            },
+            CommitmentContext {
+                contract: "wasm1other",
+                ..ctx()
+            },
+            CommitmentContext {
+                round_id: 8,
+                ..ctx()
+            },
+            CommitmentContext {
+                participant: "wasm1bob",
+                ..ctx()
+            },
         ];
         for v in variants {
             assert_ne!(v.digest(&h), base, "{v:?} must change the digest");
@@ -118,8 +130,16 @@ mod tests {
     #[test]
     fn length_prefix_makes_encoding_injective() {
         // Moving a byte from one string field to the next must change the digest.
-        let a = CommitmentContext { chain_id: "ab", contract: "c", ..ctx() };
-        let b = CommitmentContext { chain_id: "a", contract: "bc", ..ctx() };
+        let a = CommitmentContext {
+            chain_id: "ab",
+            contract: "c",
+            ..ctx()
+        };
+        let b = CommitmentContext {
+            chain_id: "a",
+            contract: "bc",
+            ..ctx()
+        };
         assert_ne!(a.digest(&[0; 32]), b.digest(&[0; 32]));
     }
 
@@ -131,7 +151,11 @@ mod tests {
         sk.verifying_key()
             .verify_prehash(&digest, &sig)
             .expect("verifies");
-        let other = CommitmentContext { round_id: 8, ..ctx() }.digest(&update_hash(b"adapter bytes"));
+        let other = CommitmentContext {
+            round_id: 8,
+            ..ctx()
+        }
+        .digest(&update_hash(b"adapter bytes"));
         assert!(sk.verifying_key().verify_prehash(&other, &sig).is_err());
     }
 
@@ -153,7 +177,10 @@ mod tests {
         // ripemd160(sha256(0279be66...f81798)).
         let g = hex_decode("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798");
         let addr = address_bytes(&g).expect("G is a valid key");
-        assert_eq!(hex_encode(&addr), "751e76e8199196d454941c45d1b3a323f1433bd6");
+        assert_eq!(
+            hex_encode(&addr),
+            "751e76e8199196d454941c45d1b3a323f1433bd6"
+        );
     }
 
     fn hex_decode(s: &str) -> Vec<u8> {

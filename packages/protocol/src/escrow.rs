@@ -98,9 +98,15 @@ pub enum StakeStatus {
     /// Bonded in a round that has not ended.
     Locked,
     /// The round ended; this much can be claimed.
-    Claimable { stake_return: Uint128, reward: Uint128 },
+    Claimable {
+        stake_return: Uint128,
+        reward: Uint128,
+    },
     /// Paid out.
-    Claimed { stake_return: Uint128, reward: Uint128 },
+    Claimed {
+        stake_return: Uint128,
+        reward: Uint128,
+    },
 }
 
 #[cw_serde]

@@ -127,7 +127,11 @@ pub fn compute_payout(params: &RewardParams, delta_u: SignedDecimal, entries: &[
                 Some(s) if s.value < threshold => (Verdict::FreeRider, params.slash_free_rider),
                 Some(_) => (Verdict::Contributor, Decimal::zero()),
             };
-            Outcome { verdict, reward: Uint128::zero(), slash: e.stake.mul_floor(rate) }
+            Outcome {
+                verdict,
+                reward: Uint128::zero(),
+                slash: e.stake.mul_floor(rate),
+            }
         })
         .collect();
 
@@ -146,7 +150,9 @@ pub fn compute_payout(params: &RewardParams, delta_u: SignedDecimal, entries: &[
     let pool = if total_weight.is_zero() {
         Uint128::zero()
     } else {
-        params.budget.mul_floor(gain_fraction(delta_u, params.delta_u_target))
+        params
+            .budget
+            .mul_floor(gain_fraction(delta_u, params.delta_u_target))
     };
     let mut paid = Uint128::zero();
     if !pool.is_zero() {
@@ -157,7 +163,11 @@ pub fn compute_payout(params: &RewardParams, delta_u: SignedDecimal, entries: &[
             paid += o.reward;
         }
     }
-    Payout { outcomes, pool, dust: pool - paid }
+    Payout {
+        outcomes,
+        pool,
+        dust: pool - paid,
+    }
 }
 
 /// `clamp(ΔU / target, 0, 1)`.
@@ -184,13 +194,21 @@ fn free_rider_threshold(tau: Decimal, delta_u: SignedDecimal, n: usize) -> Signe
         .checked_mul(tau)
         .ok()
         .and_then(|x| x.checked_div(n).ok())
-        .unwrap_or(if delta_u.is_negative() { SignedDecimal::MIN } else { SignedDecimal::MAX })
+        .unwrap_or(if delta_u.is_negative() {
+            SignedDecimal::MIN
+        } else {
+            SignedDecimal::MAX
+        })
 }
 
 /// Negative beyond its standard error.
 fn is_harmful(s: Score) -> bool {
     let se = SignedDecimal::try_from(s.std_error).unwrap_or(SignedDecimal::MAX);
-    s.value.is_negative() && s.value.checked_add(se).map(|x| x.is_negative()).unwrap_or(false)
+    s.value.is_negative()
+        && s.value
+            .checked_add(se)
+            .map(|x| x.is_negative())
+            .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -217,26 +235,44 @@ mod tests {
     fn scored(stake: u128, value: &str, se: &str) -> Entry {
         Entry {
             stake: Uint128::new(stake),
-            score: Some(Score { value: sd(value), std_error: Decimal::from_str(se).expect("dec") }),
+            score: Some(Score {
+                value: sd(value),
+                std_error: Decimal::from_str(se).expect("dec"),
+            }),
         }
     }
 
     #[test]
     fn contributors_share_pool_by_value() {
-        let entries = [scored(100, "0.3", "0"), scored(100, "0.1", "0"), scored(100, "0.1", "0")];
+        let entries = [
+            scored(100, "0.3", "0"),
+            scored(100, "0.1", "0"),
+            scored(100, "0.1", "0"),
+        ];
         let p = compute_payout(&params(1000), sd("0.5"), &entries);
         assert_eq!(p.pool, Uint128::new(500), "ΔU/target = 0.5 of the budget");
         let rewards: Vec<u128> = p.outcomes.iter().map(|o| o.reward.u128()).collect();
         assert_eq!(rewards, vec![300, 100, 100]);
         assert_eq!(p.dust, Uint128::zero());
-        assert!(p.outcomes.iter().all(|o| o.verdict == Verdict::Contributor && o.slash.is_zero()));
+        assert!(p
+            .outcomes
+            .iter()
+            .all(|o| o.verdict == Verdict::Contributor && o.slash.is_zero()));
     }
 
     #[test]
     fn rounding_dust_goes_to_treasury() {
-        let entries = [scored(1, "1", "0"), scored(1, "1", "0"), scored(1, "1", "0")];
+        let entries = [
+            scored(1, "1", "0"),
+            scored(1, "1", "0"),
+            scored(1, "1", "0"),
+        ];
         let p = compute_payout(&params(100), sd("3"), &entries);
-        assert_eq!(p.pool, Uint128::new(100), "gain above target pays the whole budget");
+        assert_eq!(
+            p.pool,
+            Uint128::new(100),
+            "gain above target pays the whole budget"
+        );
         assert!(p.outcomes.iter().all(|o| o.reward == Uint128::new(33)));
         assert_eq!(p.dust, Uint128::new(1));
     }
@@ -247,11 +283,22 @@ mod tests {
             scored(1000, "0.9", "0.01"),
             scored(1000, "0.001", "0.01"), // below τ·ΔU/n = 0.1·0.8/3
             scored(1000, "-0.1", "0.01"),  // negative beyond its error
-            Entry { stake: Uint128::new(1000), score: None },
+            Entry {
+                stake: Uint128::new(1000),
+                score: None,
+            },
         ];
         let p = compute_payout(&params(1000), sd("0.8"), &entries);
         let v: Vec<Verdict> = p.outcomes.iter().map(|o| o.verdict).collect();
-        assert_eq!(v, vec![Verdict::Contributor, Verdict::FreeRider, Verdict::Harmful, Verdict::NoShow]);
+        assert_eq!(
+            v,
+            vec![
+                Verdict::Contributor,
+                Verdict::FreeRider,
+                Verdict::Harmful,
+                Verdict::NoShow
+            ]
+        );
         let slash: Vec<u128> = p.outcomes.iter().map(|o| o.slash.u128()).collect();
         assert_eq!(slash, vec![0, 500, 1000, 250]);
         assert_eq!(p.outcomes[0].reward, Uint128::new(800));
@@ -296,7 +343,13 @@ mod tests {
         assert_eq!(p.validate(), Err(RewardParamsError::ZeroTarget));
         let mut p = params(1);
         p.slash_harmful = Decimal::from_str("1.5").expect("dec");
-        assert!(matches!(p.validate(), Err(RewardParamsError::RateAboveOne { name: "slash_harmful", .. })));
+        assert!(matches!(
+            p.validate(),
+            Err(RewardParamsError::RateAboveOne {
+                name: "slash_harmful",
+                ..
+            })
+        ));
         assert_eq!(params(1).validate(), Ok(()));
     }
 

@@ -132,7 +132,10 @@ pub enum QueryMsg {
     Round { round_id: u64 },
     /// Rounds in ascending id order.
     #[returns(RoundsResponse)]
-    Rounds { start_after: Option<u64>, limit: Option<u32> },
+    Rounds {
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    },
     #[returns(ParticipantResponse)]
     Participant { round_id: u64, participant: String },
     /// Participants of a round in address order.
