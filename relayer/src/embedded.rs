@@ -3,22 +3,22 @@
 //! DAO once it exists — owning every parameter).
 
 use anyhow::{anyhow, Context, Result};
-use cosmwasm_std::{coins, Addr, Coin, Decimal, Empty, HexBinary, Uint128};
+use cosmwasm_std::{coins, Addr, Coin, CosmosMsg, Empty, Uint128, WasmMsg};
 use cw20::{
-    AllAccountsResponse, BalanceResponse, Cw20Coin, Cw20ExecuteMsg, MinterResponse,
-    TokenInfoResponse,
+    AllAccountsResponse, BalanceResponse, Cw20ExecuteMsg, MinterResponse, TokenInfoResponse,
 };
 use cw_multi_test::{App, AppResponse, BankSudo, Contract, ContractWrapper, Executor, SudoMsg};
-use fairshare_protocol::asset::StakeAsset;
+use fairshare_protocol::dao::ConfigUpdate;
 use fairshare_protocol::escrow::{self, StakeResponse, TotalsResponse};
-use fairshare_protocol::rewards::RewardParams;
 use fairshare_protocol::round_manager::{
-    self as rm, Report, ResultsResponse, RoundParams, RoundResponse, RoundSpec, Schedule,
-    SignedCommitment,
+    self as rm, Report, ResultsResponse, RoundParams, RoundResponse, RoundSpec, SignedCommitment,
 };
 use serde::Serialize;
 
+use crate::chain::{Chain, ChainError, ContractKind, TxOutcome};
 use crate::keys::ParticipantKey;
+use crate::ops::{self, Roles};
+pub use crate::ops::{default_params, spec_for, Deployment, StakeKind};
 
 /// Native denom of stakes on the embedded chain.
 pub const STAKE_DENOM: &str = "ufair";
@@ -43,24 +43,18 @@ pub fn token_code() -> Box<dyn Contract<Empty>> {
     Box::new(ContractWrapper::new(c::execute, c::instantiate, c::query).with_migrate(c::migrate))
 }
 
-/// How stakes are paid on the embedded chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StakeKind {
-    /// Native coin [`STAKE_DENOM`].
-    Native,
-    /// The incentive token itself, through its `Send` hook.
-    Cw20,
-}
-
-/// What to deploy with.
+/// What to deploy with on the embedded chain.
 #[derive(Debug, Clone)]
 pub struct DeployOptions {
     pub params: RoundParams,
     pub min_stake: Uint128,
     pub token_cap: Option<Uint128>,
+    /// Native coin [`STAKE_DENOM`] or the CW20.
     pub stake: StakeKind,
     /// CW20 minted to the faucet at genesis (for CW20 stakes).
     pub faucet_tokens: Uint128,
+    /// Deploy the DAO and hand it every parameter.
+    pub dao: Option<ConfigUpdate>,
 }
 
 impl DeployOptions {
@@ -70,63 +64,11 @@ impl DeployOptions {
             params: default_params(evaluators, quorum),
             min_stake: Uint128::new(100),
             token_cap: Some(Uint128::new(1_000_000_000_000)),
-            stake: StakeKind::Native,
+            stake: StakeKind::Native(STAKE_DENOM.into()),
             faucet_tokens: Uint128::new(1_000_000_000),
+            dao: None,
         }
     }
-}
-
-/// Round parameters used by the demo and tests unless they say otherwise.
-pub fn default_params(evaluators: Vec<String>, quorum: u32) -> RoundParams {
-    RoundParams {
-        schedule: Schedule {
-            join_blocks: 10,
-            train_blocks: 20,
-            eval_blocks: 20,
-        },
-        min_participants: 2,
-        max_participants: 100,
-        evaluators,
-        evaluator_quorum: quorum,
-        rewards: RewardParams {
-            budget: Uint128::new(1_000_000),
-            delta_u_target: Decimal::percent(50),
-            free_rider_tau: Decimal::percent(10),
-            slash_free_rider: Decimal::percent(50),
-            slash_harmful: Decimal::one(),
-            slash_no_show: Decimal::percent(25),
-        },
-        outlier_tolerance: Decimal::percent(5),
-        max_update_norm: Decimal::from_ratio(100u128, 1u128),
-    }
-}
-
-/// A round spec whose hashes are derived from `label` (for demos and tests).
-pub fn spec_for(label: &str) -> RoundSpec {
-    let h = |s: &str| {
-        HexBinary::from(fairshare_protocol::commitment::update_hash(s.as_bytes()).to_vec())
-    };
-    RoundSpec {
-        base_model_hash: h("base-model"),
-        global_adapter_hash: h(&format!("global-adapter/{label}")),
-        validation_set_hash: h("validation-set"),
-        task_uri: format!("fairshare://tasks/{label}"),
-    }
-}
-
-/// Addresses of a deployment.
-#[derive(Debug, Clone)]
-pub struct Deployment {
-    pub owner: Addr,
-    pub operator: Addr,
-    pub treasury: Addr,
-    pub faucet: Addr,
-    pub round_manager: Addr,
-    pub escrow: Addr,
-    pub token: Addr,
-    pub round_manager_code: u64,
-    pub escrow_code: u64,
-    pub token_code: u64,
 }
 
 /// A deployed Fairshare on cw-multi-test.
@@ -134,119 +76,218 @@ pub struct EmbeddedChain {
     pub app: App,
     pub d: Deployment,
     pub stake: StakeKind,
+    /// Holds the CW20 minted at genesis.
+    pub faucet: Addr,
+    /// The deployer, which owns every parameter when there is no DAO.
+    pub owner_key: ParticipantKey,
+    /// Opens rounds.
+    pub operator_key: ParticipantKey,
+}
+
+/// The embedded chain before anything is deployed: cw-multi-test behind [`Chain`].
+pub struct EmbeddedApp {
+    pub app: App,
+}
+
+impl Default for EmbeddedApp {
+    fn default() -> Self {
+        Self {
+            app: App::default(),
+        }
+    }
+}
+
+fn rejected(err: anyhow::Error) -> ChainError {
+    ChainError::Rejected {
+        tx_hash: None,
+        log: err.root_cause().to_string(),
+    }
+}
+
+fn outcome(app: &App, res: AppResponse) -> TxOutcome {
+    TxOutcome {
+        tx_hash: None,
+        height: app.block_info().height,
+        gas_used: None,
+        attributes: res
+            .events
+            .into_iter()
+            .flat_map(|e| {
+                let ty = e.ty;
+                e.attributes
+                    .into_iter()
+                    .map(move |a| (ty.clone(), a.key, a.value))
+            })
+            .collect(),
+    }
+}
+
+/// The DAO's code, for cw-multi-test.
+pub fn dao_code() -> Box<dyn Contract<Empty>> {
+    use fairshare_dao::contract as c;
+    Box::new(
+        ContractWrapper::new(c::execute, c::instantiate, c::query)
+            .with_reply(c::reply)
+            .with_migrate(c::migrate),
+    )
+}
+
+impl Chain for App {
+    fn chain_id(&self) -> Result<String, ChainError> {
+        Ok(self.block_info().chain_id)
+    }
+
+    fn address_prefix(&self) -> &str {
+        ADDRESS_PREFIX
+    }
+
+    fn height(&self) -> Result<u64, ChainError> {
+        Ok(self.block_info().height)
+    }
+
+    fn store_code(
+        &mut self,
+        signer: &ParticipantKey,
+        kind: ContractKind,
+    ) -> Result<u64, ChainError> {
+        let code = match kind {
+            ContractKind::RoundManager => round_manager_code(),
+            ContractKind::Escrow => escrow_code(),
+            ContractKind::IncentiveToken => token_code(),
+            ContractKind::Dao => dao_code(),
+        };
+        Ok(self.store_code_with_creator(Addr::unchecked(signer.address()), code))
+    }
+
+    fn instantiate(
+        &mut self,
+        signer: &ParticipantKey,
+        code_id: u64,
+        msg: &serde_json::Value,
+        label: &str,
+        admin: Option<&str>,
+    ) -> Result<String, ChainError> {
+        self.instantiate_contract(
+            code_id,
+            Addr::unchecked(signer.address()),
+            msg,
+            &[],
+            label,
+            admin.map(str::to_string),
+        )
+        .map(|a| a.into_string())
+        .map_err(rejected)
+    }
+
+    fn execute(
+        &mut self,
+        signer: &ParticipantKey,
+        contract: &str,
+        msg: &serde_json::Value,
+        funds: &[Coin],
+    ) -> Result<TxOutcome, ChainError> {
+        let res = self
+            .execute_contract(
+                Addr::unchecked(signer.address()),
+                Addr::unchecked(contract),
+                msg,
+                funds,
+            )
+            .map_err(rejected)?;
+        Ok(outcome(self, res))
+    }
+
+    fn migrate(
+        &mut self,
+        signer: &ParticipantKey,
+        contract: &str,
+        code_id: u64,
+        msg: &serde_json::Value,
+    ) -> Result<TxOutcome, ChainError> {
+        let res = self
+            .migrate_contract(
+                Addr::unchecked(signer.address()),
+                Addr::unchecked(contract),
+                msg,
+                code_id,
+            )
+            .map_err(rejected)?;
+        Ok(outcome(self, res))
+    }
+
+    fn update_admin(
+        &mut self,
+        signer: &ParticipantKey,
+        contract: &str,
+        new_admin: &str,
+    ) -> Result<TxOutcome, ChainError> {
+        let msg = CosmosMsg::Wasm(WasmMsg::UpdateAdmin {
+            contract_addr: contract.to_string(),
+            admin: new_admin.to_string(),
+        });
+        let res =
+            Executor::execute(self, Addr::unchecked(signer.address()), msg).map_err(rejected)?;
+        Ok(outcome(self, res))
+    }
+
+    fn query_raw(
+        &self,
+        contract: &str,
+        msg: &serde_json::Value,
+    ) -> Result<serde_json::Value, ChainError> {
+        self.wrap()
+            .query_wasm_smart(contract, msg)
+            .map_err(|e| ChainError::Query(e.to_string()))
+    }
+
+    fn balance(&self, address: &str, denom: &str) -> Result<u128, ChainError> {
+        self.wrap()
+            .query_balance(address, denom)
+            .map(|c| c.amount.u128())
+            .map_err(|e| ChainError::Query(e.to_string()))
+    }
+
+    fn wait_blocks(&mut self, n: u64) -> Result<(), ChainError> {
+        self.update_block(|b| {
+            b.height += n;
+            b.time = b.time.plus_seconds(5 * n);
+        });
+        Ok(())
+    }
 }
 
 impl EmbeddedChain {
-    /// Stores the three contracts, instantiates them and wires them together.
+    /// Deploys and wires every contract through [`ops::deploy`], as on a real chain.
     pub fn deploy(opts: DeployOptions) -> Result<Self> {
         let mut app = App::default();
-        let api = app.api();
-        let owner = api.addr_make("owner");
-        let operator = api.addr_make("operator");
-        let treasury = api.addr_make("treasury");
-        let faucet = api.addr_make("faucet");
-        let rm_code = app.store_code(round_manager_code());
-        let escrow_code_id = app.store_code(escrow_code());
-        let token_code_id = app.store_code(token_code());
-
-        let token = app
-            .instantiate_contract(
-                token_code_id,
-                owner.clone(),
-                &cw20_base::msg::InstantiateMsg {
-                    name: "Fairshare".into(),
-                    symbol: "FAIR".into(),
-                    decimals: 6,
-                    initial_balances: vec![Cw20Coin {
-                        address: faucet.to_string(),
-                        amount: opts.faucet_tokens,
-                    }],
-                    mint: Some(cw20::MinterResponse {
-                        minter: owner.to_string(),
-                        cap: opts.token_cap,
-                    }),
-                    marketing: None,
-                },
-                &[],
-                "fairshare-token",
-                Some(owner.to_string()),
-            )
-            .context("instantiating the incentive token")?;
-        let round_manager = app
-            .instantiate_contract(
-                rm_code,
-                owner.clone(),
-                &rm::InstantiateMsg {
-                    owner: None,
-                    operator: Some(operator.to_string()),
-                    escrow: None,
-                    params: opts.params.clone(),
-                },
-                &[],
-                "fairshare-round-manager",
-                Some(owner.to_string()),
-            )
-            .context("instantiating the round-manager")?;
-        let stake_asset = match opts.stake {
-            StakeKind::Native => StakeAsset::Native {
-                denom: STAKE_DENOM.into(),
-            },
-            StakeKind::Cw20 => StakeAsset::Cw20 {
-                address: token.to_string(),
-            },
+        let key = |seed: &str| {
+            ParticipantKey::from_seed(seed.as_bytes(), ADDRESS_PREFIX)
+                .expect("the embedded chain's prefix is valid bech32")
         };
-        let escrow = app
-            .instantiate_contract(
-                escrow_code_id,
-                owner.clone(),
-                &escrow::InstantiateMsg {
-                    owner: None,
-                    round_manager: round_manager.to_string(),
-                    reward_token: token.to_string(),
-                    stake_asset,
-                    min_stake: opts.min_stake,
-                    treasury: treasury.to_string(),
-                },
-                &[],
-                "fairshare-escrow",
-                Some(owner.to_string()),
-            )
-            .context("instantiating the escrow")?;
-        app.execute_contract(
-            owner.clone(),
-            round_manager.clone(),
-            &rm::ExecuteMsg::UpdateConfig {
-                owner: None,
-                operator: None,
-                escrow: Some(escrow.to_string()),
-            },
-            &[],
-        )
-        .context("wiring the escrow into the round-manager")?;
-        app.execute_contract(
-            owner.clone(),
-            token.clone(),
-            &Cw20ExecuteMsg::UpdateMinter {
-                new_minter: Some(escrow.to_string()),
-            },
-            &[],
-        )
-        .context("making the escrow the token's minter")?;
+        let owner_key = key("owner");
+        let operator_key = key("operator");
+        let faucet = app.api().addr_make("faucet");
+        let roles = Roles {
+            operator: operator_key.address().to_string(),
+            treasury: app.api().addr_make("treasury").to_string(),
+        };
+        let ops_opts = ops::DeployOptions {
+            params: opts.params,
+            min_stake: opts.min_stake,
+            token_cap: opts.token_cap,
+            stake: opts.stake.clone(),
+            initial_tokens: vec![(faucet.to_string(), opts.faucet_tokens)],
+            dao: opts.dao,
+        };
+        let d =
+            ops::deploy(&mut app, &owner_key, &roles, &ops_opts).context("deploying Fairshare")?;
         Ok(Self {
             app,
+            d,
             stake: opts.stake,
-            d: Deployment {
-                owner,
-                operator,
-                treasury,
-                faucet,
-                round_manager,
-                escrow,
-                token,
-                round_manager_code: rm_code,
-                escrow_code: escrow_code_id,
-                token_code: token_code_id,
-            },
+            faucet,
+            owner_key,
+            operator_key,
         })
     }
 
@@ -271,27 +312,24 @@ impl EmbeddedChain {
 
     /// Moves the chain `blocks` blocks (5 s each) forward.
     pub fn advance(&mut self, blocks: u64) {
-        self.app.update_block(|b| {
-            b.height += blocks;
-            b.time = b.time.plus_seconds(5 * blocks);
-        });
+        let _ = Chain::wait_blocks(&mut self.app, blocks);
     }
 
     /// Gives `to` `amount` of the stake asset (native mint, or a CW20 transfer from the faucet).
     pub fn fund(&mut self, to: &str, amount: u128) -> Result<()> {
-        match self.stake {
-            StakeKind::Native => {
+        match self.stake.clone() {
+            StakeKind::Native(denom) => {
                 self.app
                     .sudo(SudoMsg::Bank(BankSudo::Mint {
                         to_address: to.to_string(),
-                        amount: coins(amount, STAKE_DENOM),
+                        amount: coins(amount, denom.as_str()),
                     }))
                     .context("minting stake coins")?;
             }
             StakeKind::Cw20 => {
                 self.app
                     .execute_contract(
-                        self.d.faucet.clone(),
+                        self.faucet.clone(),
                         self.d.token.clone(),
                         &Cw20ExecuteMsg::Transfer {
                             recipient: to.to_string(),
@@ -344,15 +382,15 @@ impl EmbeddedChain {
     ) -> Result<AppResponse> {
         let who = Addr::unchecked(key.address());
         let escrow_addr = self.d.escrow.clone();
-        match self.stake {
-            StakeKind::Native => self.exec(
+        match self.stake.clone() {
+            StakeKind::Native(denom) => self.exec(
                 &who,
                 &escrow_addr,
                 &escrow::ExecuteMsg::Join {
                     round_id,
                     pubkey: key.pubkey(),
                 },
-                &coins(stake, STAKE_DENOM),
+                &coins(stake, denom.as_str()),
             ),
             StakeKind::Cw20 => {
                 let hook = cosmwasm_std::to_json_binary(&escrow::ReceiveMsg::Join {
@@ -488,13 +526,10 @@ impl EmbeddedChain {
 
     /// Balance of `who` in the stake asset.
     pub fn stake_balance(&self, who: &str) -> Result<u128> {
-        match self.stake {
-            StakeKind::Native => Ok(self
-                .app
-                .wrap()
-                .query_balance(who, STAKE_DENOM)?
-                .amount
-                .u128()),
+        match &self.stake {
+            StakeKind::Native(denom) => {
+                Ok(self.app.wrap().query_balance(who, denom)?.amount.u128())
+            }
             StakeKind::Cw20 => self.token_balance(who),
         }
     }

@@ -171,7 +171,7 @@ fn a_cw20_that_is_not_the_stake_token_is_rejected() {
     let mut s = Scenario::new(1, 1); // native stakes
     let round = s.open();
     let alice = s.participant("alice", 0);
-    let faucet = s.chain.d.faucet.clone();
+    let faucet = s.chain.faucet.clone();
     let token = s.chain.d.token.clone();
     s.chain
         .app

@@ -62,7 +62,7 @@ fn nobody_moves_more_than_their_balance() {
             mallory.clone(),
             s.chain.d.token.clone(),
             &Cw20ExecuteMsg::TransferFrom {
-                owner: s.chain.d.faucet.to_string(),
+                owner: s.chain.faucet.to_string(),
                 recipient: mallory.to_string(),
                 amount: Uint128::new(1),
             },

@@ -46,9 +46,7 @@ pub fn execute(
         ExecuteMsg::Receive(wrapper) => execute::receive(deps, env, info, wrapper),
         ExecuteMsg::Unstake { amount } => execute::unstake(deps, env, info, amount),
         ExecuteMsg::Claim {} => execute::claim(deps, env, info),
-        ExecuteMsg::Vote { proposal_id, vote } => {
-            execute::vote(deps, env, info, proposal_id, vote)
-        }
+        ExecuteMsg::Vote { proposal_id, vote } => execute::vote(deps, env, info, proposal_id, vote),
         ExecuteMsg::Execute { proposal_id } => execute::execute(deps, env, info, proposal_id),
         ExecuteMsg::Close { proposal_id } => execute::close(deps, env, info, proposal_id),
         ExecuteMsg::UpdateConfig { rules } => execute::update_config(deps, env, info, rules),

@@ -34,7 +34,9 @@ pub enum ContractError {
         max_seconds: u64,
     },
 
-    #[error("the timelock must be counted in the same unit (blocks or seconds) as the voting period")]
+    #[error(
+        "the timelock must be counted in the same unit (blocks or seconds) as the voting period"
+    )]
     TimelockUnitMismatch,
 
     #[error("the proposal deposit must be greater than zero")]
@@ -88,10 +90,7 @@ pub enum ContractError {
     NotPassed { proposal_id: u64, status: Status },
 
     #[error("proposal {proposal_id} is timelocked: it can be executed from {until}")]
-    Timelocked {
-        proposal_id: u64,
-        until: Expiration,
-    },
+    Timelocked { proposal_id: u64, until: Expiration },
 
     #[error("proposal {proposal_id} is {status}: only a rejected proposal can be closed")]
     NotRejected { proposal_id: u64, status: Status },

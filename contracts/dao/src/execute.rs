@@ -5,6 +5,7 @@ use cosmwasm_std::{
     Response, StdResult, Storage, SubMsg, SubMsgResult, Uint128, WasmMsg,
 };
 use cw20::{BalanceResponse, Cw20ExecuteMsg, Cw20QueryMsg, Cw20ReceiveMsg};
+use cw_storage_plus::Item;
 use fairshare_protocol::dao::{
     Claim, Config, ConfigUpdate, DepositStatus, ExecuteMsg, ReceiveMsg, Status, Tally, Vote,
 };
@@ -65,12 +66,12 @@ fn load_proposal(storage: &dyn Storage, id: u64) -> Result<Proposal, ContractErr
         .ok_or(ContractError::NoSuchProposal(id))
 }
 
-fn add_to(item: &cw_storage_plus::Item<Uint128>, store: &mut dyn Storage, delta: Uint128) -> StdResult<()> {
+fn add_to(item: &Item<Uint128>, store: &mut dyn Storage, delta: Uint128) -> StdResult<()> {
     let value = item.load(store)?.checked_add(delta)?;
     item.save(store, &value)
 }
 
-fn sub_from(item: &cw_storage_plus::Item<Uint128>, store: &mut dyn Storage, delta: Uint128) -> StdResult<()> {
+fn sub_from(item: &Item<Uint128>, store: &mut dyn Storage, delta: Uint128) -> StdResult<()> {
     let value = item.load(store)?.checked_sub(delta)?;
     item.save(store, &value)
 }
@@ -109,7 +110,12 @@ pub fn receive(
     }
 }
 
-fn stake(deps: DepsMut, env: Env, staker: Addr, amount: Uint128) -> Result<Response, ContractError> {
+fn stake(
+    deps: DepsMut,
+    env: Env,
+    staker: Addr,
+    amount: Uint128,
+) -> Result<Response, ContractError> {
     if amount.is_zero() {
         return Err(ContractError::ZeroAmount);
     }
@@ -225,7 +231,9 @@ pub fn unstake(
 
 pub fn claim(deps: DepsMut, env: Env, info: MessageInfo) -> Result<Response, ContractError> {
     let config = CONFIG.load(deps.storage)?;
-    let claims = CLAIMS.may_load(deps.storage, &info.sender)?.unwrap_or_default();
+    let claims = CLAIMS
+        .may_load(deps.storage, &info.sender)?
+        .unwrap_or_default();
     let (matured, pending): (Vec<Claim>, Vec<Claim>) = claims
         .into_iter()
         .partition(|c| time::is_expired(c.release_at, &env.block));
@@ -335,6 +343,7 @@ pub fn execute(
         )?);
     }
     proposal.status = Status::Executed;
+    proposal.execution_error = None;
     PROPOSALS.save(deps.storage, proposal_id, &proposal)?;
     EXECUTING.save(deps.storage, &proposal_id)?;
     let run = WasmMsg::Execute {
@@ -352,8 +361,7 @@ pub fn run_proposal(
     info: MessageInfo,
     proposal_id: u64,
 ) -> Result<Response, ContractError> {
-    if info.sender != env.contract.address
-        || EXECUTING.may_load(deps.storage)? != Some(proposal_id)
+    if info.sender != env.contract.address || EXECUTING.may_load(deps.storage)? != Some(proposal_id)
     {
         return Err(ContractError::InternalOnly);
     }
@@ -389,7 +397,8 @@ pub fn proposal_ran(deps: DepsMut, env: Env, reply: Reply) -> Result<Response, C
             }
             Ok(response.add_attribute("result", "executed"))
         }
-        SubMsgResult::Err(error) => {
+        SubMsgResult::Err(mut error) => {
+            truncate(&mut error, MAX_ERROR_LEN);
             let mut proposal = load_proposal(deps.storage, proposal_id)?;
             proposal.status = Status::Passed;
             proposal.execution_error = Some(error.clone());
@@ -398,6 +407,20 @@ pub fn proposal_ran(deps: DepsMut, env: Env, reply: Reply) -> Result<Response, C
                 .add_attribute("result", "failed")
                 .add_attribute("error", error))
         }
+    }
+}
+
+/// Longest execution error kept with a proposal, in bytes.
+pub const MAX_ERROR_LEN: usize = 1024;
+
+/// Cuts `s` to at most `max` bytes, at a character boundary.
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let cut = (0..=max)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
+        s.truncate(cut);
     }
 }
 
@@ -459,4 +482,19 @@ pub fn update_config(
     let config = validate_rules(token, rules)?;
     CONFIG.save(deps.storage, &config)?;
     Ok(Response::new().add_attribute("action", "update_config"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        let mut s = "ééé".to_string(); // 2 bytes each
+        truncate(&mut s, 3);
+        assert_eq!(s, "é");
+        let mut short = "ok".to_string();
+        truncate(&mut short, 3);
+        assert_eq!(short, "ok");
+    }
 }

@@ -52,7 +52,10 @@ pub fn threshold_met(yes: Uint128, no: Uint128, threshold: Decimal) -> bool {
 
 /// Power that has voted, abstentions included.
 fn turnout(tally: &Tally) -> StdResult<Uint128> {
-    Ok(tally.yes.checked_add(tally.no)?.checked_add(tally.abstain)?)
+    Ok(tally
+        .yes
+        .checked_add(tally.no)?
+        .checked_add(tally.abstain)?)
 }
 
 /// Adds (or with `remove`, takes back) a ballot's power to a tally.

@@ -25,10 +25,18 @@ fn full_lifecycle_executes_a_message_on_an_owned_contract() {
     assert_eq!(suite.locked().deposits, Uint128::new(100));
 
     suite.vote("alice", id, Vote::Yes).expect("alice votes");
-    assert_eq!(suite.proposal(id).status, Status::Open, "500 no votes remain");
+    assert_eq!(
+        suite.proposal(id).status,
+        Status::Open,
+        "500 no votes remain"
+    );
     suite.vote("bob", id, Vote::Yes).expect("bob votes");
     let p = suite.proposal(id);
-    assert_eq!(p.status, Status::Passed, "carol's 200 cannot change 800 yes");
+    assert_eq!(
+        p.status,
+        Status::Passed,
+        "carol's 200 cannot change 800 yes"
+    );
     let unlock = suite.height() + 5;
     assert_eq!(p.executable_at, Some(Expiration::AtHeight(unlock)));
     assert_eq!(
@@ -114,7 +122,9 @@ fn revoting_changes_the_tally_and_decides_at_expiry() {
 #[test]
 fn rejected_with_quorum_is_closed_with_refund() {
     let mut suite = staked_suite();
-    let id = suite.propose("carol", "bad idea", vec![]).expect("proposes");
+    let id = suite
+        .propose("carol", "bad idea", vec![])
+        .expect("proposes");
     suite.vote("alice", id, Vote::No).expect("votes");
     assert_eq!(
         suite.proposal(id).status,
@@ -165,7 +175,9 @@ fn the_treasury_can_be_spent_by_proposal() {
         funds: vec![],
     }
     .into();
-    let id = suite.propose("alice", "grant", vec![pay_dave]).expect("proposes");
+    let id = suite
+        .propose("alice", "grant", vec![pay_dave])
+        .expect("proposes");
     suite.vote("alice", id, Vote::Yes).expect("votes");
     suite.vote("bob", id, Vote::Yes).expect("votes");
     suite.advance(5);
@@ -226,7 +238,9 @@ fn messages_run_atomically() {
         }
         .into(),
     ];
-    let id = suite.propose("alice", "half broken", msgs).expect("proposes");
+    let id = suite
+        .propose("alice", "half broken", msgs)
+        .expect("proposes");
     suite.vote("alice", id, Vote::Yes).expect("votes");
     suite.vote("bob", id, Vote::Yes).expect("votes");
     suite.advance(5);
@@ -348,7 +362,9 @@ fn time_based_periods_work() {
         }
     );
     suite.advance(120);
-    suite.execute("alice", id).expect("executes after the timelock");
+    suite
+        .execute("alice", id)
+        .expect("executes after the timelock");
 }
 
 #[test]

@@ -83,7 +83,12 @@ pub mod target {
         Ok(Response::new())
     }
 
-    fn execute(deps: DepsMut, _env: Env, info: MessageInfo, msg: ExecuteMsg) -> StdResult<Response> {
+    fn execute(
+        deps: DepsMut,
+        _env: Env,
+        info: MessageInfo,
+        msg: ExecuteMsg,
+    ) -> StdResult<Response> {
         match msg {
             ExecuteMsg::Set { value } => {
                 if info.sender.as_str() != OWNER.load(deps.storage)? {
@@ -247,7 +252,8 @@ impl Suite {
 
     pub fn dao_exec(&mut self, who: &str, msg: &ExecuteMsg) -> AnyResult<AppResponse> {
         let sender = self.addr(who);
-        self.app.execute_contract(sender, self.dao.clone(), msg, &[])
+        self.app
+            .execute_contract(sender, self.dao.clone(), msg, &[])
     }
 
     pub fn unstake(&mut self, who: &str, amount: u128) -> AnyResult<AppResponse> {

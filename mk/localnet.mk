@@ -1,0 +1,30 @@
+# wasmd localnet and the end-to-end test against it (localnet/, relayer/src/wasmd/).
+# wasmd is built from the Go module proxy into $(FAIRSHARE_CACHE)/wasmd/<version>/ (once per
+# version); the chain lives in $(FAIRSHARE_CACHE)/localnet/. Needs Go >= 1.25 and a C compiler.
+
+LOCALNET_SCRIPTS := localnet/scripts
+
+.PHONY: wasmd
+wasmd: ## build wasmd (version in localnet/go.mod) into the cache, if not built yet
+	@bash $(LOCALNET_SCRIPTS)/build-wasmd.sh
+
+.PHONY: localnet
+localnet: wasmd ## start a one-validator wasmd chain on 127.0.0.1 (RPC :26657), funded test accounts
+	@bash $(LOCALNET_SCRIPTS)/init.sh
+	@bash $(LOCALNET_SCRIPTS)/start.sh
+
+.PHONY: localnet-stop
+localnet-stop: ## stop the localnet node (keeps its data)
+	@bash $(LOCALNET_SCRIPTS)/stop.sh
+
+.PHONY: localnet-reset
+localnet-reset: wasmd ## stop the localnet, wipe its chain and initialise a fresh one (not started)
+	@bash $(LOCALNET_SCRIPTS)/stop.sh
+	@bash $(LOCALNET_SCRIPTS)/init.sh --force
+
+.PHONY: e2e
+e2e: wasm localnet-reset ## end-to-end round on a fresh localnet with the real wasm artifacts
+	@bash $(LOCALNET_SCRIPTS)/start.sh
+	@set -o pipefail; status=0; \
+	  cargo test -p fairshare-relayer --test e2e_wasmd -- --ignored --nocapture --test-threads=1 || status=$$?; \
+	  bash $(LOCALNET_SCRIPTS)/stop.sh; exit $$status

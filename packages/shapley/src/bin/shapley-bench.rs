@@ -1,0 +1,226 @@
+//! `shapley-bench`: the Rust side of `bench/shapley/run.sh` (not part of `make test`).
+//!
+//! Subcommands write tables of a synthetic game, time the per-evaluation overhead of a
+//! sampler, measure error against exact values for a list of budgets, and time exact
+//! enumeration. Every result is one JSON object on stdout.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use fairshare_shapley::games::AdditiveGame;
+use fairshare_shapley::{
+    estimate, exact_shapley, Coalition, FnUtility, GtgOptions, Method, SamplerOptions,
+    TableUtility, Utility,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "shapley-bench", about = "Rust side of the Shapley benchmark")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Tabulate the synthetic game as CSV and write its exact values as JSON.
+    Table {
+        #[arg(long)]
+        players: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        exact_out: PathBuf,
+    },
+    /// Time per utility evaluation of permutation sampling on a table (or, with
+    /// `--additive N`, on an additive game of N players when no table fits in memory).
+    Overhead {
+        #[arg(long)]
+        table: Option<PathBuf>,
+        #[arg(long)]
+        additive: Option<usize>,
+        #[arg(long)]
+        evaluations: u64,
+        #[arg(long, default_value = "permutation")]
+        method: String,
+    },
+    /// RMSE against exact values for each method and evaluation budget over several seeds.
+    Errors {
+        #[arg(long)]
+        table: PathBuf,
+        #[arg(long)]
+        exact: PathBuf,
+        #[arg(long, value_delimiter = ',')]
+        budgets: Vec<u64>,
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+        #[arg(long, default_value_t = 8)]
+        runs: u64,
+    },
+    /// Wall time of exact enumeration on a table, or on the synthetic game computed on the fly.
+    Exact {
+        #[arg(long)]
+        table: Option<PathBuf>,
+        #[arg(long)]
+        synthetic: Option<usize>,
+    },
+}
+
+/// A data-valuation-like game: players hold data of some size and quality (a fifth are
+/// noisy and hurt), the coalition's model improves with diminishing returns in the total
+/// useful data, plus a small deterministic per-coalition noise like evaluation noise.
+fn synthetic(n: usize, seed: u64) -> FnUtility<impl Fn(&Coalition) -> f64 + Sync> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let contrib: Vec<f64> = (0..n)
+        .map(|_| {
+            let size: f64 = rng.gen_range(0.5..2.0);
+            let quality: f64 = if rng.gen_bool(0.2) {
+                rng.gen_range(-0.5..0.0)
+            } else {
+                rng.gen_range(0.5..1.0)
+            };
+            size * quality
+        })
+        .collect();
+    let scale = 0.3 * n as f64;
+    FnUtility::new(n, move |c: &Coalition| {
+        if c.is_empty() {
+            return 0.0;
+        }
+        let s: f64 = c.players().map(|i| contrib[i]).sum();
+        let mut h = c.first_word() ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h = (h ^ (h >> 33)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        h = (h ^ (h >> 33)).wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+        h ^= h >> 33;
+        let noise = (h >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+        1.0 - (-s / scale).exp() + 0.01 * noise
+    })
+}
+
+fn method(name: &str) -> Result<Method> {
+    Ok(match name {
+        "permutation" => Method::Permutation { antithetic: false },
+        "antithetic" => Method::Permutation { antithetic: true },
+        "tmc" => Method::Tmc { tolerance: 0.01 },
+        "gtg" => Method::Gtg(GtgOptions::default()),
+        "stratified" => Method::Stratified,
+        other => bail!("unknown method {other}"),
+    })
+}
+
+fn load(path: &Path) -> Result<TableUtility> {
+    TableUtility::from_path(path).with_context(|| format!("loading {}", path.display()))
+}
+
+fn main() -> Result<()> {
+    let out = match Cli::parse().cmd {
+        Cmd::Table {
+            players,
+            seed,
+            out,
+            exact_out,
+        } => {
+            let g = synthetic(players, seed);
+            let t = TableUtility::tabulate(&g)?;
+            std::fs::write(&out, t.to_csv())?;
+            let e = exact_shapley(&t)?;
+            std::fs::write(&exact_out, serde_json::to_string(&e.values)?)?;
+            json!({ "players": players, "coalitions": t.len(), "exact_ms": e.elapsed_ms })
+        }
+        Cmd::Overhead {
+            table,
+            additive,
+            evaluations,
+            method: m,
+        } => {
+            let u: Box<dyn Utility + Send> = match (table, additive) {
+                (Some(p), None) => Box::new(load(&p)?),
+                (None, Some(n)) => Box::new(AdditiveGame::new((0..n).map(|i| i as f64).collect())),
+                _ => bail!("give exactly one of --table or --additive"),
+            };
+            let start = Instant::now();
+            let e = estimate(
+                u.as_ref(),
+                &method(&m)?,
+                &SamplerOptions::with_budget(1, evaluations),
+            )?;
+            let secs = start.elapsed().as_secs_f64();
+            json!({
+                "players": u.n_players(), "method": m, "evaluations": e.evaluations,
+                "seconds": secs, "us_per_evaluation": secs * 1e6 / e.evaluations as f64,
+            })
+        }
+        Cmd::Errors {
+            table,
+            exact,
+            budgets,
+            methods,
+            runs,
+        } => {
+            let u = load(&table)?;
+            let truth: Vec<f64> = serde_json::from_str(&std::fs::read_to_string(&exact)?)?;
+            let mut rows = Vec::new();
+            for name in &methods {
+                let m = method(name)?;
+                for &b in &budgets {
+                    let mut sq = 0.0;
+                    let mut evals = 0u64;
+                    let mut ok_runs = 0u64;
+                    for seed in 0..runs {
+                        match estimate(&u, &m, &SamplerOptions::with_budget(seed, b)) {
+                            Ok(e) => {
+                                sq += e
+                                    .values
+                                    .iter()
+                                    .zip(&truth)
+                                    .map(|(a, t)| (a - t).powi(2))
+                                    .sum::<f64>();
+                                evals += e.evaluations;
+                                ok_runs += 1;
+                            }
+                            Err(fairshare_shapley::ShapleyError::BudgetTooSmall { .. }) => break,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    if ok_runs > 0 {
+                        rows.push(json!({
+                            "method": name, "budget": b,
+                            "mean_evaluations": evals as f64 / ok_runs as f64,
+                            "rmse": (sq / (ok_runs as usize * truth.len()) as f64).sqrt(),
+                            "runs": ok_runs,
+                        }));
+                    }
+                }
+            }
+            json!({ "players": u.n_players(), "rows": rows })
+        }
+        Cmd::Exact {
+            table,
+            synthetic: s,
+        } => {
+            let (e, n, load_s) = match (table, s) {
+                (Some(p), None) => {
+                    let t0 = Instant::now();
+                    let u = load(&p)?;
+                    let load_s = t0.elapsed().as_secs_f64();
+                    (exact_shapley(&u)?, u.n_players(), load_s)
+                }
+                (None, Some(n)) => (exact_shapley(&synthetic(n, 1))?, n, 0.0),
+                _ => bail!("give exactly one of --table or --synthetic"),
+            };
+            json!({
+                "players": n, "exact_seconds": e.elapsed_ms / 1e3, "load_seconds": load_s,
+                "threads": rayon::current_num_threads(),
+                "efficiency_gap": e.values.iter().sum::<f64>() - (e.grand_value - e.empty_value),
+            })
+        }
+    };
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! Shapley values of cooperative games for Fairshare's contribution assessment.
+//!
+//! A game is anything implementing [`Utility`] (coalition → value, with batch evaluation);
+//! [`estimate`] runs one [`Method`] on it and returns an [`Estimate`] with values, standard
+//! errors, the evaluations spent and why it stopped. Built-in games with closed forms live in
+//! [`games`], tables of values in [`table`], and the command-line front end in [`cli`].
+
+#![warn(missing_docs)]
+
+pub mod baselines;
+pub mod cli;
+pub mod coalition;
+pub mod error;
+pub mod estimate;
+pub mod exact;
+pub mod games;
+pub mod sampling;
+pub mod stop;
+pub mod table;
+pub mod utility;
+
+#[cfg(test)]
+mod testing;
+
+pub use baselines::{data_size_shares, leave_one_out};
+pub use coalition::Coalition;
+pub use error::{Result, ShapleyError};
+pub use estimate::Estimate;
+pub use exact::{exact_shapley, EXACT_MAX_PLAYERS};
+pub use sampling::{
+    gtg_shapley, msr_banzhaf, permutation_shapley, stratified_shapley, tmc_shapley, GtgOptions,
+    SamplerOptions,
+};
+pub use stop::{StopReason, StopRule};
+pub use table::TableUtility;
+pub use utility::{CachedUtility, FnUtility, Utility};
+
+use serde::{Deserialize, Serialize};
+
+/// Which estimator to run, with its own parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Method {
+    /// Enumeration of all coalitions (n ≤ 25).
+    Exact,
+    /// Permutation Monte Carlo, optionally with antithetic pairs.
+    Permutation {
+        /// Pair each permutation with its reverse.
+        antithetic: bool,
+    },
+    /// Truncated Monte Carlo with a tolerance relative to |U(N)|.
+    Tmc {
+        /// Truncate once `|U(N) − U(prefix)| ≤ tolerance · |U(N)|`.
+        tolerance: f64,
+    },
+    /// GTG-Shapley guided sampling.
+    Gtg(GtgOptions),
+    /// Stratified by coalition size.
+    Stratified,
+    /// Banzhaf values by maximum sample reuse (a baseline, not Shapley).
+    BanzhafMsr,
+    /// Leave-one-out (a baseline).
+    LeaveOneOut,
+    /// Proportional to data sizes (a baseline).
+    DataSize {
+        /// One size per player.
+        sizes: Vec<f64>,
+    },
+}
+
+/// Runs `method` on `u`. Deterministic methods ignore `opts`.
+pub fn estimate<U: Utility + ?Sized>(
+    u: &U,
+    method: &Method,
+    opts: &SamplerOptions,
+) -> Result<Estimate> {
+    match method {
+        Method::Exact => exact_shapley(u),
+        Method::Permutation { antithetic } => permutation_shapley(u, *antithetic, opts),
+        Method::Tmc { tolerance } => tmc_shapley(u, *tolerance, opts),
+        Method::Gtg(g) => gtg_shapley(u, g, opts),
+        Method::Stratified => stratified_shapley(u, opts),
+        Method::BanzhafMsr => msr_banzhaf(u, opts),
+        Method::LeaveOneOut => leave_one_out(u),
+        Method::DataSize { sizes } => data_size_shares(u, sizes),
+    }
+}

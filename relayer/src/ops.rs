@@ -1,0 +1,256 @@
+//! Deployment and wiring, written once against [`Chain`] so the embedded chain and a wasmd
+//! node are set up the same way.
+
+use cosmwasm_std::{Addr, Decimal, Uint128};
+use cw20::{Cw20Coin, Cw20ExecuteMsg, MinterResponse};
+use fairshare_protocol::asset::StakeAsset;
+use fairshare_protocol::dao::{self, ConfigUpdate, Duration};
+use fairshare_protocol::escrow;
+use fairshare_protocol::rewards::RewardParams;
+use fairshare_protocol::round_manager::{self as rm, RoundParams, Schedule};
+
+use crate::chain::{Chain, ChainError, ChainExt, ContractKind};
+use crate::keys::ParticipantKey;
+
+/// How stakes are paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StakeKind {
+    /// A native coin, by denom.
+    Native(String),
+    /// The incentive token itself, through its `Send` hook.
+    Cw20,
+}
+
+/// What to deploy with.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    pub params: RoundParams,
+    pub min_stake: Uint128,
+    pub token_cap: Option<Uint128>,
+    pub stake: StakeKind,
+    /// CW20 balances at genesis of the token: `(address, amount)`.
+    pub initial_tokens: Vec<(String, Uint128)>,
+    /// Deploy the DAO and hand it ownership, treasury and wasm admin of every contract.
+    pub dao: Option<ConfigUpdate>,
+}
+
+/// Round parameters used by the demo and tests unless they say otherwise.
+pub fn default_params(evaluators: Vec<String>, quorum: u32) -> RoundParams {
+    RoundParams {
+        schedule: Schedule {
+            join_blocks: 10,
+            train_blocks: 20,
+            eval_blocks: 20,
+        },
+        min_participants: 2,
+        max_participants: 100,
+        evaluators,
+        evaluator_quorum: quorum,
+        rewards: RewardParams {
+            budget: Uint128::new(1_000_000),
+            delta_u_target: Decimal::percent(50),
+            free_rider_tau: Decimal::percent(10),
+            slash_free_rider: Decimal::percent(50),
+            slash_harmful: Decimal::one(),
+            slash_no_show: Decimal::percent(25),
+        },
+        outlier_tolerance: Decimal::percent(5),
+        max_update_norm: Decimal::from_ratio(100u128, 1u128),
+    }
+}
+
+/// DAO rules used by the demo and tests unless they say otherwise (block-based periods).
+pub fn default_dao_rules() -> ConfigUpdate {
+    ConfigUpdate {
+        unbonding_period: Duration::Height(10),
+        voting_period: Duration::Height(20),
+        quorum: Decimal::percent(30),
+        threshold: Decimal::percent(50),
+        allow_revoting: false,
+        timelock: Some(Duration::Height(2)),
+        deposit: Uint128::new(1_000),
+    }
+}
+
+/// Who plays the deployment's fixed roles.
+#[derive(Debug, Clone)]
+pub struct Roles {
+    /// Opens rounds besides the owner.
+    pub operator: String,
+    /// Receives slashes and dust when there is no DAO.
+    pub treasury: String,
+}
+
+/// Addresses and code ids of a deployment.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Deployment {
+    pub chain_id: String,
+    /// Owner of every parameter: the DAO when deployed, else the deployer.
+    pub owner: Addr,
+    pub operator: Addr,
+    pub treasury: Addr,
+    pub round_manager: Addr,
+    pub escrow: Addr,
+    pub token: Addr,
+    pub dao: Option<Addr>,
+    pub code_ids: Vec<(String, u64)>,
+}
+
+/// Stores, instantiates and wires the contracts: the escrow is the token's minter and the
+/// round-manager's registrar; with a DAO, the DAO owns every parameter, is the treasury and
+/// the wasm admin of every contract.
+pub fn deploy(
+    chain: &mut dyn Chain,
+    deployer: &ParticipantKey,
+    roles: &Roles,
+    opts: &DeployOptions,
+) -> Result<Deployment, ChainError> {
+    let me = deployer.address().to_string();
+    let code =
+        |chain: &mut dyn Chain, k: ContractKind| chain.store_code(deployer, k).map(|id| (k, id));
+    let (_, rm_code) = code(chain, ContractKind::RoundManager)?;
+    let (_, escrow_code) = code(chain, ContractKind::Escrow)?;
+    let (_, token_code) = code(chain, ContractKind::IncentiveToken)?;
+    let mut code_ids = vec![
+        ("round-manager".to_string(), rm_code),
+        ("escrow".to_string(), escrow_code),
+        ("incentive-token".to_string(), token_code),
+    ];
+
+    let token = chain.init(
+        deployer,
+        token_code,
+        &cw20_base::msg::InstantiateMsg {
+            name: "Fairshare".into(),
+            symbol: "FAIR".into(),
+            decimals: 6,
+            initial_balances: opts
+                .initial_tokens
+                .iter()
+                .map(|(address, amount)| Cw20Coin {
+                    address: address.clone(),
+                    amount: *amount,
+                })
+                .collect(),
+            mint: Some(MinterResponse {
+                minter: me.clone(),
+                cap: opts.token_cap,
+            }),
+            marketing: None,
+        },
+        ContractKind::IncentiveToken.label(),
+        Some(&me),
+    )?;
+    let dao = match &opts.dao {
+        Some(rules) => {
+            let dao_code = chain.store_code(deployer, ContractKind::Dao)?;
+            code_ids.push(("dao".to_string(), dao_code));
+            Some(chain.init(
+                deployer,
+                dao_code,
+                &dao::InstantiateMsg {
+                    token: token.clone(),
+                    rules: rules.clone(),
+                },
+                ContractKind::Dao.label(),
+                Some(&me),
+            )?)
+        }
+        None => None,
+    };
+    let treasury = dao.clone().unwrap_or_else(|| roles.treasury.clone());
+    let round_manager = chain.init(
+        deployer,
+        rm_code,
+        &rm::InstantiateMsg {
+            owner: None,
+            operator: Some(roles.operator.clone()),
+            escrow: None,
+            params: opts.params.clone(),
+        },
+        ContractKind::RoundManager.label(),
+        Some(&me),
+    )?;
+    let stake_asset = match &opts.stake {
+        StakeKind::Native(denom) => StakeAsset::Native {
+            denom: denom.clone(),
+        },
+        StakeKind::Cw20 => StakeAsset::Cw20 {
+            address: token.clone(),
+        },
+    };
+    let escrow = chain.init(
+        deployer,
+        escrow_code,
+        &escrow::InstantiateMsg {
+            owner: None,
+            round_manager: round_manager.clone(),
+            reward_token: token.clone(),
+            stake_asset,
+            min_stake: opts.min_stake,
+            treasury: treasury.clone(),
+        },
+        ContractKind::Escrow.label(),
+        Some(&me),
+    )?;
+    chain.exec(
+        deployer,
+        &round_manager,
+        &rm::ExecuteMsg::UpdateConfig {
+            owner: dao.clone(),
+            operator: None,
+            escrow: Some(escrow.clone()),
+        },
+        &[],
+    )?;
+    chain.exec(
+        deployer,
+        &token,
+        &Cw20ExecuteMsg::UpdateMinter {
+            new_minter: Some(escrow.clone()),
+        },
+        &[],
+    )?;
+    if let Some(dao) = &dao {
+        chain.exec(
+            deployer,
+            &escrow,
+            &escrow::ExecuteMsg::UpdateConfig {
+                owner: Some(dao.clone()),
+                round_manager: None,
+                treasury: None,
+                min_stake: None,
+            },
+            &[],
+        )?;
+        for contract in [&token, dao, &round_manager, &escrow] {
+            chain.update_admin(deployer, contract, dao)?;
+        }
+    }
+    Ok(Deployment {
+        chain_id: chain.chain_id()?,
+        owner: Addr::unchecked(dao.clone().unwrap_or(me)),
+        operator: Addr::unchecked(&roles.operator),
+        treasury: Addr::unchecked(treasury),
+        round_manager: Addr::unchecked(round_manager),
+        escrow: Addr::unchecked(escrow),
+        token: Addr::unchecked(token),
+        dao: dao.map(Addr::unchecked),
+        code_ids,
+    })
+}
+
+/// A round spec whose hashes are derived from `label` (for demos and tests).
+pub fn spec_for(label: &str) -> rm::RoundSpec {
+    let h = |s: &str| {
+        cosmwasm_std::HexBinary::from(
+            fairshare_protocol::commitment::update_hash(s.as_bytes()).to_vec(),
+        )
+    };
+    rm::RoundSpec {
+        base_model_hash: h("base-model"),
+        global_adapter_hash: h(&format!("global-adapter/{label}")),
+        validation_set_hash: h("validation-set"),
+        task_uri: format!("fairshare://tasks/{label}"),
+    }
+}

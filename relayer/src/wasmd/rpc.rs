@@ -1,0 +1,285 @@
+//! The node connection: CometBFT RPC over HTTP (0.38 compat mode) with retries and backoff on
+//! connection errors, typed ABCI gRPC queries, and broadcast-then-poll for inclusion.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use cosmrs::proto::traits::Message;
+use cosmrs::rpc::client::{Client, CompatMode, HttpClient, HttpClientUrl};
+use cosmrs::rpc::error::ErrorDetail;
+use cosmrs::tendermint::Hash;
+
+use crate::chain::ChainError;
+
+/// How hard to try when the node does not answer.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per request (1 = no retry).
+    pub attempts: u32,
+    /// Wait after the first failure; doubled after each further one.
+    pub first_backoff_ms: u64,
+    /// Upper bound of one wait.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // 0.25 + 0.5 + 1 + 2 + 4 + 4 + 4 ≈ 16 s before giving up.
+        Self {
+            attempts: 8,
+            first_backoff_ms: 250,
+            max_backoff_ms: 4_000,
+        }
+    }
+}
+
+/// A CometBFT RPC connection that retries connection errors.
+pub struct Rpc {
+    client: HttpClient,
+    url: String,
+    retry: RetryPolicy,
+    request_timeout: Duration,
+}
+
+/// A transaction found in a block.
+#[derive(Debug, Clone)]
+pub struct Included {
+    pub hash: String,
+    pub height: u64,
+    pub gas_wanted: u64,
+    pub gas_used: u64,
+    /// `TxMsgData` bytes: one `msg_responses` entry per message.
+    pub data: Vec<u8>,
+    pub events: Vec<(String, String, String)>,
+}
+
+/// Transport failures that a retry may cure (the node is down, restarting or slow).
+fn is_connection_error(e: &cosmrs::rpc::Error) -> bool {
+    matches!(
+        e.detail(),
+        ErrorDetail::Http(_)
+            | ErrorDetail::Io(_)
+            | ErrorDetail::Timeout(_)
+            | ErrorDetail::HttpRequestFailed(_)
+    )
+}
+
+impl Rpc {
+    /// A client for `url` (e.g. `http://127.0.0.1:26657`). CometBFT 0.39 speaks the 0.38 RPC
+    /// dialect, which tendermint-rpc 0.40 cannot detect, so it is set explicitly.
+    pub fn new(
+        url: &str,
+        retry: RetryPolicy,
+        request_timeout: Duration,
+    ) -> Result<Self, ChainError> {
+        let parsed: HttpClientUrl = url
+            .parse()
+            .map_err(|e| ChainError::Other(format!("invalid node URL {url:?}: {e}")))?;
+        let client = HttpClient::builder(parsed)
+            .compat_mode(CompatMode::V0_38)
+            .timeout(request_timeout)
+            .build()
+            .map_err(|e| ChainError::Other(format!("cannot make an RPC client for {url}: {e}")))?;
+        Ok(Self {
+            client,
+            url: url.to_string(),
+            retry,
+            request_timeout,
+        })
+    }
+
+    /// The node URL, for messages.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Runs `call` until it succeeds, fails with a non-connection error, or attempts run out.
+    pub async fn with_retry<T, F, Fut>(&self, what: &str, call: F) -> Result<T, ChainError>
+    where
+        F: Fn(HttpClient) -> Fut,
+        Fut: Future<Output = Result<T, cosmrs::rpc::Error>>,
+    {
+        let mut backoff = Duration::from_millis(self.retry.first_backoff_ms);
+        let started = Instant::now();
+        let attempts = self.retry.attempts.max(1);
+        for attempt in 1..=attempts {
+            match call(self.client.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(e) if is_connection_error(&e) && attempt < attempts => {
+                    eprintln!(
+                        "wasmd: node at {} did not answer {what} ({}); retry {attempt}/{} in {} ms",
+                        self.url,
+                        e.detail(),
+                        attempts - 1,
+                        backoff.as_millis()
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(self.retry.max_backoff_ms));
+                }
+                Err(e) if is_connection_error(&e) => {
+                    return Err(ChainError::Unreachable {
+                        url: self.url.clone(),
+                        reason: format!(
+                            "{what}: {} (gave up after {attempts} attempts over {:.1} s; is the node running? \
+                             `make localnet` starts one)",
+                            e.detail(),
+                            started.elapsed().as_secs_f64()
+                        ),
+                    })
+                }
+                Err(e) => return Err(ChainError::Query(format!("{what} at {}: {e}", self.url))),
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// A gRPC query through ABCI (`path` like `/cosmos.auth.v1beta1.Query/Account`). A refusal
+    /// by the app comes back as [`QueryRefused`] with the node's log verbatim.
+    pub async fn abci_query<Req: Message, Resp: Message + Default>(
+        &self,
+        path: &str,
+        req: &Req,
+    ) -> Result<Result<Resp, QueryRefused>, ChainError> {
+        let data = req.encode_to_vec();
+        let res = self
+            .with_retry(path, |c| {
+                let data = data.clone();
+                async move {
+                    c.abci_query(Some(path.to_string()), data, None, false)
+                        .await
+                }
+            })
+            .await?;
+        if res.code.is_err() {
+            return Ok(Err(QueryRefused {
+                code: res.code.value(),
+                codespace: res.codespace,
+                log: res.log,
+            }));
+        }
+        Resp::decode(res.value.as_slice())
+            .map(Ok)
+            .map_err(|e| ChainError::Query(format!("{path}: cannot decode the response: {e}")))
+    }
+
+    /// Latest block height.
+    pub async fn height(&self) -> Result<u64, ChainError> {
+        let status = self
+            .with_retry("status", |c| async move { c.status().await })
+            .await?;
+        Ok(status.sync_info.latest_block_height.value())
+    }
+
+    /// The node's chain id.
+    pub async fn chain_id(&self) -> Result<String, ChainError> {
+        let status = self
+            .with_retry("status", |c| async move { c.status().await })
+            .await?;
+        Ok(status.node_info.network.to_string())
+    }
+
+    /// `broadcast_tx_sync`: the CheckTx verdict (code, codespace, log) and the tx hash.
+    pub async fn broadcast_sync(
+        &self,
+        tx: Vec<u8>,
+    ) -> Result<(u32, String, String, String), ChainError> {
+        let res = self
+            .with_retry("broadcast_tx_sync", |c| {
+                let tx = tx.clone();
+                async move { c.broadcast_tx_sync(tx).await }
+            })
+            .await?;
+        Ok((
+            res.code.value(),
+            res.codespace,
+            res.log,
+            res.hash.to_string(),
+        ))
+    }
+
+    /// Polls `/tx` until the transaction is in a block or `timeout` passes.
+    pub async fn wait_for_tx(&self, hash: &str, timeout: Duration) -> Result<Included, ChainError> {
+        let h: Hash = hash
+            .parse()
+            .map_err(|e| ChainError::Other(format!("bad tx hash {hash}: {e}")))?;
+        let started = Instant::now();
+        loop {
+            // A missing tx is a JSON-RPC error ("tx (…) not found"), not a connection error.
+            match self
+                .with_retry("tx", |c| async move { c.tx(h, false).await })
+                .await
+            {
+                Ok(res) => {
+                    let r = res.tx_result;
+                    if r.code.is_err() {
+                        return Err(ChainError::Rejected {
+                            tx_hash: Some(hash.to_string()),
+                            log: format!(
+                                "deliver_tx failed at height {} with code {} (codespace {:?}): {}",
+                                res.height,
+                                r.code.value(),
+                                r.codespace,
+                                r.log
+                            ),
+                        });
+                    }
+                    let events = r
+                        .events
+                        .iter()
+                        .flat_map(|ev| {
+                            ev.attributes.iter().map(move |a| {
+                                (
+                                    ev.kind.clone(),
+                                    String::from_utf8_lossy(a.key_bytes()).into_owned(),
+                                    String::from_utf8_lossy(a.value_bytes()).into_owned(),
+                                )
+                            })
+                        })
+                        .collect();
+                    return Ok(Included {
+                        hash: hash.to_string(),
+                        height: res.height.value(),
+                        gas_wanted: u64::try_from(r.gas_wanted).unwrap_or(0),
+                        gas_used: u64::try_from(r.gas_used).unwrap_or(0),
+                        data: r.data.to_vec(),
+                        events,
+                    });
+                }
+                Err(ChainError::Query(_)) if started.elapsed() < timeout => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(ChainError::Query(e)) => {
+                    return Err(ChainError::Other(format!(
+                        "tx {hash} was accepted by {} but is not in a block after {:.0} s ({e})",
+                        self.url,
+                        timeout.as_secs_f64()
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The request timeout this client was built with.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+}
+
+/// The app refused an ABCI query: its code and log, verbatim.
+#[derive(Debug, Clone)]
+pub struct QueryRefused {
+    pub code: u32,
+    pub codespace: String,
+    pub log: String,
+}
+
+impl std::fmt::Display for QueryRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "code {} (codespace {:?}): {}",
+            self.code, self.codespace, self.log
+        )
+    }
+}
