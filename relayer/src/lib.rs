@@ -7,6 +7,7 @@
 //!   the demo and the cross-contract tests;
 //! - [`demo`]: a scripted round, printed step by step.
 
+pub mod bundle;
 pub mod chain;
 pub mod demo;
 pub mod embedded;

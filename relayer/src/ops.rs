@@ -254,3 +254,241 @@ pub fn spec_for(label: &str) -> rm::RoundSpec {
         task_uri: format!("fairshare://tasks/{label}"),
     }
 }
+
+/// Round operations, written once for every backend.
+pub mod round {
+    use cosmwasm_std::{coins, to_json_binary, Uint128};
+    use cw20::Cw20ExecuteMsg;
+    use fairshare_protocol::escrow;
+    use fairshare_protocol::round_manager::{self as rm, Report, RoundResponse, SignedCommitment};
+
+    use super::{Deployment, StakeKind};
+    use crate::chain::{Chain, ChainError, ChainExt, TxOutcome};
+    use crate::keys::ParticipantKey;
+
+    /// The operator (or owner) opens a round; returns its id.
+    pub fn open(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        operator: &ParticipantKey,
+        spec: rm::RoundSpec,
+    ) -> Result<u64, ChainError> {
+        let out = chain.exec(
+            operator,
+            d.round_manager.as_str(),
+            &rm::ExecuteMsg::OpenRound { spec },
+            &[],
+        )?;
+        out.attribute("round_id")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ChainError::Other("OpenRound returned no round_id attribute".into()))
+    }
+
+    /// `key` bonds `stake` with the escrow and joins `round_id`.
+    pub fn join(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        stake_kind: &StakeKind,
+        key: &ParticipantKey,
+        round_id: u64,
+        stake: u128,
+    ) -> Result<TxOutcome, ChainError> {
+        let pubkey = key.pubkey();
+        match stake_kind {
+            StakeKind::Native(denom) => chain.exec(
+                key,
+                d.escrow.as_str(),
+                &escrow::ExecuteMsg::Join { round_id, pubkey },
+                &coins(stake, denom),
+            ),
+            StakeKind::Cw20 => chain.exec(
+                key,
+                d.token.as_str(),
+                &Cw20ExecuteMsg::Send {
+                    contract: d.escrow.to_string(),
+                    amount: Uint128::new(stake),
+                    msg: to_json_binary(&escrow::ReceiveMsg::Join { round_id, pubkey })
+                        .map_err(|e| ChainError::Other(e.to_string()))?,
+                },
+                &[],
+            ),
+        }
+    }
+
+    /// Posts signed commitments in batches of `batch_size` (anyone may post).
+    pub fn commit(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        poster: &ParticipantKey,
+        round_id: u64,
+        commitments: Vec<SignedCommitment>,
+        batch_size: usize,
+    ) -> Result<Vec<TxOutcome>, ChainError> {
+        commitments
+            .chunks(batch_size.max(1))
+            .map(|batch| {
+                chain.exec(
+                    poster,
+                    d.round_manager.as_str(),
+                    &rm::ExecuteMsg::CommitUpdates {
+                        round_id,
+                        commitments: batch.to_vec(),
+                    },
+                    &[],
+                )
+            })
+            .collect()
+    }
+
+    /// An evaluator reports its scores.
+    pub fn report(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        evaluator: &ParticipantKey,
+        round_id: u64,
+        report: Report,
+    ) -> Result<TxOutcome, ChainError> {
+        chain.exec(
+            evaluator,
+            d.round_manager.as_str(),
+            &rm::ExecuteMsg::SubmitReport { round_id, report },
+            &[],
+        )
+    }
+
+    /// Settles (or fails) a round.
+    pub fn settle(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        caller: &ParticipantKey,
+        round_id: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        chain.exec(
+            caller,
+            d.round_manager.as_str(),
+            &rm::ExecuteMsg::Settle { round_id },
+            &[],
+        )
+    }
+
+    /// Claims `key`'s stake and reward of a round.
+    pub fn claim(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        key: &ParticipantKey,
+        round_id: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        chain.exec(
+            key,
+            d.escrow.as_str(),
+            &escrow::ExecuteMsg::Claim { round_id },
+            &[],
+        )
+    }
+
+    /// A round's state.
+    pub fn status(
+        chain: &dyn Chain,
+        d: &Deployment,
+        round_id: u64,
+    ) -> Result<RoundResponse, ChainError> {
+        chain.query(d.round_manager.as_str(), &rm::QueryMsg::Round { round_id })
+    }
+}
+
+/// DAO operations, written once for every backend.
+pub mod governance {
+    use cosmwasm_std::{to_json_binary, CosmosMsg, Uint128};
+    use cw20::Cw20ExecuteMsg;
+    use fairshare_protocol::dao;
+
+    use super::Deployment;
+    use crate::chain::{Chain, ChainError, ChainExt, TxOutcome};
+    use crate::keys::ParticipantKey;
+
+    fn dao_addr(d: &Deployment) -> Result<String, ChainError> {
+        d.dao
+            .as_ref()
+            .map(|a| a.to_string())
+            .ok_or_else(|| ChainError::Other("this deployment has no DAO".into()))
+    }
+
+    fn send(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        key: &ParticipantKey,
+        amount: u128,
+        hook: &dao::ReceiveMsg,
+    ) -> Result<TxOutcome, ChainError> {
+        let msg = Cw20ExecuteMsg::Send {
+            contract: dao_addr(d)?,
+            amount: Uint128::new(amount),
+            msg: to_json_binary(hook).map_err(|e| ChainError::Other(e.to_string()))?,
+        };
+        chain.exec(key, d.token.as_str(), &msg, &[])
+    }
+
+    /// Stakes `amount` of the token for voting power.
+    pub fn stake(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        key: &ParticipantKey,
+        amount: u128,
+    ) -> Result<TxOutcome, ChainError> {
+        send(chain, d, key, amount, &dao::ReceiveMsg::Stake {})
+    }
+
+    /// Opens a proposal, paying the configured deposit; returns its id.
+    pub fn propose(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        key: &ParticipantKey,
+        deposit: u128,
+        title: &str,
+        description: &str,
+        msgs: Vec<CosmosMsg>,
+    ) -> Result<u64, ChainError> {
+        let hook = dao::ReceiveMsg::Propose {
+            title: title.into(),
+            description: description.into(),
+            msgs,
+        };
+        let out = send(chain, d, key, deposit, &hook)?;
+        out.attribute("proposal_id")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                ChainError::Other("the proposal returned no proposal_id attribute".into())
+            })
+    }
+
+    /// Votes on a proposal.
+    pub fn vote(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        key: &ParticipantKey,
+        proposal_id: u64,
+        vote: dao::Vote,
+    ) -> Result<TxOutcome, ChainError> {
+        chain.exec(
+            key,
+            &dao_addr(d)?,
+            &dao::ExecuteMsg::Vote { proposal_id, vote },
+            &[],
+        )
+    }
+
+    /// Executes a passed proposal.
+    pub fn execute(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        key: &ParticipantKey,
+        proposal_id: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        chain.exec(
+            key,
+            &dao_addr(d)?,
+            &dao::ExecuteMsg::Execute { proposal_id },
+            &[],
+        )
+    }
+}

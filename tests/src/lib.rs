@@ -5,7 +5,7 @@ use cosmwasm_schema::generate_api;
 
 /// `(file name, JSON)` of every contract's API schema, as committed under `schema/`.
 pub fn schemas() -> Vec<(&'static str, String)> {
-    use fairshare_protocol::{escrow, round_manager};
+    use fairshare_protocol::{dao, escrow, round_manager};
     let render = |api: cosmwasm_schema::Api| api.render().to_string().unwrap_or_default() + "\n";
     vec![
         (
@@ -26,6 +26,16 @@ pub fn schemas() -> Vec<(&'static str, String)> {
                 execute: escrow::ExecuteMsg,
                 query: escrow::QueryMsg,
                 migrate: escrow::MigrateMsg,
+            }),
+        ),
+        (
+            "dao.json",
+            render(generate_api! {
+                name: "fairshare-dao",
+                instantiate: dao::InstantiateMsg,
+                execute: dao::ExecuteMsg,
+                query: dao::QueryMsg,
+                migrate: dao::MigrateMsg,
             }),
         ),
         (
