@@ -26,5 +26,12 @@ localnet-reset: wasmd ## stop the localnet, wipe its chain and initialise a fres
 e2e: wasm localnet-reset ## end-to-end round on a fresh localnet with the real wasm artifacts
 	@bash $(LOCALNET_SCRIPTS)/start.sh
 	@set -o pipefail; status=0; \
-	  cargo test -p fairshare-relayer --test e2e_wasmd -- --ignored --nocapture --test-threads=1 || status=$$?; \
+	  cargo test -p fairshare-relayer --test e2e_wasmd -- --ignored --nocapture full_round_on_wasmd || status=$$?; \
+	  bash $(LOCALNET_SCRIPTS)/stop.sh; exit $$status
+
+.PHONY: bench-gas
+bench-gas: wasm localnet-reset ## gas per message on a fresh localnet (table for BENCHMARKS.md ## Gas)
+	@bash $(LOCALNET_SCRIPTS)/start.sh
+	@set -o pipefail; status=0; \
+	  cargo test -p fairshare-relayer --test e2e_wasmd -- --ignored --nocapture gas_per_message || status=$$?; \
 	  bash $(LOCALNET_SCRIPTS)/stop.sh; exit $$status

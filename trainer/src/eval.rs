@@ -1,0 +1,248 @@
+//! Validation loss, perplexity, and coalition utilities for Shapley valuation.
+//!
+//! The utility of a coalition `S` of a round's updates is the drop in validation loss when the
+//! global model (base + global adapter, merged) is extended with the token-weighted aggregate of
+//! `S`'s updates (DESIGN §4): `U(S) = L(global) − L(global + agg(S))`, `U(∅) = 0`. Coalition
+//! models are rebuilt from the updates by exact rank stacking ([`crate::aggregate`]), never
+//! retrained.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{aggregate, token_weights};
+use crate::bundle::Bundle;
+use crate::data::eval_windows;
+use crate::error::{Result, TrainerError};
+use crate::lora::LoraAdapter;
+use crate::model::LlamaModel;
+
+/// Mean next-token loss over a text, and its perplexity.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossReport {
+    /// Mean negative log-likelihood per predicted token (nats).
+    pub mean_loss: f64,
+    /// `exp(mean_loss)`.
+    pub perplexity: f64,
+    /// Number of predicted tokens.
+    pub tokens: usize,
+}
+
+/// Loss of `model` (+ optional `adapter`) on `tokens`, scored in windows of `seq_len` predicted
+/// tokens, `batch_size` windows at a time.
+pub fn evaluate_loss(
+    model: &LlamaModel,
+    adapter: Option<&LoraAdapter>,
+    tokens: &[u32],
+    seq_len: usize,
+    batch_size: usize,
+) -> Result<LossReport> {
+    let windows = eval_windows(tokens, seq_len);
+    evaluate_windows(model, adapter, &windows, batch_size.max(1))
+}
+
+fn evaluate_windows(
+    model: &LlamaModel,
+    adapter: Option<&LoraAdapter>,
+    windows: &[Vec<u32>],
+    batch_size: usize,
+) -> Result<LossReport> {
+    if windows.is_empty() {
+        return Err(TrainerError::Data(
+            "validation text has fewer than 2 tokens".into(),
+        ));
+    }
+    let mut total = 0.0;
+    let mut count = 0usize;
+    let mut i = 0;
+    while i < windows.len() {
+        let len = windows[i].len();
+        let mut j = i;
+        while j < windows.len() && j - i < batch_size && windows[j].len() == len {
+            j += 1;
+        }
+        let flat: Vec<u32> = windows[i..j].iter().flatten().copied().collect();
+        let batch = Tensor::from_vec(flat, (j - i, len), model.device())?;
+        let loss = model
+            .loss(&batch, adapter, None)?
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?;
+        let n = (j - i) * (len - 1);
+        total += loss * n as f64;
+        count += n;
+        i = j;
+    }
+    let mean = total / count as f64;
+    if !mean.is_finite() {
+        return Err(TrainerError::NonFinite(format!(
+            "validation loss is {mean}: the model or adapter produces NaN/Inf"
+        )));
+    }
+    Ok(LossReport {
+        mean_loss: mean,
+        perplexity: mean.exp(),
+        tokens: count,
+    })
+}
+
+/// How a coalition's updates are weighted inside its aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Weighting {
+    /// FedAvg: proportional to each update's `num_training_tokens`.
+    #[default]
+    Tokens,
+    /// Every member counts the same.
+    Uniform,
+}
+
+/// Evaluates coalitions of one round's updates on a held-out text; the batch utility function
+/// a Shapley estimator calls. Results are cached by coalition, so repeated queries are free.
+pub struct CoalitionEvaluator {
+    model: LlamaModel,
+    windows: Vec<Vec<u32>>,
+    batch_size: usize,
+    updates: Vec<LoraAdapter>,
+    tokens: Vec<u64>,
+    weighting: Weighting,
+    global: LossReport,
+    cache: Mutex<HashMap<Vec<bool>, f64>>,
+}
+
+impl std::fmt::Debug for CoalitionEvaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoalitionEvaluator")
+            .field("updates", &self.updates.len())
+            .field("windows", &self.windows.len())
+            .field("global", &self.global)
+            .finish()
+    }
+}
+
+impl CoalitionEvaluator {
+    /// `model` must already include the round's global adapter (see
+    /// [`LlamaModel::merge_adapter`]); `updates` are the round's verified bundles in a fixed
+    /// order (player `i` is `updates[i]`).
+    pub fn new(
+        model: LlamaModel,
+        validation_tokens: &[u32],
+        seq_len: usize,
+        batch_size: usize,
+        updates: Vec<Bundle>,
+        weighting: Weighting,
+    ) -> Result<Self> {
+        if updates.is_empty() {
+            return Err(TrainerError::Data("no updates to evaluate".into()));
+        }
+        let windows = eval_windows(validation_tokens, seq_len);
+        let global = evaluate_windows(&model, None, &windows, batch_size.max(1))?;
+        let tokens = updates
+            .iter()
+            .map(|b| b.manifest.num_training_tokens)
+            .collect();
+        let mut adapters = Vec::with_capacity(updates.len());
+        for b in updates {
+            adapters.push(b.adapter.to_dtype(model.dtype())?);
+        }
+        Ok(Self {
+            model,
+            windows,
+            batch_size: batch_size.max(1),
+            updates: adapters,
+            tokens,
+            weighting,
+            global,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Number of players (updates).
+    pub fn n(&self) -> usize {
+        self.updates.len()
+    }
+
+    /// Validation loss of the global model, the reference `U(∅) = 0` is measured against.
+    pub fn global_loss(&self) -> LossReport {
+        self.global
+    }
+
+    /// Distinct coalitions evaluated so far (the valuation's cost).
+    pub fn evaluations(&self) -> usize {
+        self.cache.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    fn check(&self, members: &[bool]) -> Result<()> {
+        if members.len() != self.n() {
+            return Err(TrainerError::Mismatch(format!(
+                "coalition has {} entries but the round has {} updates",
+                members.len(),
+                self.n()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Aggregation weights of the members of a coalition (0 for non-members; members sum to 1).
+    pub fn coalition_weights(&self, members: &[bool]) -> Vec<f64> {
+        let raw: Vec<u64> = match self.weighting {
+            Weighting::Tokens => self.tokens.clone(),
+            Weighting::Uniform => vec![1; self.n()],
+        };
+        let picked: Vec<u64> = raw
+            .iter()
+            .zip(members)
+            .filter(|(_, &m)| m)
+            .map(|(&t, _)| t)
+            .collect();
+        let w = token_weights(&picked);
+        let mut it = w.into_iter();
+        members
+            .iter()
+            .map(|&m| if m { it.next().unwrap_or(0.0) } else { 0.0 })
+            .collect()
+    }
+
+    /// The coalition's aggregate adapter (`None` for the empty coalition).
+    pub fn coalition_adapter(&self, members: &[bool]) -> Result<Option<LoraAdapter>> {
+        self.check(members)?;
+        let refs: Vec<&LoraAdapter> = self.updates.iter().collect();
+        aggregate(&refs, &self.coalition_weights(members))
+    }
+
+    /// Validation loss of the global model extended with the coalition's aggregate.
+    pub fn coalition_loss(&self, members: &[bool]) -> Result<LossReport> {
+        match self.coalition_adapter(members)? {
+            None => Ok(self.global),
+            Some(a) => evaluate_windows(&self.model, Some(&a), &self.windows, self.batch_size),
+        }
+    }
+
+    /// `U(S) = L(global) − L(global + agg(S))`; `U(∅) = 0`.
+    pub fn utility(&self, members: &[bool]) -> Result<f64> {
+        self.check(members)?;
+        if let Some(u) = self.cache.lock().ok().and_then(|c| c.get(members).copied()) {
+            return Ok(u);
+        }
+        let u = if members.iter().any(|&m| m) {
+            self.global.mean_loss - self.coalition_loss(members)?.mean_loss
+        } else {
+            0.0
+        };
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(members.to_vec(), u);
+        }
+        Ok(u)
+    }
+
+    /// Utilities of many coalitions at once (the batch API for Shapley estimators).
+    pub fn utilities(&self, coalitions: &[Vec<bool>]) -> Result<Vec<f64>> {
+        coalitions.iter().map(|c| self.utility(c)).collect()
+    }
+}
+
+/// Bitset helper: coalition `mask` over `n` players (bit `i` = player `i`).
+pub fn coalition_from_mask(mask: u64, n: usize) -> Vec<bool> {
+    (0..n).map(|i| mask >> i & 1 == 1).collect()
+}

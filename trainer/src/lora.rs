@@ -1,0 +1,354 @@
+//! LoRA adapters on the attention and MLP projections, in PEFT's tensor names and layout.
+//!
+//! A projection `W` (out × in) carrying an adapter computes `x·Wᵀ + s · dropout(x)·Aᵀ·Bᵀ` with
+//! `A` (r × in), `B` (out × r) and `s = alpha / r`. Only `A` and `B` are trainable: the base
+//! weights are plain tensors, never `Var`s.
+
+use std::collections::{BTreeMap, HashMap};
+
+use candle_core::{DType, Device, Tensor, Var};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::config::{LoraConfig, ModelConfig};
+use crate::error::{Result, TrainerError};
+
+/// One adapted projection: decoder layer index and PEFT module name (`q_proj`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModuleKey {
+    pub layer: usize,
+    pub module: String,
+}
+
+impl ModuleKey {
+    /// A key for `layer` and `module`.
+    pub fn new(layer: usize, module: &str) -> Self {
+        Self {
+            layer,
+            module: module.to_string(),
+        }
+    }
+
+    /// `self_attn` or `mlp`: the submodule holding this projection.
+    pub fn group(&self) -> &'static str {
+        match self.module.as_str() {
+            "gate_proj" | "up_proj" | "down_proj" => "mlp",
+            _ => "self_attn",
+        }
+    }
+
+    /// PEFT's tensor name prefix, e.g. `base_model.model.model.layers.3.self_attn.q_proj`.
+    pub fn peft_prefix(&self) -> String {
+        format!(
+            "base_model.model.model.layers.{}.{}.{}",
+            self.layer,
+            self.group(),
+            self.module
+        )
+    }
+
+    /// The Hugging Face name of the base weight this adapter modifies.
+    pub fn base_weight_name(&self) -> String {
+        format!(
+            "model.layers.{}.{}.{}.weight",
+            self.layer,
+            self.group(),
+            self.module
+        )
+    }
+
+    /// Parses a PEFT tensor name into (key, is_a).
+    pub fn parse_peft(name: &str) -> Option<(Self, bool)> {
+        let rest = name.strip_prefix("base_model.model.model.layers.")?;
+        let (layer, rest) = rest.split_once('.')?;
+        let layer: usize = layer.parse().ok()?;
+        let (_group, rest) = rest.split_once('.')?;
+        let (module, rest) = rest.split_once('.')?;
+        let is_a = match rest {
+            "lora_A.weight" => true,
+            "lora_B.weight" => false,
+            _ => return None,
+        };
+        Some((Self::new(layer, module), is_a))
+    }
+}
+
+/// `(in_features, out_features)` of a projection.
+pub fn module_dims(cfg: &ModelConfig, module: &str) -> Result<(usize, usize)> {
+    let h = cfg.hidden_size;
+    let q = cfg.num_attention_heads * cfg.head_dim();
+    let kv = cfg.kv_heads() * cfg.head_dim();
+    let i = cfg.intermediate_size;
+    Ok(match module {
+        "q_proj" => (h, q),
+        "k_proj" | "v_proj" => (h, kv),
+        "o_proj" => (q, h),
+        "gate_proj" | "up_proj" => (h, i),
+        "down_proj" => (i, h),
+        other => {
+            return Err(TrainerError::Config(format!(
+                "unknown LoRA module `{other}`"
+            )))
+        }
+    })
+}
+
+/// The two low-rank factors of one adapted projection.
+#[derive(Debug, Clone)]
+pub struct LoraPair {
+    /// (r, in)
+    pub a: Tensor,
+    /// (out, r)
+    pub b: Tensor,
+}
+
+/// A full adapter: its shape and one `(A, B)` pair per adapted projection.
+#[derive(Debug, Clone)]
+pub struct LoraAdapter {
+    pub config: LoraConfig,
+    pub modules: BTreeMap<ModuleKey, LoraPair>,
+    vars: Vec<Var>,
+}
+
+impl LoraAdapter {
+    /// A fresh trainable adapter: `A` uniform in ±1/√in (PEFT's default), `B` zero, so the model
+    /// starts exactly at the base.
+    pub fn init(
+        model: &ModelConfig,
+        cfg: &LoraConfig,
+        seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut pairs = BTreeMap::new();
+        for layer in 0..model.num_hidden_layers {
+            for m in &cfg.target_modules {
+                let (fan_in, fan_out) = module_dims(model, m)?;
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                let a: Vec<f32> = (0..cfg.r * fan_in)
+                    .map(|_| rng.random_range(-bound..bound) as f32)
+                    .collect();
+                let a = Var::from_tensor(
+                    &Tensor::from_vec(a, (cfg.r, fan_in), device)?.to_dtype(dtype)?,
+                )?;
+                let b = Var::zeros((fan_out, cfg.r), dtype, device)?;
+                pairs.insert(ModuleKey::new(layer, m), (a, b));
+            }
+        }
+        // Variables in module order, the same order `to_trainable` produces, so optimiser
+        // state saved from one lines up with the other.
+        let mut modules = BTreeMap::new();
+        let mut vars = Vec::new();
+        for (key, (a, b)) in pairs {
+            modules.insert(
+                key,
+                LoraPair {
+                    a: a.as_tensor().clone(),
+                    b: b.as_tensor().clone(),
+                },
+            );
+            vars.push(a);
+            vars.push(b);
+        }
+        Ok(Self {
+            config: cfg.clone(),
+            modules,
+            vars,
+        })
+    }
+
+    /// A frozen adapter from tensors already in memory.
+    pub fn from_modules(config: LoraConfig, modules: BTreeMap<ModuleKey, LoraPair>) -> Self {
+        Self {
+            config,
+            modules,
+            vars: Vec::new(),
+        }
+    }
+
+    /// Builds a frozen adapter from PEFT-named tensors, checking names and shapes against the model.
+    pub fn from_peft_tensors(
+        config: LoraConfig,
+        tensors: HashMap<String, Tensor>,
+        model: &ModelConfig,
+    ) -> Result<Self> {
+        let mut a_map = BTreeMap::new();
+        let mut b_map = BTreeMap::new();
+        for (name, t) in tensors {
+            let (key, is_a) = ModuleKey::parse_peft(&name).ok_or_else(|| {
+                TrainerError::Format(format!("unexpected tensor `{name}` in adapter"))
+            })?;
+            if key.layer >= model.num_hidden_layers {
+                return Err(TrainerError::Format(format!(
+                    "adapter tensor `{name}` names layer {} but the model has {} layers",
+                    key.layer, model.num_hidden_layers
+                )));
+            }
+            let (fan_in, fan_out) = module_dims(model, &key.module)
+                .map_err(|_| TrainerError::Format(format!("unknown module in `{name}`")))?;
+            let want = if is_a {
+                (config.r, fan_in)
+            } else {
+                (fan_out, config.r)
+            };
+            if t.dims2().ok() != Some(want) {
+                return Err(TrainerError::Format(format!(
+                    "adapter tensor `{name}` has shape {:?}, expected {want:?} (r = {})",
+                    t.dims(),
+                    config.r
+                )));
+            }
+            if is_a {
+                a_map.insert(key, t);
+            } else {
+                b_map.insert(key, t);
+            }
+        }
+        let mut modules = BTreeMap::new();
+        for (key, a) in a_map {
+            let b = b_map.remove(&key).ok_or_else(|| {
+                TrainerError::Format(format!("`{}.lora_B.weight` is missing", key.peft_prefix()))
+            })?;
+            modules.insert(key, LoraPair { a, b });
+        }
+        if let Some(key) = b_map.keys().next() {
+            return Err(TrainerError::Format(format!(
+                "`{}.lora_A.weight` is missing",
+                key.peft_prefix()
+            )));
+        }
+        if modules.is_empty() {
+            return Err(TrainerError::Format("adapter holds no LoRA tensors".into()));
+        }
+        Ok(Self::from_modules(config, modules))
+    }
+
+    /// A trainable copy (new `Var`s holding the same values), e.g. to resume training.
+    pub fn to_trainable(&self) -> Result<Self> {
+        let mut vars = Vec::new();
+        let mut modules = BTreeMap::new();
+        for (k, p) in &self.modules {
+            let a = Var::from_tensor(&p.a.copy()?)?;
+            let b = Var::from_tensor(&p.b.copy()?)?;
+            modules.insert(
+                k.clone(),
+                LoraPair {
+                    a: a.as_tensor().clone(),
+                    b: b.as_tensor().clone(),
+                },
+            );
+            vars.push(a);
+            vars.push(b);
+        }
+        Ok(Self {
+            config: self.config.clone(),
+            modules,
+            vars,
+        })
+    }
+
+    /// The trainable variables, in module order (A then B for each).
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+
+    /// `alpha / r`.
+    pub fn scaling(&self) -> f64 {
+        self.config.scaling()
+    }
+
+    /// The dense update `s · B·A` (out × in) that this adapter adds to one projection.
+    pub fn delta(&self, key: &ModuleKey) -> Result<Option<Tensor>> {
+        match self.modules.get(key) {
+            None => Ok(None),
+            Some(p) => Ok(Some((p.b.matmul(&p.a)? * self.scaling())?)),
+        }
+    }
+
+    /// Every tensor under its PEFT name, as f32 (the layout of `adapter_model.safetensors`).
+    pub fn peft_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = Vec::with_capacity(self.modules.len() * 2);
+        for (k, p) in &self.modules {
+            let prefix = k.peft_prefix();
+            out.push((format!("{prefix}.lora_A.weight"), p.a.to_dtype(DType::F32)?));
+            out.push((format!("{prefix}.lora_B.weight"), p.b.to_dtype(DType::F32)?));
+        }
+        Ok(out)
+    }
+
+    /// Fails with a plain message if any factor holds NaN or ±Inf.
+    pub fn check_finite(&self) -> Result<()> {
+        for (k, p) in &self.modules {
+            for (t, which) in [(&p.a, "lora_A"), (&p.b, "lora_B")] {
+                let ok = t
+                    .to_dtype(DType::F64)?
+                    .flatten_all()?
+                    .to_vec1::<f64>()?
+                    .iter()
+                    .all(|v| v.is_finite());
+                if !ok {
+                    return Err(TrainerError::NonFinite(format!(
+                        "adapter tensor `{}.{which}.weight` contains NaN or infinite values: \
+                         the update is unusable (training diverged or the file is corrupt)",
+                        k.peft_prefix()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Converts every factor to `dtype` (frozen copy).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Self> {
+        let mut modules = BTreeMap::new();
+        for (k, p) in &self.modules {
+            modules.insert(
+                k.clone(),
+                LoraPair {
+                    a: p.a.to_dtype(dtype)?,
+                    b: p.b.to_dtype(dtype)?,
+                },
+            );
+        }
+        Ok(Self::from_modules(self.config.clone(), modules))
+    }
+
+    /// The adapter's contribution to one projection's output, given that projection's input
+    /// `x` (..., in). `dropout` carries the RNG while training.
+    pub fn forward(
+        &self,
+        key: &ModuleKey,
+        x: &Tensor,
+        dropout: Option<&mut StdRng>,
+    ) -> Result<Option<Tensor>> {
+        let Some(p) = self.modules.get(key) else {
+            return Ok(None);
+        };
+        let x = match dropout {
+            Some(rng) if self.config.dropout > 0.0 => dropout_mask(x, self.config.dropout, rng)?,
+            _ => x.clone(),
+        };
+        let h = x.broadcast_matmul(&p.a.t()?)?;
+        let y = h.broadcast_matmul(&p.b.t()?)?;
+        Ok(Some((y * self.scaling())?))
+    }
+}
+
+/// Inverted dropout with a caller-owned RNG, so runs are reproducible from the seed.
+fn dropout_mask(x: &Tensor, p: f64, rng: &mut StdRng) -> Result<Tensor> {
+    let keep = 1.0 - p;
+    let n = x.elem_count();
+    let mask: Vec<f32> = (0..n)
+        .map(|_| {
+            if rng.random::<f64>() < keep {
+                (1.0 / keep) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+    Ok((x * mask)?)
+}
