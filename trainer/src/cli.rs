@@ -35,6 +35,8 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Validation loss and perplexity of a model (optionally with an adapter) on a text.
     Perplexity(PerplexityArgs),
+    /// Shapley values of a utility table (JSON/CSV) or a built-in game.
+    Shapley(fairshare_shapley::cli::ShapleyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +170,7 @@ pub fn run(cli: Cli) -> Result<serde_json::Value> {
         Command::Train(a) => train(*a),
         Command::Evaluate(a) => evaluate(a),
         Command::Perplexity(a) => perplexity(a),
+        Command::Shapley(a) => Ok(fairshare_shapley::cli::run(&a)?),
     }
 }
 

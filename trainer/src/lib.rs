@@ -5,7 +5,7 @@
 //! - [`gguf`], [`model::hf`], [`tokenizer`]: loading without downloads;
 //! - [`data`], [`train`]: packing local text and training an adapter;
 //! - [`aggregate`], [`eval`]: exact aggregation, coalition models and the utility batch API a
-//!   Shapley estimator calls.
+//!   Shapley estimator calls; [`valuation`]: that API as a `fairshare_shapley::Utility`.
 
 pub mod aggregate;
 pub mod bundle;
@@ -21,5 +21,6 @@ pub mod optim;
 pub mod testing;
 pub mod tokenizer;
 pub mod train;
+pub mod valuation;
 
 pub use error::{Result, TrainerError};

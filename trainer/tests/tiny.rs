@@ -490,3 +490,53 @@ fn config_errors_are_plain() {
     let err = load_model(&dir.path().join("missing"), DType::F32, &Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
 }
+
+#[test]
+fn shapley_values_of_a_round_are_efficient_and_reproducible() {
+    use fairshare_shapley::{estimate, Method, SamplerOptions, StopRule, Utility};
+    let cfg = tiny_config(false);
+    let w = random_weights(&cfg, 77).unwrap();
+    let model = LlamaModel::from_weights(cfg.clone(), w, DType::F32, &Device::Cpu).unwrap();
+    let lora = LoraConfig::default();
+    let bundles: Vec<_> = (0..4u64)
+        .map(|i| fairshare_trainer::bundle::Bundle {
+            adapter: random_adapter(&cfg, &lora, 90 + i, DType::F32).unwrap(),
+            manifest: fairshare_trainer::bundle::Manifest {
+                format: "fairshare-update/1".into(),
+                round: 1,
+                base_model_hash: String::new(),
+                global_adapter_hash: None,
+                num_training_tokens: 50 * (i + 1),
+                participant: format!("p{i}"),
+                update_hash: String::new(),
+            },
+        })
+        .collect();
+    let tokens: Vec<u32> = TEXT.repeat(2).bytes().map(u32::from).collect();
+    let eval = CoalitionEvaluator::new(model, &tokens, 24, 4, bundles, Weighting::Tokens).unwrap();
+    assert_eq!(Utility::n_players(&eval), 4);
+    let opts = SamplerOptions {
+        seed: 7,
+        stop: StopRule {
+            max_evaluations: Some(10_000),
+            ..StopRule::default()
+        },
+    };
+    let exact = estimate(&eval, &Method::Exact, &opts).unwrap();
+    let grand = eval.utility(&[true; 4]).unwrap();
+    let sum: f64 = exact.values.iter().sum();
+    assert!(
+        (sum - grand).abs() < 1e-9,
+        "efficiency: Σφ = U(N) ({sum} vs {grand})"
+    );
+    assert_eq!(
+        eval.evaluations(),
+        16,
+        "exact needs each of the 2^4 coalitions once"
+    );
+    let again = estimate(&eval, &Method::Exact, &opts).unwrap();
+    assert_eq!(
+        again.values, exact.values,
+        "cached utilities give identical values"
+    );
+}
