@@ -9,8 +9,9 @@ TOOLS_DIR := $(FAIRSHARE_CACHE)/tools
 NPM_DIR := $(FAIRSHARE_CACHE)/npm
 WASM_OPT := $(NPM_DIR)/node_modules/.bin/wasm-opt
 COSMWASM_CHECK := $(TOOLS_DIR)/bin/cosmwasm-check
-CONTRACTS := round-manager escrow incentive-token
-WASM_TARGET_DIR := target/wasm32-unknown-unknown/wasm
+CARGO_TARGET_DIR ?= target
+export CARGO_TARGET_DIR
+WASM_TARGET_DIR := $(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm
 
 # Fragments from each part of the project (trainer assets, python venv, ...).
 # Each may append targets to TEST_PREREQS and DEMO_PREREQS.
@@ -66,6 +67,10 @@ clippy: ## cargo clippy -D warnings on every crate and target
 .PHONY: unit
 unit: ## cargo test on the whole workspace (unit, cross-contract, adversarial, property, schema)
 	cargo test --workspace
+
+.PHONY: bench-contracts
+bench-contracts: ## wall time and memory of whole rounds on the embedded chain vs CW20 transfers
+	cargo run --release -p fairshare-relayer --example round_bench -- 3 50 100
 
 .PHONY: test
 test: $(TEST_PREREQS) fmt-check clippy unit wasm ## everything CI runs
