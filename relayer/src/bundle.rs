@@ -183,7 +183,7 @@ pub fn verify(dir: &Path, expect: &Expectation) -> Result<VerifiedBundle, Bundle
             });
         }
         let shape = view.shape().to_vec();
-        if shape.len() != 2 || shape.iter().any(|&d| d == 0) {
+        if shape.len() != 2 || shape.contains(&0) {
             return Err(BundleError::BadShape {
                 name,
                 shape,
@@ -247,7 +247,7 @@ pub fn verify(dir: &Path, expect: &Expectation) -> Result<VerifiedBundle, Bundle
         total += scale * scale * frobenius_sq_of_product(&b, &a);
     }
     let norm = total.sqrt();
-    if !(norm <= expect.max_update_norm) {
+    if norm.is_nan() || norm > expect.max_update_norm {
         return Err(BundleError::NormTooLarge {
             norm,
             bound: expect.max_update_norm,

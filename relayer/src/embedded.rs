@@ -84,19 +84,6 @@ pub struct EmbeddedChain {
     pub operator_key: ParticipantKey,
 }
 
-/// The embedded chain before anything is deployed: cw-multi-test behind [`Chain`].
-pub struct EmbeddedApp {
-    pub app: App,
-}
-
-impl Default for EmbeddedApp {
-    fn default() -> Self {
-        Self {
-            app: App::default(),
-        }
-    }
-}
-
 fn rejected(err: anyhow::Error) -> ChainError {
     ChainError::Rejected {
         tx_hash: None,

@@ -36,6 +36,7 @@ use cosmrs::proto::cosmwasm::wasm::v1::{
 use cosmrs::proto::traits::Message;
 use cosmrs::Any;
 use cosmwasm_std::{Coin, Decimal, Uint128};
+use sha2::{Digest, Sha256};
 
 pub use accounts::{Account, AccountError, LocalnetAccounts};
 pub use rpc::RetryPolicy;
@@ -306,6 +307,7 @@ impl WasmdChain {
         let key = account.tx_signing_key();
         // A sequence mismatch (someone else used the key in between) is retried with fresh numbers.
         let mut last_err = None;
+        let mut sent: Option<String> = None;
         for _ in 0..3 {
             let (account_number, sequence) = self.account_info_async(account.address()).await?;
             let unsigned = tx::Unsigned {
@@ -318,12 +320,33 @@ impl WasmdChain {
             let gas_limit = ((gas_used as f64) * self.cfg.gas_adjustment).ceil() as u64;
             let fee = tx::fee(&self.cfg.gas_price, gas_limit)?;
             let bytes = unsigned.sign(&key, fee)?;
-            let (code, codespace, log, hash) = self.rpc.broadcast_sync(bytes).await?;
+            // The hash is known before sending, so a broadcast whose answer was lost (the node
+            // went away mid-request) can be recognised on chain instead of being signed again.
+            let hash = hex::encode_upper(Sha256::digest(&bytes));
+            if let Some(prev) = sent.as_deref() {
+                if self.rpc.is_included(prev).await? {
+                    return Ok(prev.to_string());
+                }
+            }
+            sent = Some(hash.clone());
+            let (code, codespace, log) = match self.rpc.broadcast_sync(bytes).await {
+                Ok((code, codespace, log, _)) => (code, codespace, log),
+                // CometBFT's mempool cache has these bytes: an earlier broadcast got through.
+                Err(ChainError::Query(e)) if e.contains("already exists in cache") => {
+                    return Ok(hash)
+                }
+                Err(e) => return Err(e),
+            };
             match (code, codespace.as_str()) {
                 (0, _) => return Ok(hash),
                 // Already in the mempool (a retried broadcast): wait for it like any other.
                 (19, "sdk") => return Ok(hash),
+                // Sequence mismatch: either our earlier broadcast of these bytes made it into
+                // a block (its answer was lost), or someone else used the key in between.
                 (32, "sdk") => {
+                    if self.rpc.is_included(&hash).await? {
+                        return Ok(hash);
+                    }
                     last_err = Some(ChainError::Rejected {
                         tx_hash: Some(hash),
                         log: format!("check_tx: {log}"),

@@ -53,6 +53,21 @@ pub struct Included {
     pub events: Vec<(String, String, String)>,
 }
 
+/// The tx result's `data`: CometBFT's JSON carries it base64-encoded and tendermint-rpc 0.40
+/// hands over the text as it is; raw bytes (should a later version decode it) pass through.
+fn result_data(data: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap_or_else(|_| data.to_vec())
+}
+
+/// What went wrong with a request, with the transport's cause (e.g. "Connection refused"):
+/// the error's trace holds the whole chain.
+fn describe(e: &cosmrs::rpc::Error) -> String {
+    format!("{:#}", e.trace())
+}
+
 /// Transport failures that a retry may cure (the node is down, restarting or slow).
 fn is_connection_error(e: &cosmrs::rpc::Error) -> bool {
     matches!(
@@ -109,7 +124,7 @@ impl Rpc {
                     eprintln!(
                         "wasmd: node at {} did not answer {what} ({}); retry {attempt}/{} in {} ms",
                         self.url,
-                        e.detail(),
+                        describe(&e),
                         attempts - 1,
                         backoff.as_millis()
                     );
@@ -122,7 +137,7 @@ impl Rpc {
                         reason: format!(
                             "{what}: {} (gave up after {attempts} attempts over {:.1} s; is the node running? \
                              `make localnet` starts one)",
-                            e.detail(),
+                            describe(&e),
                             started.elapsed().as_secs_f64()
                         ),
                     })
@@ -197,6 +212,21 @@ impl Rpc {
         ))
     }
 
+    /// Whether the transaction `hash` is in a block already (one look, no waiting).
+    pub async fn is_included(&self, hash: &str) -> Result<bool, ChainError> {
+        let h: Hash = hash
+            .parse()
+            .map_err(|e| ChainError::Other(format!("bad tx hash {hash}: {e}")))?;
+        match self
+            .with_retry("tx", |c| async move { c.tx(h, false).await })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ChainError::Query(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Polls `/tx` until the transaction is in a block or `timeout` passes.
     pub async fn wait_for_tx(&self, hash: &str, timeout: Duration) -> Result<Included, ChainError> {
         let h: Hash = hash
@@ -241,7 +271,7 @@ impl Rpc {
                         height: res.height.value(),
                         gas_wanted: u64::try_from(r.gas_wanted).unwrap_or(0),
                         gas_used: u64::try_from(r.gas_used).unwrap_or(0),
-                        data: r.data.to_vec(),
+                        data: result_data(&r.data),
                         events,
                     });
                 }
