@@ -9,6 +9,7 @@
 
 pub mod bundle;
 pub mod chain;
+pub mod cli;
 pub mod demo;
 pub mod embedded;
 pub mod keys;

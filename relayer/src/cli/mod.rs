@@ -1,0 +1,597 @@
+//! The `fairshare` command: chain-side operations on a wasmd node, written against
+//! [`crate::ops`], plus the embedded-chain demo.
+
+pub mod config;
+pub mod spool;
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cosmwasm_std::CosmosMsg;
+use fairshare_protocol::dao;
+use fairshare_protocol::round_manager::{self as rm, Report};
+use serde_json::{json, Value};
+
+use crate::bundle::{self, Expectation};
+use crate::chain::{Chain, ChainExt};
+use crate::ops::{self, governance, round, Deployment, Roles, StakeKind};
+use crate::wasmd::{Account, WasmdChain};
+use config::Config;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fairshare",
+    version,
+    about = "Fairshare: federated LoRA fine-tuning settled on a Cosmos chain"
+)]
+pub struct Cli {
+    /// TOML configuration (node, chain id, gas price, accounts, deployment file).
+    #[arg(long, global = true, env = "FAIRSHARE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Play one scripted round on the embedded chain and print every step and the balances.
+    Demo,
+    /// Store, instantiate and wire the four contracts; writes the deployment file. Idempotent.
+    Deploy(DeployArgs),
+    /// Open a round or show its state.
+    #[command(subcommand)]
+    Round(RoundCmd),
+    /// Bond a stake and join a round.
+    Join {
+        #[command(flatten)]
+        who: Who,
+        #[arg(long)]
+        round: u64,
+        /// Stake in the chain's native stake denom.
+        #[arg(long)]
+        stake: u128,
+    },
+    /// Check an update bundle against its round, sign its commitment and queue it for relaying.
+    Submit {
+        /// The bundle directory (adapter_model.safetensors, adapter_config.json, manifest.json).
+        bundle: PathBuf,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Post the queued commitments of a round in batches; skips what the chain already has.
+    Relay {
+        #[command(flatten)]
+        who: Who,
+        #[arg(long)]
+        round: u64,
+        #[arg(long, default_value_t = 50)]
+        batch: usize,
+    },
+    /// Post an evaluator's report (JSON of the round-manager's `Report`).
+    Report {
+        #[command(flatten)]
+        who: Who,
+        #[arg(long)]
+        round: u64,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Settle a round whose reports reached quorum (or fail one that cannot).
+    Settle {
+        #[command(flatten)]
+        who: Who,
+        #[arg(long)]
+        round: u64,
+    },
+    /// Take back one's stake and reward of an ended round.
+    Claim {
+        #[command(flatten)]
+        who: Who,
+        #[arg(long)]
+        round: u64,
+    },
+    /// Governance: stake, propose, vote, execute, status.
+    #[command(subcommand)]
+    Dao(DaoCmd),
+    /// The deployment and the latest rounds.
+    Status,
+}
+
+/// Which key signs.
+#[derive(Args, Debug, Clone)]
+pub struct Who {
+    /// Account name in the accounts file, or `env` for the 24-word mnemonic in
+    /// FAIRSHARE_MNEMONIC.
+    #[arg(long = "as", default_value = "relayer")]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub who: Who,
+    /// Account names of the evaluators.
+    #[arg(long, value_delimiter = ',', default_value = "evaluator1,evaluator2")]
+    pub evaluators: Vec<String>,
+    #[arg(long, default_value_t = 2)]
+    pub quorum: u32,
+    /// Account that opens rounds.
+    #[arg(long, default_value = "deployer")]
+    pub operator: String,
+    /// Keep the deployer as owner instead of deploying the DAO.
+    #[arg(long)]
+    pub no_dao: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoundCmd {
+    /// Open a round with the current parameters.
+    Open {
+        #[command(flatten)]
+        who: Who,
+        /// Label from which the demo spec's hashes are derived.
+        #[arg(long, default_value = "round")]
+        label: String,
+    },
+    /// A round's phase, deadlines, counts and settlement.
+    Status { round: u64 },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum VoteArg {
+    Yes,
+    No,
+    Abstain,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DaoCmd {
+    /// Stake incentive tokens for voting power.
+    Stake {
+        #[command(flatten)]
+        who: Who,
+        #[arg(long)]
+        amount: u128,
+    },
+    /// Open a proposal; MSGS is a JSON file with a list of CosmosMsg.
+    Propose {
+        #[command(flatten)]
+        who: Who,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        msgs: PathBuf,
+    },
+    /// Vote on a proposal.
+    Vote {
+        #[command(flatten)]
+        who: Who,
+        #[arg(long)]
+        id: u64,
+        #[arg(long, value_enum)]
+        vote: VoteArg,
+    },
+    /// Execute a passed proposal.
+    Execute {
+        #[command(flatten)]
+        who: Who,
+        #[arg(long)]
+        id: u64,
+    },
+    /// A proposal's state and tally.
+    Status { id: u64 },
+}
+
+/// What a command prints: a line for people and a JSON value for programs.
+struct Output {
+    text: String,
+    json: Value,
+}
+
+fn out(text: impl Into<String>, json: Value) -> Result<Output> {
+    Ok(Output {
+        text: text.into(),
+        json,
+    })
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    if let Command::Demo = cli.command {
+        return crate::demo::run(&mut std::io::stdout());
+    }
+    let cfg = Config::load(cli.config.as_deref())?;
+    let o = dispatch(&cfg, cli.command)?;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&o.json)?);
+    } else {
+        println!("{}", o.text);
+    }
+    Ok(())
+}
+
+struct Session {
+    cfg: Config,
+    chain: WasmdChain,
+}
+
+impl Session {
+    fn connect(cfg: &Config) -> Result<Self> {
+        let chain = WasmdChain::connect(cfg.wasmd()?)
+            .with_context(|| format!("connecting to {}", cfg.rpc))?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            chain,
+        })
+    }
+
+    fn account(&mut self, who: &Who) -> Result<Account> {
+        let a = self.cfg.account(&who.name)?;
+        self.chain.add_account(&a);
+        Ok(a)
+    }
+
+    fn deployment(&self) -> Result<Deployment> {
+        let path = &self.cfg.deployment;
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "no deployment at {}: run `fairshare deploy` first",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a deployment file", path.display()))
+    }
+}
+
+fn dispatch(cfg: &Config, command: Command) -> Result<Output> {
+    let mut s = Session::connect(cfg)?;
+    match command {
+        Command::Demo => unreachable!("handled before connecting"),
+        Command::Deploy(a) => deploy(&mut s, a),
+        Command::Round(RoundCmd::Open { who, label }) => {
+            let d = s.deployment()?;
+            let k = s.account(&who)?;
+            let id = round::open(&mut s.chain, &d, &k.key, ops::spec_for(&label))?;
+            out(format!("opened round {id}"), json!({ "round_id": id }))
+        }
+        Command::Round(RoundCmd::Status { round: id }) => {
+            let d = s.deployment()?;
+            let r = round::status(&s.chain, &d, id)?;
+            let text = format!(
+                "round {id}: {:?}, {} joined, {} committed, {} reports; join until {}, commit until {}, report until {} (now {})",
+                r.phase, r.joined, r.committed, r.reports, r.deadlines.join_until, r.deadlines.commit_until,
+                r.deadlines.report_until, s.chain.height()?
+            );
+            out(text, serde_json::to_value(&r)?)
+        }
+        Command::Join {
+            who,
+            round: id,
+            stake,
+        } => {
+            let d = s.deployment()?;
+            let k = s.account(&who)?;
+            let kind = StakeKind::Native(s.cfg.stake_denom.clone());
+            let tx = round::join(&mut s.chain, &d, &kind, &k.key, id, stake)?;
+            out(
+                format!(
+                    "{} joined round {id} with {stake}{}",
+                    k.address(),
+                    s.cfg.stake_denom
+                ),
+                tx_json(&tx),
+            )
+        }
+        Command::Submit { bundle: dir, who } => submit(&mut s, &dir, &who),
+        Command::Relay {
+            who,
+            round: id,
+            batch,
+        } => relay(&mut s, &who, id, batch),
+        Command::Report {
+            who,
+            round: id,
+            file,
+        } => {
+            let d = s.deployment()?;
+            let k = s.account(&who)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let report: Report = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a report (aggregate_hash, delta_u, scores)",
+                    file.display()
+                )
+            })?;
+            let tx = round::report(&mut s.chain, &d, &k.key, id, report)?;
+            out(
+                format!("{} reported for round {id}", k.address()),
+                tx_json(&tx),
+            )
+        }
+        Command::Settle { who, round: id } => {
+            let d = s.deployment()?;
+            let k = s.account(&who)?;
+            let tx = round::settle(&mut s.chain, &d, &k.key, id)?;
+            let outcome = tx.attribute("outcome").unwrap_or("settled").to_string();
+            out(format!("round {id}: {outcome}"), tx_json(&tx))
+        }
+        Command::Claim { who, round: id } => {
+            let d = s.deployment()?;
+            let k = s.account(&who)?;
+            let tx = round::claim(&mut s.chain, &d, &k.key, id)?;
+            let text = format!(
+                "{} claimed round {id}: stake back {}, reward {}",
+                k.address(),
+                tx.attribute("stake_return").unwrap_or("0"),
+                tx.attribute("reward").unwrap_or("0")
+            );
+            out(text, tx_json(&tx))
+        }
+        Command::Dao(cmd) => dao_cmd(&mut s, cmd),
+        Command::Status => {
+            let d = s.deployment()?;
+            let cfgr: rm::ConfigResponse = s
+                .chain
+                .query(d.round_manager.as_str(), &rm::QueryMsg::Config {})?;
+            let text = format!(
+                "chain {} at height {}\nround-manager {}\nescrow {}\ntoken {}\ndao {}\nnext round id {}",
+                d.chain_id,
+                s.chain.height()?,
+                d.round_manager,
+                d.escrow,
+                d.token,
+                d.dao.as_ref().map(|a| a.to_string()).unwrap_or_else(|| "(none)".into()),
+                cfgr.next_round_id
+            );
+            out(text, json!({ "deployment": d, "config": cfgr }))
+        }
+    }
+}
+
+fn tx_json(tx: &crate::chain::TxOutcome) -> Value {
+    json!({ "tx_hash": tx.tx_hash, "height": tx.height, "gas_used": tx.gas_used })
+}
+
+fn deploy(s: &mut Session, a: DeployArgs) -> Result<Output> {
+    if let Ok(d) = s.deployment() {
+        let alive: Result<rm::ConfigResponse, _> = s
+            .chain
+            .query(d.round_manager.as_str(), &rm::QueryMsg::Config {});
+        if alive.is_ok() && d.chain_id == s.chain.chain_id()? {
+            return out(
+                format!(
+                    "already deployed on {} (round-manager {}); nothing to do",
+                    d.chain_id, d.round_manager
+                ),
+                serde_json::to_value(&d)?,
+            );
+        }
+    }
+    let deployer = s.account(&a.who)?;
+    let evaluators = a
+        .evaluators
+        .iter()
+        .map(|n| s.cfg.account(n).map(|acc| acc.address().to_string()))
+        .collect::<Result<Vec<_>>>()?;
+    let operator = s.cfg.account(&a.operator)?.address().to_string();
+    let opts = ops::DeployOptions {
+        params: ops::default_params(evaluators, a.quorum),
+        min_stake: cosmwasm_std::Uint128::new(100),
+        token_cap: Some(cosmwasm_std::Uint128::new(1_000_000_000_000)),
+        stake: StakeKind::Native(s.cfg.stake_denom.clone()),
+        initial_tokens: vec![(
+            deployer.address().to_string(),
+            cosmwasm_std::Uint128::new(1_000_000),
+        )],
+        dao: if a.no_dao {
+            None
+        } else {
+            Some(ops::default_dao_rules())
+        },
+    };
+    let roles = Roles {
+        operator,
+        treasury: deployer.address().to_string(),
+    };
+    eprintln!("deploying to {} …", s.cfg.rpc);
+    let d = ops::deploy(&mut s.chain, &deployer.key, &roles, &opts)?;
+    if let Some(parent) = s.cfg.deployment.parent() {
+        std::fs::create_dir_all(parent).ok();
+    }
+    std::fs::write(&s.cfg.deployment, serde_json::to_vec_pretty(&d)?)
+        .with_context(|| format!("writing {}", s.cfg.deployment.display()))?;
+    out(
+        format!(
+            "deployed: round-manager {}, escrow {}, token {}; written to {}",
+            d.round_manager,
+            d.escrow,
+            d.token,
+            s.cfg.deployment.display()
+        ),
+        serde_json::to_value(&d)?,
+    )
+}
+
+fn submit(s: &mut Session, dir: &std::path::Path, who: &Who) -> Result<Output> {
+    let d = s.deployment()?;
+    let k = s.account(who)?;
+    let manifest: bundle::Manifest = serde_json::from_slice(
+        &std::fs::read(dir.join(bundle::MANIFEST_FILE))
+            .with_context(|| format!("reading the manifest of {}", dir.display()))?,
+    )
+    .context("the manifest is malformed")?;
+    let r = round::status(&s.chain, &d, manifest.round)?;
+    let spool = spool::Spool::new(&s.cfg.spool, manifest.round);
+    let expect = Expectation {
+        round_id: r.id,
+        base_model_hash: r.spec.base_model_hash.to_hex(),
+        max_update_norm: r
+            .params
+            .max_update_norm
+            .to_string()
+            .parse()
+            .unwrap_or(f64::INFINITY),
+        shapes: spool.shapes()?,
+    };
+    let verified = bundle::verify(dir, &expect)?;
+    if verified.manifest.participant != k.address() {
+        bail!(
+            "the bundle names participant {}, but you sign as {}",
+            verified.manifest.participant,
+            k.address()
+        );
+    }
+    let p: rm::ParticipantResponse = s
+        .chain
+        .query(
+            d.round_manager.as_str(),
+            &rm::QueryMsg::Participant {
+                round_id: r.id,
+                participant: k.address().to_string(),
+            },
+        )
+        .map_err(|e| anyhow!("{} has not joined round {}: {e}", k.address(), r.id))?;
+    let chain_id = s.chain.chain_id()?;
+    let c = k.key.sign_commitment(
+        &chain_id,
+        d.round_manager.as_str(),
+        r.id,
+        &verified.update_hash,
+    )?;
+    bundle::verify_commitment(
+        &verified,
+        &c,
+        p.pubkey.as_slice(),
+        &chain_id,
+        d.round_manager.as_str(),
+    )?;
+    let stored = spool.put(&verified, &c)?;
+    out(
+        format!(
+            "bundle {} checked (‖ΔW‖ = {:.4}) and queued at {}",
+            hex::encode(verified.update_hash),
+            verified.norm,
+            stored.display()
+        ),
+        json!({ "update_hash": hex::encode(verified.update_hash), "norm": verified.norm, "queued": stored }),
+    )
+}
+
+fn relay(s: &mut Session, who: &Who, id: u64, batch: usize) -> Result<Output> {
+    let d = s.deployment()?;
+    let k = s.account(who)?;
+    let queued = spool::Spool::new(&s.cfg.spool, id).pending()?;
+    let mut todo = vec![];
+    for c in queued {
+        let p: Result<rm::ParticipantResponse, _> = s.chain.query(
+            d.round_manager.as_str(),
+            &rm::QueryMsg::Participant {
+                round_id: id,
+                participant: c.participant.clone(),
+            },
+        );
+        match p {
+            Ok(p) if p.update_hash.is_some() => {}
+            _ => todo.push(c),
+        }
+    }
+    if todo.is_empty() {
+        return out(
+            format!("round {id}: nothing to relay"),
+            json!({ "posted": 0 }),
+        );
+    }
+    let total = todo.len();
+    let mut posted = 0;
+    let mut txs = vec![];
+    for chunk in todo.chunks(batch.max(1)) {
+        let tx = round::commit(&mut s.chain, &d, &k.key, id, chunk.to_vec(), chunk.len())?;
+        posted += chunk.len();
+        eprintln!("[{posted}/{total}] posted a batch of {}", chunk.len());
+        txs.extend(tx.iter().map(tx_json));
+    }
+    out(
+        format!("round {id}: posted {posted} commitments"),
+        json!({ "posted": posted, "txs": txs }),
+    )
+}
+
+fn dao_cmd(s: &mut Session, cmd: DaoCmd) -> Result<Output> {
+    let d = s.deployment()?;
+    match cmd {
+        DaoCmd::Stake { who, amount } => {
+            let k = s.account(&who)?;
+            let tx = governance::stake(&mut s.chain, &d, &k.key, amount)?;
+            out(format!("{} staked {amount}", k.address()), tx_json(&tx))
+        }
+        DaoCmd::Propose {
+            who,
+            title,
+            description,
+            msgs,
+        } => {
+            let k = s.account(&who)?;
+            let text = std::fs::read_to_string(&msgs)
+                .with_context(|| format!("reading {}", msgs.display()))?;
+            let msgs: Vec<CosmosMsg> = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a JSON list of CosmosMsg", msgs.display()))?;
+            let dao_addr = d
+                .dao
+                .as_ref()
+                .ok_or_else(|| anyhow!("this deployment has no DAO"))?;
+            let c: dao::Config = s
+                .chain
+                .query(dao_addr.as_str(), &dao::QueryMsg::Config {})?;
+            let id = governance::propose(
+                &mut s.chain,
+                &d,
+                &k.key,
+                c.deposit.u128(),
+                &title,
+                &description,
+                msgs,
+            )?;
+            out(
+                format!("proposal {id} opened"),
+                json!({ "proposal_id": id }),
+            )
+        }
+        DaoCmd::Vote { who, id, vote } => {
+            let k = s.account(&who)?;
+            let v = match vote {
+                VoteArg::Yes => dao::Vote::Yes,
+                VoteArg::No => dao::Vote::No,
+                VoteArg::Abstain => dao::Vote::Abstain,
+            };
+            let tx = governance::vote(&mut s.chain, &d, &k.key, id, v)?;
+            out(
+                format!("{} voted {vote:?} on proposal {id}", k.address()),
+                tx_json(&tx),
+            )
+        }
+        DaoCmd::Execute { who, id } => {
+            let k = s.account(&who)?;
+            let tx = governance::execute(&mut s.chain, &d, &k.key, id)?;
+            out(format!("proposal {id} executed"), tx_json(&tx))
+        }
+        DaoCmd::Status { id } => {
+            let dao_addr = d
+                .dao
+                .as_ref()
+                .ok_or_else(|| anyhow!("this deployment has no DAO"))?;
+            let p: Value = s.chain.query(
+                dao_addr.as_str(),
+                &dao::QueryMsg::Proposal { proposal_id: id },
+            )?;
+            out(serde_json::to_string_pretty(&p)?, p)
+        }
+    }
+}
