@@ -209,7 +209,8 @@ fn a_user_plays_a_round_with_the_fairshare_command() {
     }}}]);
     let msgs_file = dir.join("msgs.json");
     std::fs::write(&msgs_file, msgs.to_string()).expect("writes");
-    let id = cli.ok(&[
+    // Voting power counts from the block after the stake: retry until the stake is visible.
+    let propose = [
         "dao",
         "propose",
         "--as",
@@ -218,10 +219,21 @@ fn a_user_plays_a_round_with_the_fairshare_command() {
         "Triple the budget",
         "--msgs",
         msgs_file.to_str().expect("utf-8"),
-    ])["proposal_id"]
-        .as_u64()
-        .expect("id")
-        .to_string();
+    ];
+    let start = Instant::now();
+    let id = loop {
+        match cli.run(&propose) {
+            Ok(v) => break v["proposal_id"].as_u64().expect("id").to_string(),
+            Err(e) => {
+                assert!(e.contains("nothing is staked yet"), "{e}");
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "the stake never became power"
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    };
     cli.ok(&[
         "dao", "vote", "--as", "deployer", "--id", &id, "--vote", "yes",
     ]);
