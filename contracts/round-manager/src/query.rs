@@ -1,7 +1,7 @@
 //! Read-only views, paginated where a list can grow.
 
 use cosmwasm_std::{Addr, Deps, Env, Order, StdError, StdResult};
-use cw_storage_plus::Bound;
+use cw_storage_plus::{Bound, Map};
 use fairshare_protocol::round_manager::{
     CommitmentInfo, CommitmentsResponse, ConfigResponse, ParticipantResponse, ParticipantsResponse,
     ReportInfo, ReportsResponse, ResultsResponse, RoundResponse, RoundsResponse,
@@ -108,8 +108,31 @@ pub fn participant(
     participant_response(deps, round_id, addr, p)
 }
 
-fn start(deps: Deps, start_after: Option<String>) -> StdResult<Option<Addr>> {
-    start_after.map(|s| deps.api.addr_validate(&s)).transpose()
+/// One page of a round's entries keyed by address, in address order, mapped by `f`.
+fn page<T, R>(
+    deps: Deps,
+    map: Map<(u64, &Addr), T>,
+    round_id: u64,
+    start_after: Option<String>,
+    lim: Option<u32>,
+    f: impl Fn(Addr, T) -> StdResult<R>,
+) -> StdResult<Vec<R>>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let start = start_after
+        .map(|s| deps.api.addr_validate(&s))
+        .transpose()?;
+    map.prefix(round_id)
+        .range(
+            deps.storage,
+            start.as_ref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(limit(lim))
+        .map(|r| r.and_then(|(a, v)| f(a, v)))
+        .collect()
 }
 
 pub fn participants(
@@ -118,18 +141,9 @@ pub fn participants(
     start_after: Option<String>,
     lim: Option<u32>,
 ) -> StdResult<ParticipantsResponse> {
-    let start = start(deps, start_after)?;
-    let participants = PARTICIPANTS
-        .prefix(round_id)
-        .range(
-            deps.storage,
-            start.as_ref().map(Bound::exclusive),
-            None,
-            Order::Ascending,
-        )
-        .take(limit(lim))
-        .map(|r| r.and_then(|(a, p)| participant_response(deps, round_id, a, p)))
-        .collect::<StdResult<_>>()?;
+    let participants = page(deps, PARTICIPANTS, round_id, start_after, lim, |a, p| {
+        participant_response(deps, round_id, a, p)
+    })?;
     Ok(ParticipantsResponse { participants })
 }
 
@@ -139,24 +153,20 @@ pub fn commitments(
     start_after: Option<String>,
     lim: Option<u32>,
 ) -> StdResult<CommitmentsResponse> {
-    let start = start(deps, start_after)?;
-    let commitments = COMMITMENTS
-        .prefix(round_id)
-        .range(
-            deps.storage,
-            start.as_ref().map(Bound::exclusive),
-            None,
-            Order::Ascending,
-        )
-        .take(limit(lim))
-        .map(|r| {
-            r.map(|(participant, c)| CommitmentInfo {
+    let commitments = page(
+        deps,
+        COMMITMENTS,
+        round_id,
+        start_after,
+        lim,
+        |participant, c| {
+            Ok(CommitmentInfo {
                 participant,
                 update_hash: c.update_hash,
                 committed_at: c.committed_at,
             })
-        })
-        .collect::<StdResult<_>>()?;
+        },
+    )?;
     Ok(CommitmentsResponse { commitments })
 }
 
@@ -166,24 +176,13 @@ pub fn reports(
     start_after: Option<String>,
     lim: Option<u32>,
 ) -> StdResult<ReportsResponse> {
-    let start = start(deps, start_after)?;
-    let reports = REPORTS
-        .prefix(round_id)
-        .range(
-            deps.storage,
-            start.as_ref().map(Bound::exclusive),
-            None,
-            Order::Ascending,
-        )
-        .take(limit(lim))
-        .map(|r| {
-            r.map(|(evaluator, s)| ReportInfo {
-                evaluator,
-                report: s.report,
-                reported_at: s.reported_at,
-            })
+    let reports = page(deps, REPORTS, round_id, start_after, lim, |evaluator, s| {
+        Ok(ReportInfo {
+            evaluator,
+            report: s.report,
+            reported_at: s.reported_at,
         })
-        .collect::<StdResult<_>>()?;
+    })?;
     Ok(ReportsResponse { reports })
 }
 
@@ -193,17 +192,6 @@ pub fn results(
     start_after: Option<String>,
     lim: Option<u32>,
 ) -> StdResult<ResultsResponse> {
-    let start = start(deps, start_after)?;
-    let results = RESULTS
-        .prefix(round_id)
-        .range(
-            deps.storage,
-            start.as_ref().map(Bound::exclusive),
-            None,
-            Order::Ascending,
-        )
-        .take(limit(lim))
-        .map(|r| r.map(|(_, res)| res))
-        .collect::<StdResult<_>>()?;
+    let results = page(deps, RESULTS, round_id, start_after, lim, |_, r| Ok(r))?;
     Ok(ResultsResponse { results })
 }
