@@ -87,6 +87,15 @@ fn a_user_plays_a_round_with_the_fairshare_command() {
     let cli = Cli { config };
 
     let d = cli.ok(&["deploy", "--as", "deployer"]);
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("deployment.json")).expect("written"))
+            .expect("json");
+    assert_eq!(
+        record["checksums"]["fairshare_round_manager.wasm"]
+            .as_str()
+            .map(str::len),
+        Some(64)
+    );
     let again = cli.ok(&["deploy", "--as", "deployer"]);
     assert_eq!(
         again["round_manager"], d["round_manager"],

@@ -406,7 +406,9 @@ fn deploy(s: &mut Session, a: DeployArgs) -> Result<Output> {
     if let Some(parent) = s.cfg.deployment.parent() {
         std::fs::create_dir_all(parent).ok();
     }
-    std::fs::write(&s.cfg.deployment, serde_json::to_vec_pretty(&d)?)
+    let mut record = serde_json::to_value(&d)?;
+    record["checksums"] = artifact_checksums(&s.cfg.artifacts)?;
+    std::fs::write(&s.cfg.deployment, serde_json::to_vec_pretty(&record)?)
         .with_context(|| format!("writing {}", s.cfg.deployment.display()))?;
     out(
         format!(
@@ -418,6 +420,28 @@ fn deploy(s: &mut Session, a: DeployArgs) -> Result<Output> {
         ),
         serde_json::to_value(&d)?,
     )
+}
+
+/// sha256 of every stored artifact, as recorded in the deployment file.
+fn artifact_checksums(dir: &std::path::Path) -> Result<Value> {
+    use crate::chain::ContractKind;
+    use sha2::{Digest, Sha256};
+    let mut out = serde_json::Map::new();
+    for k in [
+        ContractKind::RoundManager,
+        ContractKind::Escrow,
+        ContractKind::IncentiveToken,
+        ContractKind::Dao,
+    ] {
+        let path = dir.join(k.artifact());
+        if let Ok(bytes) = std::fs::read(&path) {
+            out.insert(
+                k.artifact().to_string(),
+                Value::String(hex::encode(Sha256::digest(&bytes))),
+            );
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 fn submit(s: &mut Session, dir: &std::path::Path, who: &Who) -> Result<Output> {
