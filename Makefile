@@ -64,9 +64,13 @@ fmt-check: ## cargo fmt --check
 clippy: ## cargo clippy -D warnings on every crate and target
 	cargo clippy --workspace --all-targets -- -D warnings
 
+TEST_LOG_DIR := $(CARGO_TARGET_DIR)/test-logs
+export TEST_LOG_DIR
+
 .PHONY: unit
 unit: ## cargo test on the whole workspace (unit, cross-contract, adversarial, property, schema)
-	cargo test --workspace
+	@mkdir -p $(TEST_LOG_DIR)
+	set -o pipefail; cargo test --workspace 2>&1 | tee $(TEST_LOG_DIR)/unit.log
 
 .PHONY: bench-contracts
 bench-contracts: ## wall time and memory of whole rounds on the embedded chain vs CW20 transfers
@@ -75,6 +79,8 @@ bench-contracts: ## wall time and memory of whole rounds on the embedded chain v
 .PHONY: test
 test: $(TEST_PREREQS) fmt-check clippy unit wasm ## everything CI runs
 	@echo "make test: all checks passed"
+	@cat $(TEST_LOG_DIR)/*.log | awk '/^test result:/ {p += $$4; f += $$6; i += $$8} \
+	  END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, i}'
 
 # ---------------------------------------------------------------- main job
 .PHONY: demo

@@ -30,7 +30,8 @@ localnet-reset: wasmd ## stop the localnet, wipe its chain and initialise a fres
 e2e: wasm localnet-reset ## end-to-end round on a fresh localnet with the real wasm artifacts
 	@bash $(LOCALNET_SCRIPTS)/start.sh
 	@set -o pipefail; status=0; \
-	  cargo test -p fairshare-relayer --test e2e_wasmd --test e2e_cli -- --ignored --nocapture --test-threads=1 --skip gas_per_message || status=$$?; \
+	  mkdir -p $(TEST_LOG_DIR); \
+	  cargo test -p fairshare-relayer --test e2e_wasmd --test e2e_cli -- --ignored --nocapture --test-threads=1 --skip gas_per_message 2>&1 | tee $(TEST_LOG_DIR)/e2e.log || status=$$?; \
 	  bash $(LOCALNET_SCRIPTS)/stop.sh; exit $$status
 
 .PHONY: bench-gas
