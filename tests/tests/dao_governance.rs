@@ -3,61 +3,23 @@
 
 use anyhow::Result as AnyResult;
 use cosmwasm_schema::serde::{de::DeserializeOwned, Serialize};
-use cosmwasm_std::{to_json_binary, Addr, CosmosMsg, Decimal, Empty, HexBinary, Uint128, WasmMsg};
+use cosmwasm_std::{to_json_binary, Addr, CosmosMsg, Decimal, HexBinary, Uint128, WasmMsg};
 use cw20::Cw20Coin;
-use cw_multi_test::{App, AppResponse, Contract, ContractWrapper, Executor};
+use cw_multi_test::{App, AppResponse, Executor};
 use fairshare_protocol::asset::StakeAsset;
 use fairshare_protocol::dao::{self, Duration, ReceiveMsg, Status, Vote};
 use fairshare_protocol::escrow;
-use fairshare_protocol::rewards::RewardParams;
-use fairshare_protocol::round_manager::{self as rm, RoundParams, RoundSpec, Schedule};
+use fairshare_protocol::round_manager::{self as rm, RoundParams, RoundSpec};
+use fairshare_relayer::embedded::{
+    dao_code as dao_contract, escrow_code as escrow_contract,
+    round_manager_code as round_manager_contract, token_code as token_contract,
+};
 
-fn dao_contract() -> Box<dyn Contract<Empty>> {
-    use fairshare_dao::contract::{execute, instantiate, migrate, query, reply};
-    Box::new(
-        ContractWrapper::new(execute, instantiate, query)
-            .with_reply(reply)
-            .with_migrate(migrate),
-    )
-}
-
-fn round_manager_contract() -> Box<dyn Contract<Empty>> {
-    use fairshare_round_manager::contract::{execute, instantiate, migrate, query};
-    Box::new(ContractWrapper::new(execute, instantiate, query).with_migrate(migrate))
-}
-
-fn escrow_contract() -> Box<dyn Contract<Empty>> {
-    use fairshare_escrow::contract::{execute, instantiate, migrate, query};
-    Box::new(ContractWrapper::new(execute, instantiate, query).with_migrate(migrate))
-}
-
-fn token_contract() -> Box<dyn Contract<Empty>> {
-    use cw20_base::contract::{execute, instantiate, query};
-    Box::new(ContractWrapper::new(execute, instantiate, query))
-}
-
+/// The deployment's default round parameters with another budget and evaluator set.
 fn params(budget: u128, evaluators: Vec<String>, evaluator_quorum: u32) -> RoundParams {
-    RoundParams {
-        schedule: Schedule {
-            join_blocks: 10,
-            train_blocks: 20,
-            eval_blocks: 20,
-        },
-        min_participants: 2,
-        max_participants: 100,
-        evaluators,
-        evaluator_quorum,
-        rewards: RewardParams {
-            budget: Uint128::new(budget),
-            delta_u_target: Decimal::percent(50),
-            free_rider_tau: Decimal::percent(10),
-            slash_free_rider: Decimal::percent(50),
-            slash_harmful: Decimal::one(),
-            slash_no_show: Decimal::percent(25),
-        },
-        outlier_tolerance: Decimal::percent(5),
-        max_update_norm: Decimal::from_ratio(100u128, 1u128),
-    }
+    let mut p = fairshare_relayer::ops::default_params(evaluators, evaluator_quorum);
+    p.rewards.budget = Uint128::new(budget);
+    p
 }
 
 fn spec(n: u8) -> RoundSpec {
