@@ -102,8 +102,12 @@ pub struct TrainArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum WeightingArg {
+    /// FedAvg within each coalition.
     Tokens,
+    /// Equal weights within each coalition.
     Uniform,
+    /// Each update keeps its FedAvg weight in the whole round (zero updates are null players).
+    RoundTokens,
 }
 
 #[derive(Debug, Args)]
@@ -329,6 +333,7 @@ fn evaluate(a: EvaluateArgs) -> Result<serde_json::Value> {
     let weighting = match a.weighting {
         WeightingArg::Tokens => Weighting::Tokens,
         WeightingArg::Uniform => Weighting::Uniform,
+        WeightingArg::RoundTokens => Weighting::RoundTokens,
     };
     let eval = CoalitionEvaluator::new(
         model,

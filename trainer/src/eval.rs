@@ -96,6 +96,10 @@ pub enum Weighting {
     Tokens,
     /// Every member counts the same.
     Uniform,
+    /// Each member keeps its FedAvg weight in the whole round (`tokens_i / Σ_N tokens`), so a
+    /// coalition's aggregate is a partial sum of the round's aggregate: an update that changes
+    /// nothing is a null player (φ = 0) instead of diluting the others, and `U(N)` is FedAvg's.
+    RoundTokens,
 }
 
 /// Evaluates coalitions of one round's updates on a held-out text; the batch utility function
@@ -184,12 +188,21 @@ impl CoalitionEvaluator {
         Ok(())
     }
 
-    /// Aggregation weights of the members of a coalition (0 for non-members; members sum to 1).
+    /// Aggregation weights of the members of a coalition (0 for non-members; members sum to 1,
+    /// except with [`Weighting::RoundTokens`]).
     pub fn coalition_weights(&self, members: &[bool]) -> Vec<f64> {
         let raw: Vec<u64> = match self.weighting {
-            Weighting::Tokens => self.tokens.clone(),
+            Weighting::Tokens | Weighting::RoundTokens => self.tokens.clone(),
             Weighting::Uniform => vec![1; self.n()],
         };
+        if self.weighting == Weighting::RoundTokens {
+            let all = token_weights(&raw);
+            return members
+                .iter()
+                .zip(all)
+                .map(|(&m, w)| if m { w } else { 0.0 })
+                .collect();
+        }
         let picked: Vec<u64> = raw
             .iter()
             .zip(members)

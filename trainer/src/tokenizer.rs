@@ -149,3 +149,29 @@ pub fn tiny_bpe(merges: &[(&str, &str)]) -> Result<Tokenizer> {
     tokens.push("<|endoftext|>".into());
     byte_level_bpe(&tokens, merge_list, "gpt2", &["<|endoftext|>".to_string()])
 }
+
+/// Learns a byte-level BPE of `vocab_size` tokens (including the 256 byte symbols and
+/// `<|endoftext|>`) from `texts`, for base models trained from scratch.
+pub fn learn_byte_level_bpe(texts: &[&str], vocab_size: usize) -> Result<Tokenizer> {
+    use tokenizers::models::bpe::BpeTrainerBuilder;
+    use tokenizers::models::TrainerWrapper;
+    if vocab_size < 257 {
+        return Err(TrainerError::Tokenizer(format!(
+            "a byte-level BPE needs at least 257 tokens (256 bytes and <|endoftext|>), got {vocab_size}"
+        )));
+    }
+    let mut tok = Tokenizer::new(BPE::default());
+    tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    tok.with_decoder(Some(ByteLevel::default()));
+    let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+        .vocab_size(vocab_size)
+        .min_frequency(2)
+        .show_progress(false)
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .special_tokens(vec![AddedToken::from("<|endoftext|>", true)])
+        .build()
+        .into();
+    tok.train(&mut trainer, texts.iter())
+        .map_err(|e| TrainerError::Tokenizer(format!("cannot learn a BPE: {e}")))?;
+    Ok(tok)
+}

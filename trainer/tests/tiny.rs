@@ -462,6 +462,54 @@ fn coalition_utilities_rebuild_models_from_updates() {
 }
 
 #[test]
+fn a_zero_update_is_a_null_player_with_round_weights_but_dilutes_with_fedavg() {
+    let cfg = tiny_config(false);
+    let w = random_weights(&cfg, 32).unwrap();
+    let model = LlamaModel::from_weights(cfg.clone(), w, DType::F32, &Device::Cpu).unwrap();
+    let lora = LoraConfig::default();
+    let bundle = |adapter, tokens: u64| fairshare_trainer::bundle::Bundle {
+        adapter,
+        manifest: fairshare_trainer::bundle::Manifest {
+            format: "fairshare-update/1".into(),
+            round: 1,
+            base_model_hash: String::new(),
+            global_adapter_hash: None,
+            num_training_tokens: tokens,
+            participant: String::new(),
+            update_hash: String::new(),
+        },
+    };
+    // B = 0: the untrained adapter a free-rider would submit.
+    let zero =
+        fairshare_trainer::lora::LoraAdapter::init(&cfg, &lora, 5, DType::F32, &Device::Cpu)
+            .unwrap();
+    let bundles = vec![
+        bundle(random_adapter(&cfg, &lora, 41, DType::F32).unwrap(), 300),
+        bundle(zero, 300),
+    ];
+    let tokens: Vec<u32> = TEXT.repeat(3).bytes().map(u32::from).collect();
+    let round = CoalitionEvaluator::new(
+        model.clone(),
+        &tokens,
+        24,
+        4,
+        bundles.clone(),
+        Weighting::RoundTokens,
+    )
+    .unwrap();
+    assert_eq!(round.coalition_weights(&[true, false]), vec![0.5, 0.0]);
+    let u = |e: &CoalitionEvaluator, m: &[bool]| e.utility(m).unwrap();
+    assert!(u(&round, &[false, true]).abs() < 1e-9, "the zero update alone");
+    assert!((u(&round, &[true, true]) - u(&round, &[true, false])).abs() < 1e-9);
+    let fedavg =
+        CoalitionEvaluator::new(model, &tokens, 24, 4, bundles, Weighting::Tokens).unwrap();
+    assert!(
+        (u(&fedavg, &[true, true]) - u(&fedavg, &[true, false])).abs() > 1e-6,
+        "under FedAvg the zero update halves the other's step"
+    );
+}
+
+#[test]
 fn tiny_tokenizer_round_trips_and_uses_merges() {
     let tok = fairshare_trainer::tokenizer::TextTokenizer::Hf(Box::new(
         fairshare_trainer::tokenizer::tiny_bpe(&fairshare_trainer::testing::TINY_MERGES).unwrap(),

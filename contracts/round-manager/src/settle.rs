@@ -170,7 +170,7 @@ pub fn settle(deps: DepsMut, env: Env, round_id: u64) -> Result<Response, Contra
             score: medians.get(addr.as_str()).copied(),
         })
         .collect();
-    let payout = compute_payout(&round.params.rewards, delta_u, &entries);
+    let payout = compute_payout(&round.params.rewards, &entries);
     let outliers = outliers(&reports, &medians, round.params.outlier_tolerance);
 
     let mut outcomes = Vec::with_capacity(participants.len());

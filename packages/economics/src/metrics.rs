@@ -4,16 +4,32 @@
 /// Why a metric is undefined for the input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MetricError {
+    /// No values at all.
     #[error("the input is empty")]
     Empty,
+    /// Paired series of different lengths.
     #[error("the two series have different lengths ({0} and {1})")]
     LengthMismatch(usize, usize),
+    /// A NaN or infinite value.
     #[error("value {value} at index {index} is not a finite number")]
-    NotFinite { index: usize, value: f64 },
+    NotFinite {
+        /// Where.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A negative value where shares are needed.
     #[error("value {value} at index {index} is negative; this metric needs non-negative shares")]
-    Negative { index: usize, value: f64 },
+    Negative {
+        /// Where.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A constant series has no correlation.
     #[error("the series is constant, so its correlation is undefined")]
     Constant,
+    /// Shares of a zero total.
     #[error("the total is zero, so shares are undefined")]
     ZeroTotal,
 }

@@ -1,13 +1,15 @@
 //! The reward and slashing rule of a settled round (DESIGN §4), in exact integer arithmetic.
 //!
-//! With ΔU the round's utility gain (median of the evaluators' reports) and φᵢ each
-//! participant's median Shapley value:
-//! - `pool = floor(budget · clamp(ΔU / ΔU_target, 0, 1))`: a round that improves nothing pays
-//!   nothing;
+//! With φᵢ each participant's median Shapley value and seᵢ its standard error:
 //! - a participant is *harmful* when `φᵢ + seᵢ < 0` (negative beyond its standard error) and
-//!   forfeits `slash_harmful` of its stake; otherwise a *free-rider* when `φᵢ < τ · ΔU / n` and
-//!   forfeits `slash_free_rider`; a *no-show* (joined, never committed) forfeits
-//!   `slash_no_show`; everyone else is a *contributor*;
+//!   forfeits `slash_harmful` of its stake;
+//! - `G = Σ φᵢ⁺` over the evaluated participants that are not harmful: the value the round's
+//!   useful updates created (by efficiency it equals ΔU = U(N) when nobody is harmful);
+//! - `pool = floor(budget · clamp(G / ΔU_target, 0, 1))`: a round that creates nothing pays
+//!   nothing, and a poisoner cannot zero the honest participants' pool by dragging ΔU below 0;
+//! - a non-harmful participant is a *free-rider* when `φᵢ < τ · G / n` and forfeits
+//!   `slash_free_rider`; a *no-show* (joined, never committed) forfeits `slash_no_show`;
+//!   everyone else is a *contributor*;
 //! - contributors share the pool in proportion to φᵢ⁺, rounded down; the rounding dust goes to
 //!   the treasury. Harmful participants and free-riders earn nothing.
 //!
@@ -113,10 +115,11 @@ pub struct Payout {
     pub dust: Uint128,
 }
 
-/// Applies the rule. `delta_u` is the round's median utility gain.
-pub fn compute_payout(params: &RewardParams, delta_u: SignedDecimal, entries: &[Entry]) -> Payout {
+/// Applies the rule to the round's entries.
+pub fn compute_payout(params: &RewardParams, entries: &[Entry]) -> Payout {
     let evaluated = entries.iter().filter(|e| e.score.is_some()).count();
-    let threshold = free_rider_threshold(params.free_rider_tau, delta_u, evaluated);
+    let gain = created_value(entries);
+    let threshold = free_rider_threshold(params.free_rider_tau, gain, evaluated);
 
     let mut outcomes: Vec<Outcome> = entries
         .iter()
@@ -152,7 +155,7 @@ pub fn compute_payout(params: &RewardParams, delta_u: SignedDecimal, entries: &[
     } else {
         params
             .budget
-            .mul_floor(gain_fraction(delta_u, params.delta_u_target))
+            .mul_floor(gain_fraction(gain, params.delta_u_target))
     };
     let mut paid = Uint128::zero();
     if !pool.is_zero() {
@@ -170,7 +173,16 @@ pub fn compute_payout(params: &RewardParams, delta_u: SignedDecimal, entries: &[
     }
 }
 
-/// `clamp(ΔU / target, 0, 1)`.
+/// `G = Σ φᵢ⁺` over evaluated, non-harmful participants (saturating).
+fn created_value(entries: &[Entry]) -> SignedDecimal {
+    entries
+        .iter()
+        .filter_map(|e| e.score)
+        .filter(|s| !is_harmful(*s) && s.value > SignedDecimal::zero())
+        .fold(SignedDecimal::zero(), |acc, s| acc.saturating_add(s.value))
+}
+
+/// `clamp(G / target, 0, 1)`.
 fn gain_fraction(delta_u: SignedDecimal, target: Decimal) -> Decimal {
     if delta_u <= SignedDecimal::zero() || target.is_zero() {
         return Decimal::zero();
@@ -182,7 +194,7 @@ fn gain_fraction(delta_u: SignedDecimal, target: Decimal) -> Decimal {
     }
 }
 
-/// τ · ΔU / n (signed; with a loss-making round it is negative).
+/// τ · G / n (G ≥ 0).
 fn free_rider_threshold(tau: Decimal, delta_u: SignedDecimal, n: usize) -> SignedDecimal {
     if n == 0 {
         return SignedDecimal::zero();
@@ -249,7 +261,7 @@ mod tests {
             scored(100, "0.1", "0"),
             scored(100, "0.1", "0"),
         ];
-        let p = compute_payout(&params(1000), sd("0.5"), &entries);
+        let p = compute_payout(&params(1000), &entries);
         assert_eq!(p.pool, Uint128::new(500), "ΔU/target = 0.5 of the budget");
         let rewards: Vec<u128> = p.outcomes.iter().map(|o| o.reward.u128()).collect();
         assert_eq!(rewards, vec![300, 100, 100]);
@@ -267,7 +279,7 @@ mod tests {
             scored(1, "1", "0"),
             scored(1, "1", "0"),
         ];
-        let p = compute_payout(&params(100), sd("3"), &entries);
+        let p = compute_payout(&params(100), &entries);
         assert_eq!(
             p.pool,
             Uint128::new(100),
@@ -288,7 +300,7 @@ mod tests {
                 score: None,
             },
         ];
-        let p = compute_payout(&params(1000), sd("0.8"), &entries);
+        let p = compute_payout(&params(1000), &entries);
         let v: Vec<Verdict> = p.outcomes.iter().map(|o| o.verdict).collect();
         assert_eq!(
             v,
@@ -301,25 +313,45 @@ mod tests {
         );
         let slash: Vec<u128> = p.outcomes.iter().map(|o| o.slash.u128()).collect();
         assert_eq!(slash, vec![0, 500, 1000, 250]);
-        assert_eq!(p.outcomes[0].reward, Uint128::new(800));
+        // G = 0.9 + 0.001 (the harmful −0.1 does not count): 901 of 1000.
+        assert_eq!(p.outcomes[0].reward, Uint128::new(901));
         assert!(p.outcomes[1..].iter().all(|o| o.reward.is_zero()));
     }
 
     #[test]
     fn negative_within_error_is_not_harmful() {
         let entries = [scored(10, "1", "0"), scored(10, "-0.01", "0.05")];
-        let p = compute_payout(&params(100), sd("1"), &entries);
+        let p = compute_payout(&params(100), &entries);
         assert_eq!(p.outcomes[1].verdict, Verdict::FreeRider);
     }
 
     #[test]
-    fn round_that_improves_nothing_pays_nothing() {
-        let entries = [scored(10, "0.0", "0"), scored(10, "-0.0", "0")];
-        for du in ["0", "-0.3"] {
-            let p = compute_payout(&params(1000), sd(du), &entries);
+    fn round_that_creates_nothing_pays_nothing() {
+        for entries in [
+            vec![scored(10, "0.0", "0"), scored(10, "-0.0", "0")],
+            vec![scored(10, "-0.2", "0"), scored(10, "-0.01", "0.1")],
+        ] {
+            let p = compute_payout(&params(1000), &entries);
             assert_eq!(p.pool, Uint128::zero());
             assert_eq!(p.dust, Uint128::zero());
+            assert!(p.outcomes.iter().all(|o| o.reward.is_zero()));
         }
+    }
+
+    #[test]
+    fn a_poisoner_cannot_zero_the_honest_pool() {
+        // ΔU = 0.3 + 0.2 − 0.9 < 0, yet the honest pair created 0.5 of value.
+        let entries = [
+            scored(10, "0.3", "0"),
+            scored(10, "0.2", "0"),
+            scored(10, "-0.9", "0"),
+        ];
+        let p = compute_payout(&params(1000), &entries);
+        assert_eq!(p.pool, Uint128::new(500));
+        let rewards: Vec<u128> = p.outcomes.iter().map(|o| o.reward.u128()).collect();
+        assert_eq!(rewards, vec![300, 200, 0]);
+        assert_eq!(p.outcomes[2].verdict, Verdict::Harmful);
+        assert_eq!(p.outcomes[2].slash.u128(), 10);
     }
 
     #[test]
@@ -330,7 +362,7 @@ mod tests {
         ];
         let mut pr = params(u128::MAX);
         pr.slash_free_rider = Decimal::one();
-        let p = compute_payout(&pr, sd("1000000001"), &entries);
+        let p = compute_payout(&pr, &entries);
         assert_eq!(p.pool, Uint128::MAX);
         let total: u128 = p.outcomes.iter().map(|o| o.reward.u128()).sum::<u128>() + p.dust.u128();
         assert_eq!(total, u128::MAX);
@@ -357,7 +389,6 @@ mod tests {
         #[test]
         fn pool_is_conserved_and_bounded(
             budget in 0u128..=u128::MAX,
-            du in -1_000_000i64..1_000_000,
             rows in prop::collection::vec((0u128..=u128::MAX, proptest::option::of((-1_000_000i64..1_000_000, 0u64..1000))), 0..40),
         ) {
             let entries: Vec<Entry> = rows.iter().map(|(stake, s)| Entry {
@@ -367,7 +398,7 @@ mod tests {
                     std_error: Decimal::from_atomics(se as u128, 3).expect("fits"),
                 }),
             }).collect();
-            let p = compute_payout(&params(budget), SignedDecimal::from_atomics(du, 3).expect("fits"), &entries);
+            let p = compute_payout(&params(budget), &entries);
             prop_assert!(p.pool.u128() <= budget);
             let paid = p.outcomes.iter().fold(Uint256::zero(), |a, o| a + Uint256::from(o.reward));
             prop_assert_eq!(paid + Uint256::from(p.dust), Uint256::from(p.pool));

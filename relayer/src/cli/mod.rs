@@ -38,8 +38,13 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Play one scripted round on the embedded chain and print every step and the balances.
-    Demo,
+    /// A whole federated run on the embedded chain: real LoRA training of a Llama model on
+    /// Shakespeare plays, Shapley valuation, settlement, claims and a DAO vote; ends with a table
+    /// and writes run.json, calibration.json and plots.
+    Demo(crate::demo::DemoArgs),
+    /// The economics at scale: strategic agents under each allocation scheme, compared on
+    /// fairness, participation stability and burden concentration; writes the report.
+    Simulate(fairshare_economics::cli::SimulateArgs),
     /// Store, instantiate and wire the four contracts; writes the deployment file. Idempotent.
     Deploy(DeployArgs),
     /// Open a round or show its state.
@@ -203,8 +208,21 @@ fn out(text: impl Into<String>, json: Value) -> Result<Output> {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    if let Command::Demo = cli.command {
-        return crate::demo::run(&mut std::io::stdout());
+    if let Command::Simulate(args) = &cli.command {
+        let mut args = args.clone();
+        args.json = cli.json;
+        let summary = fairshare_economics::cli::run(&args)?;
+        if cli.json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+        return Ok(());
+    }
+    if let Command::Demo(args) = &cli.command {
+        let record = crate::demo::run(args, &mut std::io::stdout())?;
+        if cli.json {
+            println!("{}", serde_json::to_string_pretty(&record)?);
+        }
+        return Ok(());
     }
     let cfg = Config::load(cli.config.as_deref())?;
     let o = dispatch(&cfg, cli.command)?;
@@ -253,7 +271,7 @@ impl Session {
 fn dispatch(cfg: &Config, command: Command) -> Result<Output> {
     let mut s = Session::connect(cfg)?;
     match command {
-        Command::Demo => unreachable!("handled before connecting"),
+        Command::Demo(_) | Command::Simulate(_) => unreachable!("handled before connecting"),
         Command::Deploy(a) => deploy(&mut s, a),
         Command::Round(RoundCmd::Open { who, label }) => {
             let d = s.deployment()?;

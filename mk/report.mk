@@ -1,0 +1,32 @@
+# The report (report/): the federated demo's figures and the economics simulation.
+# Included by the root Makefile.
+
+REPORT_DIR ?= report
+FAIRSHARE := $(CARGO_TARGET_DIR)/release/fairshare
+
+.PHONY: fonts simulate report
+
+# Plots need one TrueType font at run time (plotters draws text with it); Debian's
+# fonts-dejavu-core is the usual one. FAIRSHARE_FONT may point at any .ttf instead.
+fonts: ## make sure a TrueType font is installed for the plots
+	@if [ -n "$$FAIRSHARE_FONT" ] || find /usr/share/fonts /usr/local/share/fonts -name '*.ttf' 2>/dev/null | grep -q .; then \
+	  echo "fonts: ok"; \
+	else \
+	  echo "fonts: installing fonts-dejavu-core"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq fonts-dejavu-core; \
+	fi
+
+TEST_PREREQS += fonts
+DEMO_PREREQS += assets fonts
+
+$(FAIRSHARE): FORCE
+	cargo build -q --release -p fairshare-relayer --bin fairshare
+
+.PHONY: FORCE
+FORCE:
+
+simulate: fonts $(FAIRSHARE) ## the economics simulation (1000 agents × 200 rounds × 5 schemes × 10 seeds) → report/
+	$(FAIRSHARE) simulate --out $(REPORT_DIR) \
+	  $(if $(wildcard $(REPORT_DIR)/demo/calibration.json),--calibration $(REPORT_DIR)/demo/calibration.json) \
+	  $(if $(wildcard $(REPORT_DIR)/demo/run.json),--demo $(REPORT_DIR)/demo/run.json)

@@ -1,0 +1,380 @@
+//! `fairshare simulate`: flags, and the entry point that runs the simulation with a progress bar
+//! and writes the report.
+//!
+//! [`run`] prints a short text summary (with the wall time) on stdout unless `--json` is set;
+//! either way it returns the same facts as JSON for the caller to print.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+use crate::report::{claims::claims, write_report};
+use crate::sim::experiment::{job_count, simulate, CalibrationInfo};
+use crate::sim::surrogate::{fit_rmse, fit_surrogate, CalibrationSample};
+use crate::sim::{Mix, Scheme, SimConfig};
+
+/// Flags of `fairshare simulate`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimulateArgs {
+    /// Parties in the population.
+    #[arg(long, default_value_t = 1000)]
+    pub agents: usize,
+    /// Rounds per run.
+    #[arg(long, default_value_t = 200)]
+    pub rounds: usize,
+    /// Independent populations (seeds) per scheme; confidence intervals are over these.
+    #[arg(long, default_value_t = 10)]
+    pub seeds: usize,
+    /// Base seed from which every run's generator is derived.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Largest number of identities per cohort (one on-chain round each), 1 to 20.
+    #[arg(long, default_value_t = 8)]
+    pub cohort_size: usize,
+    /// Evaluators reporting on each cohort (their median is settled).
+    #[arg(long, default_value_t = 3)]
+    pub evaluators: usize,
+    /// Allocation schemes to compare, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "equal,data_size,loo,shapley_exact,shapley_sampled"
+    )]
+    pub schemes: Vec<Scheme>,
+    /// Strategy shares, e.g. `free_rider=0.08,low_effort=0.07,poisoner=0.05,dropout=0.05,sybil=0.05`;
+    /// strategies not named keep these defaults and honest parties are the remainder.
+    #[arg(long)]
+    pub mix: Option<Mix>,
+    /// JSON array of `{"tokens": .., "utility": ..}` measured by the federated demo (honest
+    /// coalitions: training tokens → validation-loss gain); fits the surrogate's A and κ.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// The federated demo's JSON, summarised in the report's "Federated run" section.
+    #[arg(long)]
+    pub demo: Option<PathBuf>,
+    /// Directory for summary.md, metrics.json and plots/.
+    #[arg(long, default_value = "report")]
+    pub out: PathBuf,
+    /// Evaluation noise: sd of a measured coalition utility as a fraction of A.
+    #[arg(long, default_value_t = 0.01)]
+    pub eval_noise: f64,
+    /// Permutations per evaluator and cohort for `shapley_sampled`.
+    #[arg(long, default_value_t = 16)]
+    pub permutations: u64,
+    /// Identities each Sybil party splits its data over.
+    #[arg(long, default_value_t = 3)]
+    pub sybil_identities: usize,
+    /// Rounds of each run of the collusion experiment.
+    #[arg(long, default_value_t = 60)]
+    pub collusion_rounds: usize,
+    /// Skip the collusion experiment.
+    #[arg(long)]
+    pub no_collusion: bool,
+    /// Print nothing on stdout; the caller prints the returned JSON (set from the `fairshare`
+    /// command's global `--json`).
+    #[arg(skip)]
+    pub json: bool,
+}
+
+impl Default for SimulateArgs {
+    fn default() -> Self {
+        let c = SimConfig::default();
+        Self {
+            agents: c.agents,
+            rounds: c.rounds,
+            seeds: c.seeds,
+            seed: c.base_seed,
+            cohort_size: c.cohort_size,
+            evaluators: c.evaluators,
+            schemes: c.schemes,
+            mix: None,
+            calibration: None,
+            demo: None,
+            out: PathBuf::from("report"),
+            eval_noise: c.eval_noise,
+            permutations: c.sampled.permutations,
+            sybil_identities: c.population.sybil_identities,
+            collusion_rounds: c.collusion.rounds,
+            no_collusion: false,
+            json: false,
+        }
+    }
+}
+
+impl SimulateArgs {
+    /// The configuration these flags describe (not yet validated; surrogate not yet fitted).
+    pub fn config(&self) -> SimConfig {
+        let mut c = SimConfig {
+            agents: self.agents,
+            rounds: self.rounds,
+            seeds: self.seeds,
+            base_seed: self.seed,
+            cohort_size: self.cohort_size,
+            evaluators: self.evaluators,
+            schemes: self.schemes.clone(),
+            eval_noise: self.eval_noise,
+            ..SimConfig::default()
+        };
+        if let Some(m) = self.mix {
+            c.mix = m;
+        }
+        c.sampled.permutations = self.permutations;
+        c.population.sybil_identities = self.sybil_identities;
+        c.collusion.rounds = self.collusion_rounds;
+        c.collusion.enabled = !self.no_collusion;
+        c
+    }
+}
+
+/// Reads and fits a calibration file.
+pub fn load_calibration(path: &Path) -> Result<(crate::sim::Surrogate, CalibrationInfo)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read calibration file {}", path.display()))?;
+    let samples: Vec<CalibrationSample> = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a JSON array of {{\"tokens\": number, \"utility\": number}}",
+            path.display()
+        )
+    })?;
+    let s = fit_surrogate(&samples)
+        .with_context(|| format!("cannot fit the surrogate to {}", path.display()))?;
+    let info = CalibrationInfo {
+        source: path.display().to_string(),
+        samples: samples.len(),
+        rmse: fit_rmse(&s, &samples),
+        data: samples,
+    };
+    Ok((s, info))
+}
+
+/// Runs `fairshare simulate`: validates the flags, fits the calibration if given, runs every
+/// scheme × seed in parallel with a progress bar on stderr, writes the report and returns its
+/// headline figures.
+pub fn run(args: &SimulateArgs) -> Result<Value> {
+    let mut cfg = args.config();
+    let calibration = match &args.calibration {
+        Some(path) => {
+            let (s, info) = load_calibration(path)?;
+            cfg.surrogate = crate::sim::Surrogate {
+                poison_harm: cfg.surrogate.poison_harm,
+                ..s
+            };
+            Some(info)
+        }
+        None => None,
+    };
+    cfg.validate().context("invalid simulation settings")?;
+    let demo: Option<Value> = match &args.demo {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read demo record {}", path.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", path.display()))?,
+            )
+        }
+        None => None,
+    };
+
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(job_count(&cfg))
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} runs ({elapsed}, eta {eta})")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_message("simulating");
+    let tick = || bar.inc(1);
+    let mut report = simulate(&cfg, &tick)?;
+    bar.finish_and_clear();
+    report.calibration = calibration;
+
+    let files = write_report(&report, &args.out, demo.as_ref())
+        .with_context(|| format!("cannot write the report to {}", args.out.display()))?;
+
+    const HEADLINE: [&str; 9] = [
+        "spearman",
+        "pearson",
+        "retention",
+        "churn",
+        "top10_compute",
+        "honest_payoff",
+        "free_rider_payoff",
+        "budget_used",
+        "mean_cohort_utility",
+    ];
+    let schemes: serde_json::Map<String, Value> = report
+        .schemes
+        .iter()
+        .map(|s| {
+            let m: serde_json::Map<String, Value> = HEADLINE
+                .iter()
+                .map(|k| {
+                    (
+                        k.to_string(),
+                        serde_json::to_value(s.get(k)).unwrap_or(Value::Null),
+                    )
+                })
+                .collect();
+            (s.scheme.name().to_string(), Value::Object(m))
+        })
+        .collect();
+    let verdicts = claims(&report);
+    let out = json!({
+        "out": args.out,
+        "summary": files.summary,
+        "metrics": files.metrics,
+        "plots": files.plots.len(),
+        "plot_errors": files.plot_errors,
+        "wall_time_s": report.wall_time_s,
+        "threads": report.threads,
+        "runs": job_count(&cfg),
+        "agents": cfg.agents,
+        "rounds": cfg.rounds,
+        "seeds": cfg.seeds,
+        "claims": verdicts.iter().map(|c| json!({"claim": c.name, "verdict": c.primary.verdict.label()})).collect::<Vec<_>>(),
+        "schemes": schemes,
+    });
+
+    if !args.json {
+        println!(
+            "simulated {} agents × {} rounds × {} seeds, {} schemes ({} runs) in {:.2} s on {} threads",
+            cfg.agents,
+            cfg.rounds,
+            cfg.seeds,
+            cfg.schemes.len(),
+            job_count(&cfg),
+            report.wall_time_s,
+            report.threads
+        );
+        println!(
+            "{:<16} {:>22} {:>22} {:>22} {:>22}",
+            "scheme", "spearman", "honest retention", "top-10% compute", "free-rider payoff (M)"
+        );
+        for s in &report.schemes {
+            let fr = s.get("free_rider_payoff");
+            println!(
+                "{:<16} {:>22} {:>22} {:>22} {:>22}",
+                s.scheme.name(),
+                s.get("spearman").fmt(3),
+                s.get("retention").fmt(3),
+                s.get("top10_compute").fmt(3),
+                crate::stats::Summary {
+                    mean: fr.mean / 1e6,
+                    low: fr.low / 1e6,
+                    high: fr.high / 1e6,
+                    ..fr
+                }
+                .fmt(2)
+            );
+        }
+        for c in &verdicts {
+            println!("{}: {}", c.name, c.primary.verdict.label());
+        }
+        for e in &files.plot_errors {
+            eprintln!("warning: plot not drawn: {e}");
+        }
+        println!("report written to {}", files.summary.display());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimulateArgs,
+    }
+
+    #[test]
+    fn flags_parse_into_a_config() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--agents",
+            "60",
+            "--schemes",
+            "equal,shapley_exact",
+            "--mix",
+            "free_rider=0.2",
+            "--no-collusion",
+        ])
+        .expect("parses");
+        let c = cli.sim.config();
+        assert_eq!(c.agents, 60);
+        assert_eq!(c.schemes, vec![Scheme::Equal, Scheme::ShapleyExact]);
+        assert_eq!(c.mix.free_rider, 0.2);
+        assert!(!c.collusion.enabled);
+        assert!(Cli::try_parse_from(["x", "--schemes", "shapley_magic"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--mix", "free_rider=lots"]).is_err());
+        let defaults = Cli::try_parse_from(["x"]).expect("parses").sim.config();
+        assert_eq!(defaults, SimConfig::default());
+    }
+
+    #[test]
+    fn invalid_settings_are_reported_before_running() {
+        let args = SimulateArgs {
+            cohort_size: 0,
+            ..SimulateArgs::default()
+        };
+        let err = run(&args).expect_err("cohort size 0 is rejected");
+        assert!(format!("{err:#}").contains("--cohort-size"), "{err:#}");
+    }
+
+    #[test]
+    fn calibration_file_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("fs-econ-cal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, "{\"not\": \"an array\"}").expect("write");
+        let err = load_calibration(&bad).expect_err("rejected");
+        assert!(format!("{err:#}").contains("bad.json"));
+        let good = dir.join("good.json");
+        let samples: Vec<Value> = (1..=10)
+            .map(|i| {
+                let t = 10_000.0 * i as f64;
+                json!({"tokens": t, "utility": 0.3 * (1.0 - (-t / 30_000.0f64).exp())})
+            })
+            .collect();
+        std::fs::write(&good, serde_json::to_string(&samples).expect("json")).expect("write");
+        let (s, info) = load_calibration(&good).expect("fits");
+        assert!((s.a - 0.3).abs() < 1e-4 && (s.kappa_tokens / 30_000.0 - 1.0).abs() < 1e-3);
+        assert_eq!(info.samples, 10);
+
+        // End to end: a tiny run with the calibration and a demo record.
+        let demo = dir.join("demo.json");
+        std::fs::write(&demo, r#"{"summary_markdown": "federated: 3 parties"}"#).expect("write");
+        let args = SimulateArgs {
+            agents: 30,
+            rounds: 8,
+            seeds: 2,
+            calibration: Some(good.clone()),
+            demo: Some(demo),
+            out: dir.join("report"),
+            collusion_rounds: 4,
+            json: true,
+            ..SimulateArgs::default()
+        };
+        let v = run(&args).expect("runs");
+        assert_eq!(v["agents"], 30);
+        assert_eq!(v["claims"].as_array().map(Vec::len), Some(3));
+        assert!(v["wall_time_s"].as_f64().is_some_and(|t| t >= 0.0));
+        let md = std::fs::read_to_string(dir.join("report/summary.md")).expect("summary");
+        assert!(md.contains("fitted to 10 measured coalitions"));
+        assert!(md.contains("federated: 3 parties"));
+        let metrics: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("report/metrics.json")).expect("json"))
+                .expect("parses");
+        assert_eq!(metrics["calibration"]["samples"], 10);
+        assert!((metrics["config"]["surrogate"]["a"].as_f64().unwrap_or(0.0) - 0.3).abs() < 1e-4);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,224 @@
+//! The demo's participants: who holds which text and how each behaves in a round.
+
+use std::path::{Path, PathBuf};
+
+use fairshare_trainer::bundle::{write_bundle, BundleInfo};
+use fairshare_trainer::config::{LoraConfig, TrainConfig};
+use fairshare_trainer::data::PackedData;
+use fairshare_trainer::lora::LoraAdapter;
+use fairshare_trainer::model::LlamaModel;
+use fairshare_trainer::tokenizer::TextTokenizer;
+use fairshare_trainer::train::train_on;
+use serde::Serialize;
+
+use super::corpus::{self, Corpus, PARTICIPANT_PLAYS};
+use super::DemoError;
+use crate::keys::ParticipantKey;
+
+/// How a participant behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Trains on its own text every round.
+    Honest,
+    /// Joins and bonds, but submits an untrained (zero) update while claiming its data size.
+    FreeRider,
+    /// Trains on its text with the tokens shuffled: no language left in it.
+    Corrupted,
+    /// Honest in round 1; joins round 2 and never commits; gone afterwards.
+    Dropout,
+}
+
+impl Role {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Honest => "honest",
+            Self::FreeRider => "free-rider",
+            Self::Corrupted => "corrupted",
+            Self::Dropout => "dropout",
+        }
+    }
+
+    pub fn is_honest(self) -> bool {
+        self == Self::Honest
+    }
+}
+
+/// The round in which the dropout joins and then never commits.
+pub const DROPOUT_ROUND: usize = 2;
+
+/// One participant: a name, a role, a key and the tokens of its private text.
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub name: String,
+    pub role: Role,
+    pub play: String,
+    /// Its private text, tokenized (already shuffled for the corrupted participant).
+    pub tokens: Vec<u32>,
+    pub key: Option<ParticipantKey>,
+    pub seed: u64,
+}
+
+/// What a participant produced in a round.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub dir: PathBuf,
+    pub tokens_claimed: u64,
+    /// Local training loss, first and last step (`None` for an untrained update).
+    pub train_loss: Option<(f64, f64)>,
+    pub summary: String,
+}
+
+const NAMES: [&str; 14] = [
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
+    "niaj", "olivia", "peggy",
+];
+
+/// Fractions of `max_chars` the honest participants hold, in order.
+const HONEST_SHARES: [f64; 11] = [1.0, 0.5, 0.25, 0.75, 0.4, 0.6, 0.3, 0.9, 0.35, 0.8, 0.45];
+
+/// `n` participants: honest ones with different data sizes, then a free-rider, a corrupted one
+/// and a dropout, each with its own play.
+pub fn roster(
+    n: usize,
+    corpus: &Corpus,
+    tokenizer: &TextTokenizer,
+    max_chars: usize,
+    seed: u64,
+) -> Result<Vec<Participant>, DemoError> {
+    let honest = n.saturating_sub(3);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let (role, share) = if i < honest {
+            (Role::Honest, HONEST_SHARES[i % HONEST_SHARES.len()])
+        } else {
+            match i - honest {
+                0 => (Role::FreeRider, 0.5),
+                1 => (Role::Corrupted, 0.5),
+                _ => (Role::Dropout, 0.5),
+            }
+        };
+        let play = PARTICIPANT_PLAYS[i];
+        let text = corpus.private_part(play, (max_chars as f64 * share) as usize)?;
+        let mut tokens = tokenizer.encode(&text)?;
+        let pseed = seed.wrapping_mul(1000).wrapping_add(i as u64);
+        if role == Role::Corrupted {
+            tokens = corpus::shuffled(&tokens, pseed);
+        }
+        out.push(Participant {
+            name: NAMES[i].into(),
+            role,
+            play: play.into(),
+            tokens,
+            key: None,
+            seed: pseed,
+        });
+    }
+    Ok(out)
+}
+
+/// The LoRA shape every participant trains.
+pub fn lora() -> LoraConfig {
+    LoraConfig {
+        r: 8,
+        alpha: 16.0,
+        dropout: 0.0,
+        target_modules: ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
+            .map(String::from)
+            .to_vec(),
+    }
+}
+
+impl Participant {
+    pub fn key(&self) -> &ParticipantKey {
+        self.key
+            .as_ref()
+            .expect("every participant gets a key before the first round")
+    }
+
+    pub fn address(&self) -> &str {
+        self.key().address()
+    }
+
+    /// Whether it joins round `r`.
+    pub fn joins(&self, r: usize) -> bool {
+        self.role != Role::Dropout || r <= DROPOUT_ROUND
+    }
+
+    /// Its update for round `r` (on-chain id `round_id`), written as a bundle in `dir`; `None`
+    /// when it does not commit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn local_update(
+        &self,
+        r: usize,
+        round_id: u64,
+        global: &LlamaModel,
+        base_hash: &str,
+        global_hash: Option<String>,
+        dir: &Path,
+        epochs: usize,
+        lr: f64,
+        progress: bool,
+    ) -> Result<Option<Update>, DemoError> {
+        let seq_len = super::SEQ_LEN;
+        let batch = 8;
+        let info = BundleInfo {
+            round: round_id,
+            base_model_hash: base_hash.to_string(),
+            global_adapter_hash: global_hash,
+            num_training_tokens: 0,
+            participant: self.address().to_string(),
+        };
+        match self.role {
+            Role::Dropout if r >= DROPOUT_ROUND => Ok(None),
+            Role::FreeRider => {
+                // A freshly initialised adapter: B = 0, so ΔW = 0.
+                let adapter = LoraAdapter::init(
+                    global.config(),
+                    &lora(),
+                    self.seed,
+                    global.dtype(),
+                    global.device(),
+                )?;
+                let claimed = (self.tokens.len() * epochs) as u64;
+                write_bundle(
+                    dir,
+                    &adapter,
+                    &BundleInfo {
+                        num_training_tokens: claimed,
+                        ..info
+                    },
+                )?;
+                Ok(Some(Update {
+                    dir: dir.to_path_buf(),
+                    tokens_claimed: claimed,
+                    train_loss: None,
+                    summary: format!("untrained update claiming {claimed} tokens"),
+                }))
+            }
+            _ => {
+                let data = PackedData::new(self.tokens.clone(), seq_len)?;
+                let steps = (data.num_windows() * epochs).div_ceil(batch).max(1);
+                let mut cfg = TrainConfig::new(PathBuf::new(), PathBuf::new(), dir.to_path_buf());
+                cfg.lora = lora();
+                cfg.seq_len = seq_len;
+                cfg.batch_size = batch;
+                cfg.steps = steps;
+                cfg.learning_rate = lr;
+                cfg.warmup_steps = (steps / 10).max(1);
+                cfg.seed = self.seed.wrapping_add(r as u64);
+                cfg.progress = progress;
+                let report = train_on(global, &data, &cfg, info)?;
+                Ok(Some(Update {
+                    dir: dir.to_path_buf(),
+                    tokens_claimed: report.training_tokens,
+                    train_loss: Some((report.first_loss, report.final_loss)),
+                    summary: format!(
+                        "trained {steps} steps, loss {:.3} → {:.3} ({:.0} tok/s)",
+                        report.first_loss, report.final_loss, report.tokens_per_sec
+                    ),
+                }))
+            }
+        }
+    }
+}
