@@ -43,24 +43,25 @@ pub fn evaluate_loss(
     evaluate_windows(model, adapter, &windows, batch_size.max(1))
 }
 
-fn evaluate_windows(
+/// Mean loss and predicted tokens of each batch of `windows` (windows of equal length, at most
+/// `batch_size` per batch): the pieces a validation loss and its sampling error are made of.
+pub fn batch_losses(
     model: &LlamaModel,
     adapter: Option<&LoraAdapter>,
     windows: &[Vec<u32>],
     batch_size: usize,
-) -> Result<LossReport> {
+) -> Result<Vec<(f64, usize)>> {
     if windows.is_empty() {
         return Err(TrainerError::Data(
             "validation text has fewer than 2 tokens".into(),
         ));
     }
-    let mut total = 0.0;
-    let mut count = 0usize;
+    let mut out = Vec::new();
     let mut i = 0;
     while i < windows.len() {
         let len = windows[i].len();
         let mut j = i;
-        while j < windows.len() && j - i < batch_size && windows[j].len() == len {
+        while j < windows.len() && j - i < batch_size.max(1) && windows[j].len() == len {
             j += 1;
         }
         let flat: Vec<u32> = windows[i..j].iter().flatten().copied().collect();
@@ -69,22 +70,35 @@ fn evaluate_windows(
             .loss(&batch, adapter, None)?
             .to_dtype(candle_core::DType::F64)?
             .to_scalar::<f64>()?;
-        let n = (j - i) * (len - 1);
-        total += loss * n as f64;
-        count += n;
+        if !loss.is_finite() {
+            return Err(TrainerError::NonFinite(format!(
+                "validation loss is {loss}: the model or adapter produces NaN/Inf"
+            )));
+        }
+        out.push((loss, (j - i) * (len - 1)));
         i = j;
     }
-    let mean = total / count as f64;
-    if !mean.is_finite() {
-        return Err(TrainerError::NonFinite(format!(
-            "validation loss is {mean}: the model or adapter produces NaN/Inf"
-        )));
-    }
-    Ok(LossReport {
+    Ok(out)
+}
+
+/// Token-weighted mean of per-batch losses.
+fn pooled(batches: &[(f64, usize)]) -> LossReport {
+    let count: usize = batches.iter().map(|b| b.1).sum();
+    let mean = batches.iter().map(|(l, n)| l * *n as f64).sum::<f64>() / count.max(1) as f64;
+    LossReport {
         mean_loss: mean,
         perplexity: mean.exp(),
         tokens: count,
-    })
+    }
+}
+
+fn evaluate_windows(
+    model: &LlamaModel,
+    adapter: Option<&LoraAdapter>,
+    windows: &[Vec<u32>],
+    batch_size: usize,
+) -> Result<LossReport> {
+    Ok(pooled(&batch_losses(model, adapter, windows, batch_size)?))
 }
 
 /// How a coalition's updates are weighted inside its aggregate.
@@ -112,6 +126,7 @@ pub struct CoalitionEvaluator {
     tokens: Vec<u64>,
     weighting: Weighting,
     global: LossReport,
+    global_batches: Vec<(f64, usize)>,
     cache: Mutex<HashMap<Vec<bool>, f64>>,
 }
 
@@ -141,7 +156,8 @@ impl CoalitionEvaluator {
             return Err(TrainerError::Data("no updates to evaluate".into()));
         }
         let windows = eval_windows(validation_tokens, seq_len);
-        let global = evaluate_windows(&model, None, &windows, batch_size.max(1))?;
+        let global_batches = batch_losses(&model, None, &windows, batch_size.max(1))?;
+        let global = pooled(&global_batches);
         let tokens = updates
             .iter()
             .map(|b| b.manifest.num_training_tokens)
@@ -158,6 +174,7 @@ impl CoalitionEvaluator {
             tokens,
             weighting,
             global,
+            global_batches,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -170,6 +187,20 @@ impl CoalitionEvaluator {
     /// Validation loss of the global model, the reference `U(∅) = 0` is measured against.
     pub fn global_loss(&self) -> LossReport {
         self.global
+    }
+
+    /// Per-batch `(mean loss, tokens)` of the global model on the validation windows.
+    pub fn global_batch_losses(&self) -> &[(f64, usize)] {
+        &self.global_batches
+    }
+
+    /// Per-batch `(mean loss, tokens)` of the coalition's model, in the batches of
+    /// [`Self::global_batch_losses`]; their spread is the sampling error of a utility.
+    pub fn coalition_batch_losses(&self, members: &[bool]) -> Result<Vec<(f64, usize)>> {
+        match self.coalition_adapter(members)? {
+            None => Ok(self.global_batches.clone()),
+            Some(a) => batch_losses(&self.model, Some(&a), &self.windows, self.batch_size),
+        }
     }
 
     /// Distinct coalitions evaluated so far (the valuation's cost).

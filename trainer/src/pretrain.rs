@@ -84,7 +84,12 @@ fn initial_weights(cfg: &ModelConfig, seed: u64) -> Result<HashMap<String, Tenso
         } else {
             // random_weights draws projections with std 1/sqrt(fan_in) and embeddings with
             // std 0.5; rescale both to std 0.02.
-            let std = t.to_dtype(DType::F64)?.sqr()?.mean_all()?.sqrt()?.to_scalar::<f64>()?;
+            let std = t
+                .to_dtype(DType::F64)?
+                .sqr()?
+                .mean_all()?
+                .sqrt()?
+                .to_scalar::<f64>()?;
             if std > 0.0 {
                 *t = (t.clone() * (0.02 / std))?;
             }
@@ -128,8 +133,10 @@ pub fn pretrain(
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template("  pretraining [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .expect("the progress template is valid"),
+        ProgressStyle::with_template(
+            "  pretraining [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+        )
+        .expect("the progress template is valid"),
     );
     let t0 = Instant::now();
     let (mut first_loss, mut final_loss) = (f64::NAN, f64::NAN);
@@ -210,8 +217,7 @@ mod tests {
         // The saved directory loads back to the same loss.
         let dir = tempfile::tempdir().expect("tempdir");
         save(&model, dir.path()).expect("saves");
-        let loaded =
-            crate::model::load_model(dir.path(), DType::F32, &Device::Cpu).expect("loads");
+        let loaded = crate::model::load_model(dir.path(), DType::F32, &Device::Cpu).expect("loads");
         let again =
             crate::eval::evaluate_loss(&loaded.model, None, &tokens, 32, 4).expect("evaluates");
         assert!((again.mean_loss - eval.mean_loss).abs() < 1e-5);
@@ -227,7 +233,10 @@ mod tests {
             ..PretrainConfig::default()
         };
         let err = pretrain(&cfg, tokens, &pc).expect_err("refused");
-        assert!(err.to_string().contains("outside the model's vocabulary"), "{err}");
+        assert!(
+            err.to_string().contains("outside the model's vocabulary"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -236,7 +245,12 @@ mod tests {
         let tok = crate::tokenizer::learn_byte_level_bpe(&[text.as_str()], 300).expect("learns");
         let t = crate::tokenizer::TextTokenizer::Hf(Box::new(tok));
         let ids = t.encode(&text).expect("encodes");
-        assert!(ids.len() * 3 < text.len(), "{} tokens for {} bytes", ids.len(), text.len());
+        assert!(
+            ids.len() * 3 < text.len(),
+            "{} tokens for {} bytes",
+            ids.len(),
+            text.len()
+        );
         assert_eq!(t.decode(&ids).expect("decodes"), text);
         assert!(t.token_id("<|endoftext|>").is_some());
         assert!(t.vocab_size() <= 300);

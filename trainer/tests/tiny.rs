@@ -480,9 +480,8 @@ fn a_zero_update_is_a_null_player_with_round_weights_but_dilutes_with_fedavg() {
         },
     };
     // B = 0: the untrained adapter a free-rider would submit.
-    let zero =
-        fairshare_trainer::lora::LoraAdapter::init(&cfg, &lora, 5, DType::F32, &Device::Cpu)
-            .unwrap();
+    let zero = fairshare_trainer::lora::LoraAdapter::init(&cfg, &lora, 5, DType::F32, &Device::Cpu)
+        .unwrap();
     let bundles = vec![
         bundle(random_adapter(&cfg, &lora, 41, DType::F32).unwrap(), 300),
         bundle(zero, 300),
@@ -499,7 +498,10 @@ fn a_zero_update_is_a_null_player_with_round_weights_but_dilutes_with_fedavg() {
     .unwrap();
     assert_eq!(round.coalition_weights(&[true, false]), vec![0.5, 0.0]);
     let u = |e: &CoalitionEvaluator, m: &[bool]| e.utility(m).unwrap();
-    assert!(u(&round, &[false, true]).abs() < 1e-9, "the zero update alone");
+    assert!(
+        u(&round, &[false, true]).abs() < 1e-9,
+        "the zero update alone"
+    );
     assert!((u(&round, &[true, true]) - u(&round, &[true, false])).abs() < 1e-9);
     let fedavg =
         CoalitionEvaluator::new(model, &tokens, 24, 4, bundles, Weighting::Tokens).unwrap();

@@ -156,12 +156,22 @@ pub fn run(args: &SimulateArgs) -> Result<Value> {
     let mut cfg = args.config();
     let calibration = match &args.calibration {
         Some(path) => {
-            let (s, info) = load_calibration(path)?;
-            cfg.surrogate = crate::sim::Surrogate {
-                poison_harm: cfg.surrogate.poison_harm,
-                ..s
-            };
-            Some(info)
+            match load_calibration(path) {
+                Ok((s, info)) => {
+                    cfg.surrogate = crate::sim::Surrogate {
+                        poison_harm: cfg.surrogate.poison_harm,
+                        ..s
+                    };
+                    Some(info)
+                }
+                // A run whose measurements carry no data-size signal must not silently
+                // steer the economics: keep the documented defaults and say why.
+                Err(e) if e.downcast_ref::<crate::sim::FitError>().is_some() => {
+                    eprintln!("warning: calibration not used ({e:#}); simulating with the default surrogate");
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         }
         None => None,
     };

@@ -7,7 +7,7 @@
 //!   useful updates created (by efficiency it equals ΔU = U(N) when nobody is harmful);
 //! - `pool = floor(budget · clamp(G / ΔU_target, 0, 1))`: a round that creates nothing pays
 //!   nothing, and a poisoner cannot zero the honest participants' pool by dragging ΔU below 0;
-//! - a non-harmful participant is a *free-rider* when `φᵢ < τ · G / n` and forfeits
+//! - a non-harmful participant is a *free-rider* when `φᵢ ≤ τ · G / n` and forfeits
 //!   `slash_free_rider`; a *no-show* (joined, never committed) forfeits `slash_no_show`;
 //!   everyone else is a *contributor*;
 //! - contributors share the pool in proportion to φᵢ⁺, rounded down; the rounding dust goes to
@@ -127,7 +127,8 @@ pub fn compute_payout(params: &RewardParams, entries: &[Entry]) -> Payout {
             let (verdict, rate) = match e.score {
                 None => (Verdict::NoShow, params.slash_no_show),
                 Some(s) if is_harmful(s) => (Verdict::Harmful, params.slash_harmful),
-                Some(s) if s.value < threshold => (Verdict::FreeRider, params.slash_free_rider),
+                // A zero value is never a contribution, even when the threshold is zero.
+                Some(s) if s.value <= threshold => (Verdict::FreeRider, params.slash_free_rider),
                 Some(_) => (Verdict::Contributor, Decimal::zero()),
             };
             Outcome {
@@ -323,6 +324,13 @@ mod tests {
         let entries = [scored(10, "1", "0"), scored(10, "-0.01", "0.05")];
         let p = compute_payout(&params(100), &entries);
         assert_eq!(p.outcomes[1].verdict, Verdict::FreeRider);
+    }
+
+    #[test]
+    fn a_zero_value_is_a_free_rider_even_when_nothing_was_created() {
+        let entries = [scored(10, "0", "0.001"), scored(10, "-0.001", "0.01")];
+        let p = compute_payout(&params(1000), &entries);
+        assert!(p.outcomes.iter().all(|o| o.verdict == Verdict::FreeRider));
     }
 
     #[test]

@@ -134,7 +134,12 @@ fn tiny(
 ) -> Result<Base, DemoError> {
     let texts = corpus.pretraining_text()?;
     let mut h = Sha256::new();
-    h.update(serde_json::to_vec(pc).unwrap_or_default());
+    // The cache key covers what shapes the weights, not whether a progress bar was shown.
+    let keyed = PretrainConfig {
+        progress: false,
+        ..pc.clone()
+    };
+    h.update(serde_json::to_vec(&keyed).unwrap_or_default());
     h.update(serde_json::to_vec(&tiny_config(TINY_VOCAB, None).to_hf_json()).unwrap_or_default());
     for t in &texts {
         h.update((t.len() as u64).to_be_bytes());

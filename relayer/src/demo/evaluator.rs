@@ -60,7 +60,15 @@ impl Utility for Ticking<'_> {
     }
 }
 
+/// Windows per validation batch: each batch gives one estimate of every φ, and their spread
+/// gives the standard error the chain uses to tell harm from noise.
+const BATCH_WINDOWS: usize = 8;
+
 /// Values `updates` on `validation` tokens against `model` (base plus the global adapter).
+///
+/// Up to [`EXACT_MAX`] updates, every coalition is evaluated once per validation batch: φ is
+/// exact on the whole text and its standard error comes from the spread of the per-batch exact
+/// values (validation sampling noise). Above, truncated Monte Carlo reports its own error.
 pub fn value_round(
     name: &str,
     model: &LlamaModel,
@@ -75,14 +83,14 @@ pub fn value_round(
         model.clone(),
         validation,
         seq_len,
-        16,
+        BATCH_WINDOWS,
         updates,
         Weighting::RoundTokens,
     )?;
-    let (method, expected) = if n <= EXACT_MAX {
-        (Method::Exact, 1u64 << n)
+    let expected = if n <= EXACT_MAX {
+        1u64 << n
     } else {
-        (Method::Tmc { tolerance: 0.01 }, 40 * n as u64)
+        40 * n as u64
     };
     let bar = if progress {
         ProgressBar::new(expected)
@@ -95,41 +103,98 @@ pub fn value_round(
         ))
         .expect("the progress template is valid"),
     );
-    let opts = SamplerOptions {
-        seed,
-        stop: StopRule {
-            max_evaluations: Some(expected),
-            target_std_error: Some(1e-3),
-            ..StopRule::default()
-        },
+    let members = |m: u64| -> Vec<bool> { (0..n).map(|i| m >> i & 1 == 1).collect() };
+    let (method, values, std_errors, table) = if n <= EXACT_MAX {
+        let global = ev.global_batch_losses().to_vec();
+        let total: usize = global.iter().map(|b| b.1).sum();
+        let weights: Vec<f64> = global
+            .iter()
+            .map(|b| b.1 as f64 / total.max(1) as f64)
+            .collect();
+        // per_batch[j][mask] = U_j(mask), the loss drop on batch j.
+        let mut per_batch = vec![vec![0.0; 1 << n]; global.len()];
+        for m in 1..(1u64 << n) {
+            let losses = ev.coalition_batch_losses(&members(m))?;
+            for (j, ((g, _), (l, _))) in global.iter().zip(&losses).enumerate() {
+                per_batch[j][m as usize] = g - l;
+            }
+            bar.inc(1);
+        }
+        let phis: Vec<Vec<f64>> = per_batch
+            .iter()
+            .map(|t| fairshare_trainer::cli::exact_shapley(t, n))
+            .collect();
+        let b = phis.len() as f64;
+        let mut values = vec![0.0; n];
+        let mut ses = vec![0.0; n];
+        for i in 0..n {
+            values[i] = phis.iter().zip(&weights).map(|(p, w)| w * p[i]).sum();
+            let var: f64 = phis
+                .iter()
+                .zip(&weights)
+                .map(|(p, w)| w * w * (p[i] - values[i]).powi(2))
+                .sum();
+            ses[i] = if b > 1.0 {
+                (var * b / (b - 1.0)).sqrt()
+            } else {
+                0.0
+            };
+        }
+        let table: Vec<f64> = (0..(1usize << n))
+            .map(|m| per_batch.iter().zip(&weights).map(|(t, w)| w * t[m]).sum())
+            .collect();
+        ("exact".to_string(), values, ses, Some(table))
+    } else {
+        let opts = SamplerOptions {
+            seed,
+            stop: StopRule {
+                max_evaluations: Some(expected),
+                target_std_error: Some(1e-3),
+                ..StopRule::default()
+            },
+        };
+        let est = estimate(
+            &Ticking {
+                inner: &ev,
+                bar: &bar,
+            },
+            &Method::Tmc { tolerance: 0.01 },
+            &opts,
+        )?;
+        (est.method, est.values, est.std_errors, None)
     };
-    let est = estimate(&Ticking { inner: &ev, bar: &bar }, &method, &opts)?;
     bar.finish_and_clear();
+    let utility = |m: u64| -> Result<f64, DemoError> {
+        Ok(match &table {
+            Some(t) => t[m as usize],
+            None => ev.utility(&members(m))?,
+        })
+    };
     let alone = (0..n)
-        .map(|i| ev.utility(&(0..n).map(|j| j == i).collect::<Vec<_>>()))
+        .map(|i| utility(1 << i))
         .collect::<Result<Vec<_>, _>>()?;
     let all = vec![true; n];
     let aggregate = ev
         .coalition_adapter(&all)?
         .ok_or_else(|| DemoError::Config("a round with no updates has no aggregate".into()))?;
     let aggregate_hash = update_hash(&safetensors_bytes(&aggregate.peft_tensors()?)?);
-    let subsets = if n <= EXACT_MAX {
-        (1u64..(1 << n))
-            .map(|m| {
-                let members: Vec<bool> = (0..n).map(|i| m >> i & 1 == 1).collect();
-                ev.utility(&members).map(|u| (members, u))
-            })
-            .collect::<Result<Vec<_>, _>>()?
-    } else {
-        Vec::new()
+    let subsets = match &table {
+        Some(t) => (1u64..(1 << n))
+            .map(|m| (members(m), t[m as usize]))
+            .collect(),
+        None => Vec::new(),
     };
     Ok(Valuation {
-        method: est.method.clone(),
-        delta_u: ev.utility(&all)?,
-        values: est.values,
-        std_errors: est.std_errors,
+        method,
+        delta_u: utility((1u64 << n) - 1)?,
+        values,
+        std_errors,
         alone,
-        evaluations: ev.evaluations(),
+        evaluations: if table.is_some() {
+            (1usize << n) - 1
+        } else {
+            ev.evaluations()
+        },
         aggregate_hash,
         subsets,
     })
@@ -151,7 +216,11 @@ pub fn to_report(v: &Valuation, participants: &[String]) -> Result<Report, DemoE
         .iter()
         .zip(v.values.iter().zip(&v.std_errors))
         .map(|(p, (&value, &se))| {
-            let se = if se.is_finite() { se.max(RESOLUTION_NATS) } else { RESOLUTION_NATS };
+            let se = if se.is_finite() {
+                se.max(RESOLUTION_NATS)
+            } else {
+                RESOLUTION_NATS
+            };
             Ok(ParticipantScore {
                 participant: p.clone(),
                 value: signed(value)?,

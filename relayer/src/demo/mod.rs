@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 use clap::Args;
 use cosmwasm_std::{to_json_binary, CosmosMsg, Decimal, HexBinary, Uint128, WasmMsg};
+use cw_multi_test::Executor;
 use fairshare_protocol::dao::Vote;
 use fairshare_protocol::rewards::Verdict;
 use fairshare_protocol::round_manager::{self as rm, RoundSpec};
@@ -69,20 +70,21 @@ pub struct DemoArgs {
     /// assets`), or a path to a Hugging Face directory or .gguf file.
     #[arg(long, default_value = "tiny")]
     pub model: ModelChoice,
-    /// Characters of text of the largest honest participant (the others hold less).
-    #[arg(long, default_value_t = 30_000)]
+    /// Characters of text of the largest honest participant (the others hold less); each round
+    /// it trains on the next 1/rounds of it.
+    #[arg(long, default_value_t = 60_000)]
     pub max_chars: usize,
     /// Characters of held-out text per evaluator.
     #[arg(long, default_value_t = 8_000)]
     pub valid_chars: usize,
     /// Local epochs over a participant's text per round.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     pub epochs: usize,
     /// Peak learning rate of local LoRA training.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Pretraining steps of the tiny base model.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 600)]
     pub pretrain_steps: usize,
     /// Where `make assets` put the corpus (default $FAIRSHARE_ASSETS or ~/.cache/fairshare/assets).
     #[arg(long)]
@@ -134,6 +136,8 @@ const SEQ_LEN: usize = 64;
 /// Stake every participant bonds per round (ufair) and what it starts with.
 const STAKE: u128 = 10_000;
 const FUNDS: u128 = 100_000;
+/// Governance tokens (uFAIR) each honest participant holds from genesis.
+const FOUNDING_TOKENS: u128 = 5_000;
 /// The round after which the DAO proposal runs.
 const DAO_AFTER_ROUND: usize = 1;
 
@@ -148,7 +152,10 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
     args.validate()?;
     let t0 = Instant::now();
     let progress = !args.quiet;
-    let assets = args.assets.clone().unwrap_or_else(corpus::default_assets_dir);
+    let assets = args
+        .assets
+        .clone()
+        .unwrap_or_else(corpus::default_assets_dir);
     let corpus = Corpus::open(&assets)?;
     let cache = args.cache.clone().unwrap_or_else(default_cache);
     let pc = PretrainConfig {
@@ -185,10 +192,18 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
 
     // The chain: contracts deployed through the same code as on wasmd, owned by a DAO.
     let evaluator_keys: Vec<_> = (0..args.evaluators)
-        .map(|k| crate::keys::ParticipantKey::from_seed(format!("evaluator-{k}").as_bytes(), crate::embedded::ADDRESS_PREFIX))
+        .map(|k| {
+            crate::keys::ParticipantKey::from_seed(
+                format!("evaluator-{k}").as_bytes(),
+                crate::embedded::ADDRESS_PREFIX,
+            )
+        })
         .collect::<Result<_, _>>()?;
     let mut opts = DeployOptions::with_evaluators(
-        evaluator_keys.iter().map(|k| k.address().to_string()).collect(),
+        evaluator_keys
+            .iter()
+            .map(|k| k.address().to_string())
+            .collect(),
         args.evaluators as u32,
     );
     opts.params.rewards.delta_u_target = Decimal::percent(10);
@@ -205,10 +220,30 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
     )?;
 
     // Participants and their private text.
-    let mut people = participant::roster(args.participants, &corpus, tokenizer, args.max_chars, args.seed)?;
+    let mut people = participant::roster(
+        args.participants,
+        &corpus,
+        tokenizer,
+        args.max_chars,
+        args.rounds as usize,
+        args.seed,
+    )?;
     for p in &mut people {
         p.key = Some(chain.key(&format!("participant-{}", p.name)));
         chain.fund(p.address(), FUNDS)?;
+        if p.role.is_honest() {
+            // Founding members hold some governance tokens from genesis, so the DAO can act
+            // before anyone has earned rewards.
+            chain.app.execute_contract(
+                chain.faucet.clone(),
+                chain.d.token.clone(),
+                &cw20::Cw20ExecuteMsg::Transfer {
+                    recipient: p.address().to_string(),
+                    amount: Uint128::new(FOUNDING_TOKENS),
+                },
+                &[],
+            )?;
+        }
         writeln!(
             out,
             "  {:<7} {:<10} {:>7} tokens of {}",
@@ -253,10 +288,21 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
         // Join.
         let joiners: Vec<usize> = (0..people.len()).filter(|&i| people[i].joins(r)).collect();
         for &i in &joiners {
-            round::join(&mut chain.app, &chain.d, &chain.stake.clone(), people[i].key(), id, STAKE)
-                .with_context(|| format!("{} joins round {id}", people[i].name))?;
+            round::join(
+                &mut chain.app,
+                &chain.d,
+                &chain.stake.clone(),
+                people[i].key(),
+                id,
+                STAKE,
+            )
+            .with_context(|| format!("{} joins round {id}", people[i].name))?;
         }
-        writeln!(out, "  round {id} opened; {} joined with {STAKE} ufair each", joiners.len())?;
+        writeln!(
+            out,
+            "  round {id} opened; {} joined with {STAKE} ufair each",
+            joiners.len()
+        )?;
         chain.app.wait_blocks(params.schedule.join_blocks)?;
 
         // Local training, then the relayer checks each bundle and its signature.
@@ -268,7 +314,18 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
         for &i in &joiners {
             entries[i].joined = true;
             let p = &people[i];
-            let Some(update) = p.local_update(r, id, &global, &base.hash, global_hash.clone(), &round_dir.join(&p.name), args.epochs, args.lr, progress)? else {
+            let Some(update) = p.local_update(
+                r,
+                id,
+                &global,
+                &base.hash,
+                global_hash.clone(),
+                &round_dir.join(&p.name),
+                args.epochs,
+                args.lr,
+                progress,
+            )?
+            else {
                 writeln!(out, "  {:<7} dropped out: no update", p.name)?;
                 continue;
             };
@@ -279,7 +336,11 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
                 &Expectation {
                     round_id: id,
                     base_model_hash: base.hash.clone(),
-                    max_update_norm: params.max_update_norm.to_string().parse().unwrap_or(f64::MAX),
+                    max_update_norm: params
+                        .max_update_norm
+                        .to_string()
+                        .parse()
+                        .unwrap_or(f64::MAX),
                     shapes: shapes.clone(),
                 },
             )
@@ -291,7 +352,13 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
                 id,
                 &vb.update_hash,
             )?;
-            bundle::verify_commitment(&vb, &signed, p.key().pubkey().as_slice(), &chain.chain_id(), chain.d.round_manager.as_str())?;
+            bundle::verify_commitment(
+                &vb,
+                &signed,
+                p.key().pubkey().as_slice(),
+                &chain.chain_id(),
+                chain.d.round_manager.as_str(),
+            )?;
             writeln!(
                 out,
                 "  {:<7} {}: ‖ΔW‖ {:.3}, update {}…, signed and queued",
@@ -306,7 +373,11 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
             commitments.push(signed);
         }
         round::commit(&mut chain.app, &chain.d, &relayer_key, id, commitments, 50)?;
-        writeln!(out, "  relayer posted {} signed commitments", committed.len())?;
+        writeln!(
+            out,
+            "  relayer posted {} signed commitments",
+            committed.len()
+        )?;
         chain.app.wait_blocks(params.schedule.train_blocks)?;
 
         // Evaluators value the committed updates on their own held-out text.
@@ -314,7 +385,14 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
         for (k, key) in evaluator_keys.iter().enumerate() {
             let bundles = committed
                 .iter()
-                .map(|&i| read_bundle(&round_dir.join(&people[i].name), global.config(), DType::F32, &device))
+                .map(|&i| {
+                    read_bundle(
+                        &round_dir.join(&people[i].name),
+                        global.config(),
+                        DType::F32,
+                        &device,
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let v = evaluator::value_round(
                 &format!("evaluator-{k}"),
@@ -325,7 +403,10 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
                 args.seed + r as u64,
                 progress,
             )?;
-            let addrs: Vec<String> = committed.iter().map(|&i| people[i].address().to_string()).collect();
+            let addrs: Vec<String> = committed
+                .iter()
+                .map(|&i| people[i].address().to_string())
+                .collect();
             let report = evaluator::to_report(&v, &addrs)?;
             round::report(&mut chain.app, &chain.d, key, id, report)?;
             writeln!(
@@ -340,7 +421,8 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
                 entries[i].shapley.push(v.values[j]);
                 entries[i].alone.push(v.alone[j]);
             }
-            if k == 0 {
+            // Round 1 measures what data buys on the base model: the surrogate's question.
+            if k == 0 && r == 1 {
                 for (members, u) in &v.subsets {
                     let honest = members
                         .iter()
@@ -351,7 +433,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
                             .iter()
                             .zip(&committed)
                             .filter(|(&m, _)| m)
-                            .map(|(_, &i)| people[i].tokens.len() * args.epochs)
+                            .map(|(_, &i)| people[i].round_tokens(r).len() * args.epochs)
                             .sum();
                         calibration.push(output::CalibrationPoint {
                             tokens: tokens as f64,
@@ -377,13 +459,18 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
         }
         let mut contributors = Vec::new();
         for res in &results {
-            let Some(i) = people.iter().position(|p| p.address() == res.participant.as_str()) else {
+            let Some(i) = people
+                .iter()
+                .position(|p| p.address() == res.participant.as_str())
+            else {
                 continue;
             };
             entries[i].verdict = Some(res.verdict);
             entries[i].reward = res.reward.u128();
             entries[i].slash = res.slash.u128();
-            entries[i].score = res.score.map(|s| s.value.to_string().parse().unwrap_or(f64::NAN));
+            entries[i].score = res
+                .score
+                .map(|s| s.value.to_string().parse().unwrap_or(f64::NAN));
             if res.verdict == Verdict::Contributor {
                 contributors.push(i);
             }
@@ -391,12 +478,22 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
         let mut adapters: Vec<LoraAdapter> = Vec::new();
         let mut weights = Vec::new();
         for &i in &contributors {
-            let b = read_bundle(&round_dir.join(&people[i].name), global.config(), DType::F32, &device)?;
+            let b = read_bundle(
+                &round_dir.join(&people[i].name),
+                global.config(),
+                DType::F32,
+                &device,
+            )?;
             weights.push(b.manifest.num_training_tokens as f64);
             adapters.push(b.adapter);
         }
         let refs: Vec<&LoraAdapter> = adapters.iter().collect();
-        if let Some(agg) = aggregate(&refs, &fairshare_trainer::aggregate::token_weights(&weights.iter().map(|&w| w as u64).collect::<Vec<_>>()))? {
+        if let Some(agg) = aggregate(
+            &refs,
+            &fairshare_trainer::aggregate::token_weights(
+                &weights.iter().map(|&w| w as u64).collect::<Vec<_>>(),
+            ),
+        )? {
             global.merge_adapter(&agg)?;
             let m = fairshare_trainer::bundle::write_bundle(
                 &work.join(format!("global/round-{r}")),
@@ -446,7 +543,10 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
             dust: summary.dust.u128(),
             slashed: summary.total_slashed.u128(),
             slash_no_show: params.rewards.slash_no_show.to_string(),
-            valuation_method: valuations.first().map(|v| v.method.clone()).unwrap_or_default(),
+            valuation_method: valuations
+                .first()
+                .map(|v| v.method.clone())
+                .unwrap_or_default(),
             evaluations: valuations.iter().map(|v| v.evaluations).sum(),
             entries,
         });
@@ -472,7 +572,10 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
         rounds,
         dao_record,
         &finals,
-        (chain.stake_balance(&treasury)?, chain.token_balance(&treasury)?),
+        (
+            chain.stake_balance(&treasury)?,
+            chain.token_balance(&treasury)?,
+        ),
         calibration,
         FUNDS,
         t0.elapsed().as_secs_f64(),
@@ -481,7 +584,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
     Ok(record)
 }
 
-/// Honest participants stake their rewards in the DAO; the best-rewarded proposes raising the
+/// Honest participants stake their tokens (genesis allocation and rewards) in the DAO; the best-rewarded proposes raising the
 /// no-show slash to 100%; all vote yes; after the timelock anyone executes it.
 fn governance_step(
     chain: &mut EmbeddedChain,
@@ -497,7 +600,7 @@ fn governance_step(
             voters.push((p, bal));
         }
     }
-    voters.sort_by(|a, b| b.1.cmp(&a.1));
+    voters.sort_by_key(|v| std::cmp::Reverse(v.1));
     let Some(&(proposer, _)) = voters.first() else {
         writeln!(
             out,
@@ -506,7 +609,11 @@ fn governance_step(
         return Ok(None);
     };
     for (p, bal) in &voters {
-        let amount = if p.name == proposer.name { bal - deposit } else { *bal };
+        let amount = if p.name == proposer.name {
+            bal - deposit
+        } else {
+            *bal
+        };
         governance::stake(&mut chain.app, &chain.d, p.key(), amount)?;
     }
     chain.app.wait_blocks(1)?;
@@ -532,8 +639,15 @@ fn governance_step(
         "Participants who join and never commit an update forfeit their whole stake.",
         vec![msg],
     )?;
+    // Votes until the outcome is decided (the DAO closes a proposal early once the remaining
+    // power cannot change it).
+    let mut voted = Vec::new();
     for (p, _) in &voters {
-        governance::vote(&mut chain.app, &chain.d, p.key(), id, Vote::Yes)?;
+        match governance::vote(&mut chain.app, &chain.d, p.key(), id, Vote::Yes) {
+            Ok(_) => voted.push(p.name.clone()),
+            Err(e) if e.to_string().contains("not open for votes") => break,
+            Err(e) => return Err(e.into()),
+        }
     }
     let wait = |d: &fairshare_protocol::dao::Duration| match d {
         fairshare_protocol::dao::Duration::Height(h) => *h,
@@ -544,19 +658,28 @@ fn governance_step(
         .wait_blocks(wait(&rules.voting_period) + rules.timelock.as_ref().map_or(0, wait) + 1)?;
     let executor = chain.key("anyone");
     governance::execute(&mut chain.app, &chain.d, &executor, id)?;
-    let staked: u128 = voters.iter().map(|(p, b)| if p.name == proposer.name { b - deposit } else { *b }).sum();
+    let staked: u128 = voters
+        .iter()
+        .map(|(p, b)| {
+            if p.name == proposer.name {
+                b - deposit
+            } else {
+                *b
+            }
+        })
+        .sum();
     writeln!(
         out,
-        "\nDAO: {} staked {staked} FAIR; {} proposed “{title}” (slash_no_show {before} → 1); {} voted yes; executed — rounds from now on use it",
+        "\nDAO: {} staked {staked} uFAIR; {} proposed “{title}” (slash_no_show {before} → 1); {} voted yes and decided it; executed — rounds from now on use it",
         voters.iter().map(|(p, _)| p.name.as_str()).collect::<Vec<_>>().join(", "),
         proposer.name,
-        voters.len()
+        voted.join(", ")
     )?;
     Ok(Some(DaoRecord {
         proposal_id: id,
         title: title.into(),
         proposer: proposer.name.clone(),
-        voters: voters.iter().map(|(p, _)| p.name.clone()).collect(),
+        voters: voted,
         staked: Uint128::new(staked).u128(),
         parameter: "slash_no_show".into(),
         before: before.to_string(),

@@ -253,14 +253,19 @@ pub fn markdown(rec: &RunRecord) -> String {
         ));
     }
     s.push_str(&format!(
-        "\nVerdicts per round: C contributor, F free-rider, H harmful, N no-show, · absent. Each participant started with {} ufair; the treasury (the DAO) holds {} ufair of slashes and {} uFAIR of dust and deposits.\n",
+        "\nVerdicts per round: C contributor, F free-rider, H harmful, N no-show, · absent. Each participant started with {} ufair of stake coins, honest ones also with 5000 uFAIR of governance tokens; the treasury (the DAO) holds {} ufair of slashes and {} uFAIR of dust and deposits.\n",
         rec.funds_per_participant, rec.treasury_stake, rec.treasury_tokens
     ));
     s
 }
 
 fn charts(rec: &RunRecord) -> Vec<(&'static str, Chart)> {
-    let mut loss = vec![(0.0, rec.rounds.first().map_or(f64::NAN, |r| r.validation_loss_before))];
+    let mut loss = vec![(
+        0.0,
+        rec.rounds
+            .first()
+            .map_or(f64::NAN, |r| r.validation_loss_before),
+    )];
     loss.extend(
         rec.rounds
             .iter()
@@ -298,7 +303,10 @@ fn charts(rec: &RunRecord) -> Vec<(&'static str, Chart)> {
         y_label: "reward (uFAIR)".into(),
         series: by_role,
     };
-    vec![("demo_validation_loss", validation), ("demo_reward_vs_shapley", reward)]
+    vec![
+        ("demo_validation_loss", validation),
+        ("demo_reward_vs_shapley", reward),
+    ]
 }
 
 /// Prints the table and writes `run.json`, `calibration.json` and the plots under `dir`.
@@ -317,6 +325,14 @@ pub fn write(rec: &RunRecord, dir: &Path, out: &mut dyn std::io::Write) -> Resul
                 .with_context(|| format!("drawing {stem}"))?,
         );
     }
-    writeln!(out, "wrote {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))?;
+    writeln!(
+        out,
+        "wrote {}",
+        written
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
     Ok(())
 }

@@ -53,8 +53,11 @@ pub struct Participant {
     pub name: String,
     pub role: Role,
     pub play: String,
-    /// Its private text, tokenized (already shuffled for the corrupted participant).
+    /// Its private text, tokenized (already shuffled for the corrupted participant); round `r`
+    /// of `R` trains on the `r`-th of `R` equal parts (data that arrives over time).
     pub tokens: Vec<u32>,
+    /// Rounds the run has, to cut `tokens` into.
+    pub rounds: usize,
     pub key: Option<ParticipantKey>,
     pub seed: u64,
 }
@@ -84,6 +87,7 @@ pub fn roster(
     corpus: &Corpus,
     tokenizer: &TextTokenizer,
     max_chars: usize,
+    rounds: usize,
     seed: u64,
 ) -> Result<Vec<Participant>, DemoError> {
     let honest = n.saturating_sub(3);
@@ -110,6 +114,7 @@ pub fn roster(
             role,
             play: play.into(),
             tokens,
+            rounds: rounds.max(1),
             key: None,
             seed: pseed,
         });
@@ -123,9 +128,16 @@ pub fn lora() -> LoraConfig {
         r: 8,
         alpha: 16.0,
         dropout: 0.0,
-        target_modules: ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
-            .map(String::from)
-            .to_vec(),
+        target_modules: [
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "up_proj",
+            "down_proj",
+        ]
+        .map(String::from)
+        .to_vec(),
     }
 }
 
@@ -138,6 +150,13 @@ impl Participant {
 
     pub fn address(&self) -> &str {
         self.key().address()
+    }
+
+    /// The part of its text it trains on in round `r` (1-based).
+    pub fn round_tokens(&self, r: usize) -> &[u32] {
+        let k = (r.max(1) - 1).min(self.rounds - 1);
+        let len = self.tokens.len();
+        &self.tokens[len * k / self.rounds..len * (k + 1) / self.rounds]
     }
 
     /// Whether it joins round `r`.
@@ -180,7 +199,7 @@ impl Participant {
                     global.dtype(),
                     global.device(),
                 )?;
-                let claimed = (self.tokens.len() * epochs) as u64;
+                let claimed = (self.round_tokens(r).len() * epochs) as u64;
                 write_bundle(
                     dir,
                     &adapter,
@@ -197,7 +216,7 @@ impl Participant {
                 }))
             }
             _ => {
-                let data = PackedData::new(self.tokens.clone(), seq_len)?;
+                let data = PackedData::new(self.round_tokens(r).to_vec(), seq_len)?;
                 let steps = (data.num_windows() * epochs).div_ceil(batch).max(1);
                 let mut cfg = TrainConfig::new(PathBuf::new(), PathBuf::new(), dir.to_path_buf());
                 cfg.lora = lora();

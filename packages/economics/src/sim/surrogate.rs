@@ -103,6 +103,15 @@ pub enum FitError {
         /// The offending count.
         tokens: f64,
     },
+    /// The best fit saturates below the smallest sample: over the sampled range utility does
+    /// not grow with data, so the samples say nothing about κ.
+    #[error("the samples show no growth with data: the fit saturates at κ = {kappa:.0} tokens, below the smallest sample ({t_min:.0} tokens)")]
+    Saturated {
+        /// The fitted κ.
+        kappa: f64,
+        /// The smallest sample's tokens.
+        t_min: f64,
+    },
     /// The best fit has a non-positive ceiling: utility does not grow with data.
     #[error("the samples show no utility gain with more tokens (fitted A = {0}); check the calibration file")]
     NoGain(f64),
@@ -172,6 +181,12 @@ pub fn fit_surrogate(samples: &[CalibrationSample]) -> Result<Surrogate, FitErro
     if amp.is_nan() || amp <= 0.0 {
         return Err(FitError::NoGain(amp));
     }
+    if x.exp() < t_min / 2.0 {
+        return Err(FitError::Saturated {
+            kappa: x.exp(),
+            t_min,
+        });
+    }
     Ok(Surrogate {
         a: amp,
         kappa_tokens: x.exp(),
@@ -194,6 +209,20 @@ pub fn fit_rmse(s: &Surrogate, samples: &[CalibrationSample]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_without_growth_are_refused() {
+        let flat: Vec<CalibrationSample> = (1..=10)
+            .map(|i| CalibrationSample {
+                tokens: 1_000.0 * i as f64,
+                utility: if i % 2 == 0 { 0.011 } else { 0.009 },
+            })
+            .collect();
+        assert!(matches!(
+            fit_surrogate(&flat),
+            Err(FitError::Saturated { .. })
+        ));
+    }
 
     fn samples(a: f64, kappa: f64, noise: impl Fn(usize) -> f64) -> Vec<CalibrationSample> {
         (1..=24)
