@@ -84,7 +84,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Pretraining steps of the tiny base model.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 1000)]
     pub pretrain_steps: usize,
     /// Where `make assets` put the corpus (default $FAIRSHARE_ASSETS or ~/.cache/fairshare/assets).
     #[arg(long)]
