@@ -96,6 +96,8 @@ pub struct DemoArgs {
     /// Output directory: run.json, calibration.json, plots/.
     #[arg(long, default_value = "report/demo")]
     pub out: PathBuf,
+    /// Seed of pretraining, the corrupted participant's shuffle, LoRA initialisation and
+    /// sampled valuation: the same seed gives the same run.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// No progress bars (logs only).
