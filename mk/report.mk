@@ -30,3 +30,7 @@ simulate: fonts $(FAIRSHARE) ## the economics simulation (1000 agents × 200 rou
 	$(FAIRSHARE) simulate --out $(REPORT_DIR) \
 	  $(if $(wildcard $(REPORT_DIR)/demo/calibration.json),--calibration $(REPORT_DIR)/demo/calibration.json) \
 	  $(if $(wildcard $(REPORT_DIR)/demo/run.json),--demo $(REPORT_DIR)/demo/run.json)
+
+.PHONY: demo-wasmd
+demo-wasmd: assets fonts localnet $(FAIRSHARE) ## the federated run on the localnet's wasmd node (phases of 4 min each; ≈ 25 min)
+	$(FAIRSHARE) demo --chain wasmd --out $(REPORT_DIR)/demo-wasmd

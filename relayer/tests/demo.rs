@@ -90,10 +90,11 @@ fn a_small_federated_run_pays_contributors_and_applies_the_dao_change() {
         cache: Some(dir.path().join("cache")),
         out: dir.path().join("out"),
         seed: 3,
+        chain: fairshare_relayer::demo::net::ChainChoice::Embedded,
         quiet: true,
     };
     let mut log = Vec::new();
-    let rec = run(&args, &mut log).expect("the demo runs");
+    let rec = run(&args, None, &mut log).expect("the demo runs");
     let log = String::from_utf8_lossy(&log);
     assert_eq!(rec.rounds.len(), 2, "{log}");
 

@@ -218,7 +218,7 @@ pub fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     if let Command::Demo(args) = &cli.command {
-        let record = crate::demo::run(args, &mut std::io::stdout())?;
+        let record = crate::demo::run(args, cli.config.as_deref(), &mut std::io::stdout())?;
         if cli.json {
             println!("{}", serde_json::to_string_pretty(&record)?);
         }

@@ -9,6 +9,7 @@
 pub mod base;
 pub mod corpus;
 pub mod evaluator;
+pub mod net;
 pub mod output;
 pub mod participant;
 
@@ -19,7 +20,6 @@ use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 use clap::Args;
 use cosmwasm_std::{to_json_binary, CosmosMsg, Decimal, HexBinary, Uint128, WasmMsg};
-use cw_multi_test::Executor;
 use fairshare_protocol::dao::Vote;
 use fairshare_protocol::rewards::Verdict;
 use fairshare_protocol::round_manager::{self as rm, RoundSpec};
@@ -30,9 +30,8 @@ use fairshare_trainer::lora::LoraAdapter;
 use fairshare_trainer::pretrain::PretrainConfig;
 
 use crate::bundle::{self, Expectation};
-use crate::chain::{Chain, ChainExt};
-use crate::embedded::{DeployOptions, EmbeddedChain};
-use crate::ops::{self, governance, round};
+use crate::chain::ChainExt;
+use crate::ops::{self, governance, round, StakeKind};
 use base::ModelChoice;
 use corpus::Corpus;
 use output::{DaoRecord, EntryRecord, RoundRecord, RunRecord};
@@ -100,6 +99,9 @@ pub struct DemoArgs {
     /// sampled valuation: the same seed gives the same run.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// The chain: the embedded one, or a wasmd node (`--config`, default the localnet).
+    #[arg(long, value_enum, default_value = "embedded")]
+    pub chain: net::ChainChoice,
     /// No progress bars (logs only).
     #[arg(long)]
     pub quiet: bool,
@@ -150,7 +152,11 @@ fn default_cache() -> PathBuf {
 }
 
 /// Runs the demo, printing progress and the final table to `out`.
-pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
+pub fn run(
+    args: &DemoArgs,
+    config: Option<&std::path::Path>,
+    out: &mut dyn std::io::Write,
+) -> Result<RunRecord> {
     args.validate()?;
     let t0 = Instant::now();
     let progress = !args.quiet;
@@ -192,35 +198,6 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
         .collect::<Result<_, _>>()?;
     let valid_all: Vec<u32> = valid.concat();
 
-    // The chain: contracts deployed through the same code as on wasmd, owned by a DAO.
-    let evaluator_keys: Vec<_> = (0..args.evaluators)
-        .map(|k| {
-            crate::keys::ParticipantKey::from_seed(
-                format!("evaluator-{k}").as_bytes(),
-                crate::embedded::ADDRESS_PREFIX,
-            )
-        })
-        .collect::<Result<_, _>>()?;
-    let mut opts = DeployOptions::with_evaluators(
-        evaluator_keys
-            .iter()
-            .map(|k| k.address().to_string())
-            .collect(),
-        args.evaluators as u32,
-    );
-    opts.params.rewards.delta_u_target = Decimal::percent(10);
-    opts.dao = Some(ops::default_dao_rules());
-    let mut chain = EmbeddedChain::deploy(opts)?;
-    let relayer_key = chain.key("relayer");
-    writeln!(
-        out,
-        "chain: round-manager {}, escrow {}, token {}, DAO {}",
-        chain.d.round_manager,
-        chain.d.escrow,
-        chain.d.token,
-        chain.d.dao.as_ref().map_or("-".into(), |a| a.to_string())
-    )?;
-
     // Participants and their private text.
     let mut people = participant::roster(
         args.participants,
@@ -230,22 +207,56 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
         args.rounds as usize,
         args.seed,
     )?;
-    for p in &mut people {
-        p.key = Some(chain.key(&format!("participant-{}", p.name)));
-        chain.fund(p.address(), FUNDS)?;
-        if p.role.is_honest() {
-            // Founding members hold some governance tokens from genesis, so the DAO can act
-            // before anyone has earned rewards.
-            chain.app.execute_contract(
-                chain.faucet.clone(),
-                chain.d.token.clone(),
-                &cw20::Cw20ExecuteMsg::Transfer {
-                    recipient: p.address().to_string(),
-                    amount: Uint128::new(FOUNDING_TOKENS),
-                },
-                &[],
-            )?;
-        }
+
+    // The chain: keys derived from names, funded, and the contracts deployed through the same
+    // code on either backend, owned by a DAO.
+    let mut seeds: Vec<String> = people
+        .iter()
+        .map(|p| format!("fairshare-demo/participant-{}", p.name))
+        .collect();
+    seeds.extend((0..args.evaluators).map(|k| format!("fairshare-demo/evaluator-{k}")));
+    seeds.push("fairshare-demo/relayer".into());
+    let honest: Vec<bool> = people.iter().map(|p| p.role.is_honest()).collect();
+    let (n_people, n_eval) = (people.len(), args.evaluators);
+    let (mut chain, mut keys) =
+        net::connect_and_deploy(args.chain, config, &seeds, FUNDS, |keys, denom| {
+            let evaluators = keys[n_people..n_people + n_eval]
+                .iter()
+                .map(|k| k.address().to_string())
+                .collect();
+            let mut params = ops::default_params(evaluators, n_eval as u32);
+            params.schedule = net::schedule(args.chain);
+            params.rewards.delta_u_target = Decimal::percent(10);
+            ops::DeployOptions {
+                params,
+                min_stake: Uint128::new(100),
+                token_cap: Some(Uint128::new(1_000_000_000_000)),
+                stake: StakeKind::Native(denom.to_string()),
+                // Founding members hold some governance tokens from genesis, so the DAO can
+                // act before anyone has earned rewards.
+                initial_tokens: keys[..n_people]
+                    .iter()
+                    .zip(&honest)
+                    .filter(|(_, &h)| h)
+                    .map(|(k, _)| (k.address().to_string(), Uint128::new(FOUNDING_TOKENS)))
+                    .collect(),
+                dao: Some(ops::default_dao_rules()),
+            }
+        })?;
+    let relayer_key = keys.pop().context("the relayer key was derived")?;
+    let d = chain.d.clone();
+    let evaluator_keys = keys.split_off(n_people);
+    writeln!(
+        out,
+        "chain ({:?}): round-manager {}, escrow {}, token {}, DAO {}",
+        args.chain,
+        chain.d.round_manager,
+        chain.d.escrow,
+        chain.d.token,
+        chain.d.dao.as_ref().map_or("-".into(), |a| a.to_string())
+    )?;
+    for (p, k) in people.iter_mut().zip(keys) {
+        p.key = Some(k);
         writeln!(
             out,
             "  {:<7} {:<10} {:>7} tokens of {}",
@@ -284,28 +295,23 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
             task_uri: "fairshare://demo/shakespeare".into(),
         };
         let operator = chain.operator_key.clone();
-        let id = round::open(&mut chain.app, &chain.d, &operator, spec)?;
-        let params = round::status(&chain.app, &chain.d, id)?.params;
+        let id = round::open(chain.c(), &d, &operator, spec)?;
+        let params = round::status(chain.v(), &chain.d, id)?.params;
 
         // Join.
         let joiners: Vec<usize> = (0..people.len()).filter(|&i| people[i].joins(r)).collect();
         for &i in &joiners {
-            round::join(
-                &mut chain.app,
-                &chain.d,
-                &chain.stake.clone(),
-                people[i].key(),
-                id,
-                STAKE,
-            )
-            .with_context(|| format!("{} joins round {id}", people[i].name))?;
+            let stake = chain.stake.clone();
+            round::join(chain.c(), &d, &stake, people[i].key(), id, STAKE)
+                .with_context(|| format!("{} joins round {id}", people[i].name))?;
         }
         writeln!(
             out,
             "  round {id} opened; {} joined with {STAKE} ufair each",
             joiners.len()
         )?;
-        chain.app.wait_blocks(params.schedule.join_blocks)?;
+        let deadlines = round::status(chain.v(), &chain.d, id)?.deadlines;
+        chain.wait_past(deadlines.join_until)?;
 
         // Local training, then the relayer checks each bundle and its signature.
         let round_dir = work.join(format!("bundles/round-{r}"));
@@ -349,7 +355,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
             .with_context(|| format!("the relayer refuses {}'s bundle", p.name))?;
             shapes.get_or_insert(vb.shapes.clone());
             let signed = p.key().sign_commitment(
-                &chain.chain_id(),
+                &chain.chain_id()?,
                 chain.d.round_manager.as_str(),
                 id,
                 &vb.update_hash,
@@ -358,7 +364,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
                 &vb,
                 &signed,
                 p.key().pubkey().as_slice(),
-                &chain.chain_id(),
+                &chain.chain_id()?,
                 chain.d.round_manager.as_str(),
             )?;
             writeln!(
@@ -374,13 +380,13 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
             committed.push(i);
             commitments.push(signed);
         }
-        round::commit(&mut chain.app, &chain.d, &relayer_key, id, commitments, 50)?;
+        round::commit(chain.c(), &d, &relayer_key, id, commitments, 50)?;
         writeln!(
             out,
             "  relayer posted {} signed commitments",
             committed.len()
         )?;
-        chain.app.wait_blocks(params.schedule.train_blocks)?;
+        chain.wait_past(deadlines.commit_until)?;
 
         // Evaluators value the committed updates on their own held-out text.
         let mut valuations = Vec::new();
@@ -410,7 +416,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
                 .map(|&i| people[i].address().to_string())
                 .collect();
             let report = evaluator::to_report(&v, &addrs)?;
-            round::report(&mut chain.app, &chain.d, key, id, report)?;
+            round::report(chain.c(), &d, key, id, report)?;
             writeln!(
                 out,
                 "  evaluator-{k} reported ΔU {:.4} ({} Shapley, {} coalitions on {} tokens)",
@@ -448,16 +454,15 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
         }
 
         // Settle, claim, and fold the contributors' updates into the global model.
-        let anyone = chain.key("anyone");
-        round::settle(&mut chain.app, &chain.d, &anyone, id)?;
-        let st = round::status(&chain.app, &chain.d, id)?;
+        round::settle(chain.c(), &d, &relayer_key, id)?;
+        let st = round::status(chain.v(), &chain.d, id)?;
         let summary = st
             .settlement
             .clone()
             .context("a settled round has a settlement summary")?;
         let results = chain.results(id)?;
         for &i in &joiners {
-            round::claim(&mut chain.app, &chain.d, people[i].key(), id)?;
+            round::claim(chain.c(), &d, people[i].key(), id)?;
         }
         let mut contributors = Vec::new();
         for res in &results {
@@ -554,7 +559,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
         });
 
         if r == DAO_AFTER_ROUND && (r as u64) < args.rounds {
-            dao_record = governance_step(&mut chain, &people, out)?;
+            dao_record = governance_step(&mut chain, &people, &relayer_key, out)?;
         }
     }
 
@@ -589,11 +594,13 @@ pub fn run(args: &DemoArgs, out: &mut dyn std::io::Write) -> Result<RunRecord> {
 /// Honest participants stake their tokens (genesis allocation and rewards) in the DAO; the best-rewarded proposes raising the
 /// no-show slash to 100%; all vote yes; after the timelock anyone executes it.
 fn governance_step(
-    chain: &mut EmbeddedChain,
+    chain: &mut net::DemoChain,
     people: &[Participant],
+    executor: &crate::keys::ParticipantKey,
     out: &mut dyn std::io::Write,
 ) -> Result<Option<DaoRecord>> {
     let rules = ops::default_dao_rules();
+    let d = chain.d.clone();
     let deposit = rules.deposit.u128();
     let mut voters = Vec::new();
     for p in people.iter().filter(|p| p.role.is_honest()) {
@@ -616,11 +623,11 @@ fn governance_step(
         } else {
             *bal
         };
-        governance::stake(&mut chain.app, &chain.d, p.key(), amount)?;
+        governance::stake(chain.c(), &d, p.key(), amount)?;
     }
-    chain.app.wait_blocks(1)?;
+    chain.c().wait_blocks(1)?;
     let cfg: rm::ConfigResponse = chain
-        .app
+        .v()
         .query(chain.d.round_manager.as_str(), &rm::QueryMsg::Config {})?;
     let mut params = cfg.params;
     let before = params.rewards.slash_no_show;
@@ -633,8 +640,8 @@ fn governance_step(
     .into();
     let title = "Raise the no-show slash to 100%";
     let id = governance::propose(
-        &mut chain.app,
-        &chain.d,
+        chain.c(),
+        &d,
         proposer.key(),
         deposit,
         title,
@@ -645,7 +652,7 @@ fn governance_step(
     // power cannot change it).
     let mut voted = Vec::new();
     for (p, _) in &voters {
-        match governance::vote(&mut chain.app, &chain.d, p.key(), id, Vote::Yes) {
+        match governance::vote(chain.c(), &d, p.key(), id, Vote::Yes) {
             Ok(_) => voted.push(p.name.clone()),
             Err(e) if e.to_string().contains("not open for votes") => break,
             Err(e) => return Err(e.into()),
@@ -656,10 +663,9 @@ fn governance_step(
         fairshare_protocol::dao::Duration::Time(s) => s.div_ceil(5),
     };
     chain
-        .app
+        .c()
         .wait_blocks(wait(&rules.voting_period) + rules.timelock.as_ref().map_or(0, wait) + 1)?;
-    let executor = chain.key("anyone");
-    governance::execute(&mut chain.app, &chain.d, &executor, id)?;
+    governance::execute(chain.c(), &d, executor, id)?;
     let staked: u128 = voters
         .iter()
         .map(|(p, b)| {

@@ -1,0 +1,231 @@
+//! The chain the demo runs on: the embedded chain (cw-multi-test running the contract code) or a
+//! wasmd node such as `make localnet`, behind one small interface; every round and DAO step goes
+//! through the backend-generic [`crate::ops`].
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use cosmwasm_std::{coins, Coin, Uint128};
+use cw20::{BalanceResponse, Cw20QueryMsg};
+use cw_multi_test::{App, BankSudo, SudoMsg};
+use fairshare_protocol::round_manager::{self as rm, ResultsResponse, Schedule};
+
+use crate::chain::{Chain, ChainExt};
+use crate::keys::ParticipantKey;
+use crate::ops::{self, Deployment, Roles, StakeKind};
+use crate::wasmd::{Account, WasmdChain};
+
+/// Which chain `fairshare demo` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChainChoice {
+    /// cw-multi-test in this process, running the contracts' code.
+    Embedded,
+    /// A wasmd node (the `--config` file, by default the localnet of `make localnet`).
+    Wasmd,
+}
+
+enum Backend {
+    Embedded(Box<App>),
+    Wasmd {
+        node: Box<WasmdChain>,
+        /// Pays gas money and stakes to the demo's fresh keys.
+        funder: ParticipantKey,
+    },
+}
+
+/// A deployed Fairshare on either backend.
+pub struct DemoChain {
+    backend: Backend,
+    pub d: Deployment,
+    pub stake: StakeKind,
+    pub denom: String,
+    prefix: String,
+    pub operator_key: ParticipantKey,
+}
+
+/// Round schedule for a backend: a node's blocks pass while participants train, so its phases
+/// are long enough for local training; the embedded chain moves only when told.
+pub fn schedule(choice: ChainChoice) -> Schedule {
+    match choice {
+        ChainChoice::Embedded => Schedule {
+            join_blocks: 10,
+            train_blocks: 20,
+            eval_blocks: 20,
+        },
+        // 0.5 s blocks on the localnet: 10 s to join, 4 min to train, 4 min to evaluate.
+        ChainChoice::Wasmd => Schedule {
+            join_blocks: 20,
+            train_blocks: 480,
+            eval_blocks: 480,
+        },
+    }
+}
+
+/// Connects to (or creates) the chain, derives the demo's keys from `seeds`, funds them, and
+/// deploys the contracts owned by a DAO. Returns the chain and the keys in `seeds` order.
+pub fn connect_and_deploy(
+    choice: ChainChoice,
+    config: Option<&Path>,
+    seeds: &[String],
+    funds: u128,
+    opts: impl FnOnce(&[ParticipantKey], &str) -> ops::DeployOptions,
+) -> Result<(DemoChain, Vec<ParticipantKey>)> {
+    let (mut backend, prefix, denom, deployer) = match choice {
+        ChainChoice::Embedded => {
+            let prefix = crate::embedded::ADDRESS_PREFIX.to_string();
+            let deployer = ParticipantKey::from_seed(b"owner", &prefix)?;
+            (
+                Backend::Embedded(Box::default()),
+                prefix,
+                crate::embedded::STAKE_DENOM.to_string(),
+                deployer,
+            )
+        }
+        ChainChoice::Wasmd => {
+            let cfg = crate::cli::config::Config::load(config)?;
+            let mut node = WasmdChain::connect(cfg.wasmd()?).with_context(|| {
+                format!("connecting to {} (is `make localnet` running?)", cfg.rpc)
+            })?;
+            let deployer = cfg.account("deployer")?;
+            node.add_account(&deployer);
+            (
+                Backend::Wasmd {
+                    node: Box::new(node),
+                    funder: deployer.key.clone(),
+                },
+                cfg.prefix.clone(),
+                cfg.stake_denom.clone(),
+                deployer.key,
+            )
+        }
+    };
+    let mut keys = Vec::with_capacity(seeds.len());
+    for s in seeds {
+        keys.push(match &mut backend {
+            Backend::Embedded(_) => ParticipantKey::from_seed(s.as_bytes(), &prefix)?,
+            Backend::Wasmd { node, .. } => {
+                let a = Account::from_seed(s, s.as_bytes(), &prefix)?;
+                node.add_account(&a);
+                a.key
+            }
+        });
+    }
+    let addrs: Vec<String> = keys.iter().map(|k| k.address().to_string()).collect();
+    match &mut backend {
+        Backend::Embedded(app) => {
+            for a in &addrs {
+                app.sudo(SudoMsg::Bank(BankSudo::Mint {
+                    to_address: a.clone(),
+                    amount: coins(funds, denom.as_str()),
+                }))
+                .context("minting stake coins")?;
+            }
+        }
+        Backend::Wasmd { node, funder } => {
+            node.fund_many(
+                funder,
+                &addrs,
+                &Coin {
+                    denom: denom.clone(),
+                    amount: Uint128::new(funds),
+                },
+            )?;
+        }
+    }
+    let roles = Roles {
+        operator: deployer.address().to_string(),
+        treasury: deployer.address().to_string(),
+    };
+    let deploy_opts = opts(&keys, &denom);
+    let stake = deploy_opts.stake.clone();
+    let mut me = DemoChain {
+        backend,
+        d: Deployment {
+            chain_id: String::new(),
+            owner: cosmwasm_std::Addr::unchecked(""),
+            operator: cosmwasm_std::Addr::unchecked(""),
+            treasury: cosmwasm_std::Addr::unchecked(""),
+            round_manager: cosmwasm_std::Addr::unchecked(""),
+            escrow: cosmwasm_std::Addr::unchecked(""),
+            token: cosmwasm_std::Addr::unchecked(""),
+            dao: None,
+            code_ids: vec![],
+        },
+        stake,
+        denom,
+        prefix,
+        operator_key: deployer.clone(),
+    };
+    me.d = ops::deploy(me.c(), &deployer, &roles, &deploy_opts).context("deploying Fairshare")?;
+    Ok((me, keys))
+}
+
+impl DemoChain {
+    /// The chain, for the generic operations.
+    pub fn c(&mut self) -> &mut dyn Chain {
+        match &mut self.backend {
+            Backend::Embedded(app) => app.as_mut(),
+            Backend::Wasmd { node, .. } => node.as_mut(),
+        }
+    }
+
+    /// The chain, read-only.
+    pub fn v(&self) -> &dyn Chain {
+        match &self.backend {
+            Backend::Embedded(app) => app.as_ref(),
+            Backend::Wasmd { node, .. } => node.as_ref(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn chain_id(&self) -> Result<String> {
+        Ok(self.v().chain_id()?)
+    }
+
+    /// Waits until the chain is past `height`.
+    pub fn wait_past(&mut self, height: u64) -> Result<()> {
+        let now = self.v().height()?;
+        if now <= height {
+            self.c().wait_blocks(height + 1 - now)?;
+        }
+        Ok(())
+    }
+
+    /// Every settled result of a round, across pages.
+    pub fn results(&self, round_id: u64) -> Result<Vec<rm::ParticipantResult>> {
+        let mut out: Vec<rm::ParticipantResult> = Vec::new();
+        loop {
+            let page: ResultsResponse = self.v().query(
+                self.d.round_manager.as_str(),
+                &rm::QueryMsg::Results {
+                    round_id,
+                    start_after: out.last().map(|r| r.participant.to_string()),
+                    limit: Some(100),
+                },
+            )?;
+            if page.results.is_empty() {
+                return Ok(out);
+            }
+            out.extend(page.results);
+        }
+    }
+
+    /// Native stake coins of `who`.
+    pub fn stake_balance(&self, who: &str) -> Result<u128> {
+        Ok(self.v().balance(who, &self.denom)?)
+    }
+
+    /// Incentive tokens of `who`.
+    pub fn token_balance(&self, who: &str) -> Result<u128> {
+        let b: BalanceResponse = self.v().query(
+            self.d.token.as_str(),
+            &Cw20QueryMsg::Balance {
+                address: who.to_string(),
+            },
+        )?;
+        Ok(b.balance.u128())
+    }
+}
