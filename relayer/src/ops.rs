@@ -386,6 +386,29 @@ pub mod round {
         )
     }
 
+    /// Every settled result of a round, across pages.
+    pub fn results(
+        chain: &dyn Chain,
+        d: &Deployment,
+        round_id: u64,
+    ) -> Result<Vec<rm::ParticipantResult>, ChainError> {
+        let mut out: Vec<rm::ParticipantResult> = Vec::new();
+        loop {
+            let page: rm::ResultsResponse = chain.query(
+                d.round_manager.as_str(),
+                &rm::QueryMsg::Results {
+                    round_id,
+                    start_after: out.last().map(|r| r.participant.to_string()),
+                    limit: Some(100),
+                },
+            )?;
+            if page.results.is_empty() {
+                return Ok(out);
+            }
+            out.extend(page.results);
+        }
+    }
+
     /// A round's state.
     pub fn status(
         chain: &dyn Chain,

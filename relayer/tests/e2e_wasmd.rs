@@ -14,8 +14,8 @@ use fairshare_protocol::commitment::update_hash;
 use fairshare_protocol::dao::{self, ProposalResponse, Status};
 use fairshare_protocol::escrow::{self, TotalsResponse};
 use fairshare_protocol::round_manager::{
-    self as rm, ParticipantResult, ParticipantScore, Phase, Report, ResultsResponse, RoundResponse,
-    Schedule, SignedCommitment,
+    self as rm, ParticipantResult, ParticipantScore, Phase, Report, RoundResponse, Schedule,
+    SignedCommitment,
 };
 use fairshare_relayer::chain::{Chain, ChainExt, TxOutcome};
 use fairshare_relayer::keys::ParticipantKey;
@@ -111,21 +111,7 @@ fn round(chain: &WasmdChain, d: &Deployment, round_id: u64) -> Res<RoundResponse
 }
 
 fn results(chain: &WasmdChain, d: &Deployment, round_id: u64) -> Res<Vec<ParticipantResult>> {
-    let mut out: Vec<ParticipantResult> = vec![];
-    loop {
-        let page: ResultsResponse = chain.query(
-            d.round_manager.as_str(),
-            &rm::QueryMsg::Results {
-                round_id,
-                start_after: out.last().map(|r| r.participant.to_string()),
-                limit: Some(100),
-            },
-        )?;
-        if page.results.is_empty() {
-            return Ok(out);
-        }
-        out.extend(page.results);
-    }
+    Ok(fairshare_relayer::ops::round::results(chain, d, round_id)?)
 }
 
 fn token_balance(chain: &WasmdChain, d: &Deployment, who: &str) -> Res<u128> {
@@ -505,7 +491,8 @@ fn full_round_on_wasmd() -> Res<()> {
     assert!(again.is_err(), "a duplicate batch must be refused");
 
     let r = round(&chain, &d, round_id)?;
-    chain.wait_until_height(r.deadlines.commit_until)?;
+    // Training lasts through `commit_until`; evaluation starts at the next block.
+    chain.wait_until_height(r.deadlines.commit_until + 1)?;
     assert_eq!(round(&chain, &d, round_id)?.phase, Phase::Evaluating);
     let scores = [
         (p1.address(), "0.30"),

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use cosmwasm_std::{coins, Coin, Uint128};
 use cw20::{BalanceResponse, Cw20QueryMsg};
 use cw_multi_test::{App, BankSudo, SudoMsg};
-use fairshare_protocol::round_manager::{self as rm, ResultsResponse, Schedule};
+use fairshare_protocol::round_manager::{self as rm, Schedule};
 
 use crate::chain::{Chain, ChainExt};
 use crate::keys::ParticipantKey;
@@ -196,21 +196,7 @@ impl DemoChain {
 
     /// Every settled result of a round, across pages.
     pub fn results(&self, round_id: u64) -> Result<Vec<rm::ParticipantResult>> {
-        let mut out: Vec<rm::ParticipantResult> = Vec::new();
-        loop {
-            let page: ResultsResponse = self.v().query(
-                self.d.round_manager.as_str(),
-                &rm::QueryMsg::Results {
-                    round_id,
-                    start_after: out.last().map(|r| r.participant.to_string()),
-                    limit: Some(100),
-                },
-            )?;
-            if page.results.is_empty() {
-                return Ok(out);
-            }
-            out.extend(page.results);
-        }
+        Ok(ops::round::results(self.v(), &self.d, round_id)?)
     }
 
     /// Native stake coins of `who`.

@@ -353,6 +353,16 @@ impl WasmdChain {
                     });
                     tokio::time::sleep(Duration::from_millis(300)).await;
                 }
+                // A node that has just restarted runs CheckTx at height 0 until it commits its
+                // first block, and at height 0 the SDK verifies signatures with account number
+                // 0 (genesis mode): wait for that block and sign again.
+                (4, "sdk") if log.contains("signature verification failed") => {
+                    last_err = Some(ChainError::Rejected {
+                        tx_hash: Some(hash),
+                        log: format!("check_tx failed with code 4 (codespace \"sdk\"): {log}"),
+                    });
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                }
                 _ => {
                     return Err(ChainError::Rejected {
                         tx_hash: Some(hash),
