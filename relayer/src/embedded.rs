@@ -11,7 +11,7 @@ use cw_multi_test::{App, AppResponse, BankSudo, Contract, ContractWrapper, Execu
 use fairshare_protocol::dao::ConfigUpdate;
 use fairshare_protocol::escrow::{self, StakeResponse, TotalsResponse};
 use fairshare_protocol::round_manager::{
-    self as rm, Report, ResultsResponse, RoundParams, RoundResponse, RoundSpec, SignedCommitment,
+    self as rm, Report, RoundParams, RoundResponse, RoundSpec, SignedCommitment,
 };
 use serde::Serialize;
 
@@ -475,23 +475,7 @@ impl EmbeddedChain {
 
     /// Every settled result of a round, across pages.
     pub fn results(&self, round_id: u64) -> Result<Vec<rm::ParticipantResult>> {
-        let mut out = Vec::new();
-        loop {
-            let page: ResultsResponse = self.app.wrap().query_wasm_smart(
-                &self.d.round_manager,
-                &rm::QueryMsg::Results {
-                    round_id,
-                    start_after: out
-                        .last()
-                        .map(|r: &rm::ParticipantResult| r.participant.to_string()),
-                    limit: Some(100),
-                },
-            )?;
-            if page.results.is_empty() {
-                return Ok(out);
-            }
-            out.extend(page.results);
-        }
+        Ok(crate::ops::round::results(&self.app, &self.d, round_id)?)
     }
 
     pub fn stake_of(&self, round_id: u64, who: &str) -> Result<StakeResponse> {

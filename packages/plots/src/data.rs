@@ -151,22 +151,6 @@ mod tests {
     use super::*;
     use crate::Bar;
 
-    fn series(name: &str, points: &[(f64, f64)]) -> Series {
-        Series {
-            name: name.into(),
-            points: points.to_vec(),
-            band: vec![],
-        }
-    }
-
-    fn bar(series: &str, value: f64, ci: Option<(f64, f64)>) -> Bar {
-        Bar {
-            series: series.into(),
-            value,
-            ci,
-        }
-    }
-
     #[test]
     fn padded_adds_margin_and_widens_degenerate_spans() {
         assert_eq!(padded(0.0, 10.0), -0.5..10.5);
@@ -177,7 +161,7 @@ mod tests {
 
     #[test]
     fn series_ranges_cover_bands() {
-        let mut s = series("a", &[(1.0, 1.0), (3.0, 2.0)]);
+        let mut s = Series::new("a", [(1.0, 1.0), (3.0, 2.0)].to_vec());
         s.band = vec![(0.0, 0.0, 1.0), (3.0, 1.0, 4.0)];
         let (x, y) = series_ranges(&[s]).unwrap();
         assert!(x.start < 0.0 && x.end > 3.0, "{x:?}");
@@ -188,7 +172,7 @@ mod tests {
     fn bar_range_includes_zero_and_error_bars() {
         let pos = [BarGroup {
             label: "g".into(),
-            bars: vec![bar("a", 2.0, Some((1.0, 3.0)))],
+            bars: vec![Bar::new("a", 2.0, Some((1.0, 3.0)))],
         }];
         let r = bar_value_range(&pos);
         assert_eq!(r.start, 0.0);
@@ -196,7 +180,10 @@ mod tests {
 
         let neg = [BarGroup {
             label: "g".into(),
-            bars: vec![bar("a", -2.0, Some((-4.0, -1.0))), bar("b", -1.0, None)],
+            bars: vec![
+                Bar::new("a", -2.0, Some((-4.0, -1.0))),
+                Bar::new("b", -1.0, None),
+            ],
         }];
         let r = bar_value_range(&neg);
         assert!(r.start < -4.0);
@@ -204,7 +191,7 @@ mod tests {
 
         let zero = [BarGroup {
             label: "g".into(),
-            bars: vec![bar("a", 0.0, None)],
+            bars: vec![Bar::new("a", 0.0, None)],
         }];
         assert_eq!(bar_value_range(&zero), 0.0..1.0);
     }
@@ -214,11 +201,11 @@ mod tests {
         let groups = [
             BarGroup {
                 label: "1".into(),
-                bars: vec![bar("b", 1.0, None), bar("a", 1.0, None)],
+                bars: vec![Bar::new("b", 1.0, None), Bar::new("a", 1.0, None)],
             },
             BarGroup {
                 label: "2".into(),
-                bars: vec![bar("c", 1.0, None), bar("a", 1.0, None)],
+                bars: vec![Bar::new("c", 1.0, None), Bar::new("a", 1.0, None)],
             },
         ];
         assert_eq!(bar_series_names(&groups), ["b", "a", "c"]);
@@ -226,7 +213,7 @@ mod tests {
 
     #[test]
     fn non_finite_band_and_ci_values_are_named() {
-        let mut s = series("loss", &[(0.0, 1.0)]);
+        let mut s = Series::new("loss", [(0.0, 1.0)].to_vec());
         s.band = vec![(0.0, 0.5, f64::INFINITY)];
         let chart = Chart::Line {
             title: "t".into(),
@@ -243,8 +230,8 @@ mod tests {
             groups: vec![BarGroup {
                 label: "gini".into(),
                 bars: vec![
-                    bar("ok", 1.0, None),
-                    bar("shapley", 1.0, Some((f64::NAN, 2.0))),
+                    Bar::new("ok", 1.0, None),
+                    Bar::new("shapley", 1.0, Some((f64::NAN, 2.0))),
                 ],
             }],
         };

@@ -28,6 +28,17 @@ pub struct Series {
     pub band: Vec<(f64, f64, f64)>,
 }
 
+impl Series {
+    /// A series without a confidence band.
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            name: name.into(),
+            points,
+            band: Vec::new(),
+        }
+    }
+}
+
 /// One bar of a group: series name, value, optional (low, high) confidence interval drawn as an error bar.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bar {
@@ -37,6 +48,17 @@ pub struct Bar {
     pub value: f64,
     /// Confidence interval (low, high) drawn as an error bar.
     pub ci: Option<(f64, f64)>,
+}
+
+impl Bar {
+    /// A bar of `series` with height `value` and an optional confidence interval.
+    pub fn new(series: impl Into<String>, value: f64, ci: Option<(f64, f64)>) -> Self {
+        Self {
+            series: series.into(),
+            value,
+            ci,
+        }
+    }
 }
 
 /// A labelled group of bars drawn side by side.

@@ -14,22 +14,6 @@ const BLUE: Rgb<u8> = Rgb([0x00, 0x72, 0xB2]);
 const VERMILLION: Rgb<u8> = Rgb([0xD5, 0x5E, 0x00]);
 const GREEN: Rgb<u8> = Rgb([0x00, 0x9E, 0x73]);
 
-fn series(name: &str, points: &[(f64, f64)]) -> Series {
-    Series {
-        name: name.into(),
-        points: points.to_vec(),
-        band: vec![],
-    }
-}
-
-fn bar(series: &str, value: f64, ci: Option<(f64, f64)>) -> Bar {
-    Bar {
-        series: series.into(),
-        value,
-        ci,
-    }
-}
-
 fn line(title: &str, series: Vec<Series>) -> Chart {
     Chart::Line {
         title: title.into(),
@@ -98,11 +82,14 @@ fn render_checked(chart: &Chart) -> (RgbImage, String) {
 
 #[test]
 fn line_chart_with_bands_renders_every_series_and_label() {
-    let mut shapley = series("shapley", &[(0.0, 2.0), (1.0, 1.2), (2.0, 0.9), (3.0, 0.8)]);
+    let mut shapley = Series::new(
+        "shapley",
+        [(0.0, 2.0), (1.0, 1.2), (2.0, 0.9), (3.0, 0.8)].to_vec(),
+    );
     shapley.band = vec![(0.0, 1.8, 2.2), (3.0, 0.6, 1.0), (1.0, 1.0, 1.4)];
-    let equal = series(
+    let equal = Series::new(
         "equal split",
-        &[(0.0, 2.0), (1.0, 1.6), (2.0, 1.4), (3.0, 1.3)],
+        vec![(0.0, 2.0), (1.0, 1.6), (2.0, 1.4), (3.0, 1.3)],
     );
     let chart = line("Validation loss per round", vec![shapley, equal]);
     let (img, svg) = render_checked(&chart);
@@ -136,9 +123,9 @@ fn scatter_chart_gives_each_series_its_colour() {
     let chart = scatter(
         "Reward against contribution",
         vec![
-            series("honest", &[(0.1, 10.0), (0.5, 50.0), (0.9, 90.0)]),
-            series("free rider", &[(0.0, 30.0), (0.05, 35.0)]),
-            series("noisy", &[(0.3, 20.0), (0.7, 80.0)]),
+            Series::new("honest", [(0.1, 10.0), (0.5, 50.0), (0.9, 90.0)].to_vec()),
+            Series::new("free rider", [(0.0, 30.0), (0.05, 35.0)].to_vec()),
+            Series::new("noisy", [(0.3, 20.0), (0.7, 80.0)].to_vec()),
         ],
     );
     let (img, svg) = render_checked(&chart);
@@ -168,15 +155,15 @@ fn grouped_bars_render_with_legend_labels_and_error_bars() {
             BarGroup {
                 label: "round 1".into(),
                 bars: vec![
-                    bar("shapley", 0.3, Some((0.25, 0.35))),
-                    bar("leave-one-out", 0.4, None),
+                    Bar::new("shapley", 0.3, Some((0.25, 0.35))),
+                    Bar::new("leave-one-out", 0.4, None),
                 ],
             },
             BarGroup {
                 label: "round 2".into(),
                 bars: vec![
-                    bar("shapley", 0.2, Some((0.1, 0.3))),
-                    bar("leave-one-out", 0.5, Some((0.45, 0.55))),
+                    Bar::new("shapley", 0.2, Some((0.1, 0.3))),
+                    Bar::new("leave-one-out", 0.5, Some((0.45, 0.55))),
                 ],
             },
         ],
@@ -213,11 +200,11 @@ fn negative_bars_hang_below_positive_ones() {
         groups: vec![
             BarGroup {
                 label: "gain".into(),
-                bars: vec![bar("delta", 2.0, None)],
+                bars: vec![Bar::new("delta", 2.0, None)],
             },
             BarGroup {
                 label: "loss".into(),
-                bars: vec![bar("delta", -1.0, Some((-1.5, -0.5)))],
+                bars: vec![Bar::new("delta", -1.0, Some((-1.5, -0.5)))],
             },
         ],
     };
@@ -247,8 +234,14 @@ fn negative_bars_hang_below_positive_ones() {
 #[test]
 fn single_point_series_render_as_markers() {
     for chart in [
-        line("One round", vec![series("only", &[(1.0, 0.5)])]),
-        scatter("One client", vec![series("only", &[(1.0, 0.5)])]),
+        line(
+            "One round",
+            vec![Series::new("only", [(1.0, 0.5)].to_vec())],
+        ),
+        scatter(
+            "One client",
+            vec![Series::new("only", [(1.0, 0.5)].to_vec())],
+        ),
     ] {
         let (img, svg) = render_checked(&chart);
         assert!(!pixels_of(&img, BLUE).is_empty(), "point not drawn");
@@ -261,14 +254,17 @@ fn all_equal_values_render() {
     let flat = line(
         "Flat",
         vec![
-            series("a", &[(0.0, 3.0), (1.0, 3.0), (2.0, 3.0)]),
-            series("b", &[(0.0, 3.0), (1.0, 3.0)]),
+            Series::new("a", [(0.0, 3.0), (1.0, 3.0), (2.0, 3.0)].to_vec()),
+            Series::new("b", [(0.0, 3.0), (1.0, 3.0)].to_vec()),
         ],
     );
     let (img, _) = render_checked(&flat);
     assert!(!pixels_of(&img, VERMILLION).is_empty());
 
-    let same_x = scatter("Same x", vec![series("a", &[(2.0, 1.0), (2.0, 5.0)])]);
+    let same_x = scatter(
+        "Same x",
+        vec![Series::new("a", [(2.0, 1.0), (2.0, 5.0)].to_vec())],
+    );
     render_checked(&same_x);
 
     let zeros = Chart::Bars {
@@ -276,7 +272,10 @@ fn all_equal_values_render() {
         y_label: "v".into(),
         groups: vec![BarGroup {
             label: "g".into(),
-            bars: vec![bar("a", 0.0, None), bar("b", 0.0, Some((0.0, 0.0)))],
+            bars: vec![
+                Bar::new("a", 0.0, None),
+                Bar::new("b", 0.0, Some((0.0, 0.0))),
+            ],
         }],
     };
     render_checked(&zeros);
@@ -288,8 +287,11 @@ fn nan_is_rejected_naming_series_and_index_and_nothing_is_written() {
     let chart = line(
         "Loss",
         vec![
-            series("good", &[(0.0, 1.0)]),
-            series("diverged", &[(0.0, 1.0), (1.0, 2.0), (2.0, f64::NAN)]),
+            Series::new("good", [(0.0, 1.0)].to_vec()),
+            Series::new(
+                "diverged",
+                [(0.0, 1.0), (1.0, 2.0), (2.0, f64::NAN)].to_vec(),
+            ),
         ],
     );
     let err = render(&chart, &dir.path().join("out/loss")).unwrap_err();
@@ -309,7 +311,7 @@ fn nan_is_rejected_naming_series_and_index_and_nothing_is_written() {
         y_label: "y".into(),
         groups: vec![BarGroup {
             label: "g".into(),
-            bars: vec![bar("exploded", f64::INFINITY, None)],
+            bars: vec![Bar::new("exploded", f64::INFINITY, None)],
         }],
     };
     let msg = svg_string(&bars, Size::default()).unwrap_err().to_string();
@@ -323,7 +325,10 @@ fn nan_is_rejected_naming_series_and_index_and_nothing_is_written() {
 fn empty_charts_are_no_data() {
     let empties = [
         line("No series", vec![]),
-        scatter("Empty series", vec![series("a", &[]), series("b", &[])]),
+        scatter(
+            "Empty series",
+            vec![Series::new("a", [].to_vec()), Series::new("b", [].to_vec())],
+        ),
         Chart::Bars {
             title: "No bars".into(),
             y_label: "y".into(),
@@ -346,7 +351,10 @@ fn custom_size_is_honoured_and_bad_sizes_rejected() {
         width_px: 640,
         height_px: 360,
     };
-    let chart = line("Small", vec![series("a", &[(0.0, 1.0), (1.0, 0.0)])]);
+    let chart = line(
+        "Small",
+        vec![Series::new("a", [(0.0, 1.0), (1.0, 0.0)].to_vec())],
+    );
     let paths = render_with_size(&chart, &dir.path().join("small"), size).unwrap();
     read_png(&paths[1], size);
     assert!(std::fs::read_to_string(&paths[0])
@@ -364,7 +372,7 @@ fn custom_size_is_honoured_and_bad_sizes_rejected() {
 #[test]
 fn stem_keeps_its_dots_and_write_errors_name_the_path() {
     let dir = tempfile::tempdir().unwrap();
-    let chart = line("t", vec![series("a", &[(0.0, 1.0)])]);
+    let chart = line("t", vec![Series::new("a", [(0.0, 1.0)].to_vec())]);
     let paths = render(&chart, &dir.path().join("loss.v2")).unwrap();
     assert_eq!(paths[0], dir.path().join("loss.v2.svg"));
     assert_eq!(paths[1], dir.path().join("loss.v2.png"));
@@ -383,7 +391,10 @@ fn charts_round_trip_through_tagged_json() {
     let json = r#"{"kind":"scatter","title":"t","x_label":"x","y_label":"y",
                    "series":[{"name":"a","points":[[1.0,2.0]]}]}"#;
     let chart: Chart = serde_json::from_str(json).unwrap();
-    assert_eq!(chart, scatter_xy("t", vec![series("a", &[(1.0, 2.0)])]));
+    assert_eq!(
+        chart,
+        scatter_xy("t", vec![Series::new("a", [(1.0, 2.0)].to_vec())])
+    );
     let back = serde_json::to_string(&chart).unwrap();
     assert!(back.contains(r#""kind":"scatter""#) && back.contains(r#""band":[]"#));
 

@@ -244,6 +244,7 @@ pub fn run(
             }
         })?;
     let relayer_key = keys.pop().context("the relayer key was derived")?;
+    let chain_id = chain.chain_id()?;
     let d = chain.d.clone();
     let evaluator_keys = keys.split_off(n_people);
     writeln!(
@@ -315,7 +316,7 @@ pub fn run(
 
         // Local training, then the relayer checks each bundle and its signature.
         let round_dir = work.join(format!("bundles/round-{r}"));
-        let mut entries: Vec<EntryRecord> = people.iter().map(|p| EntryRecord::new(p, r)).collect();
+        let mut entries: Vec<EntryRecord> = people.iter().map(EntryRecord::new).collect();
         let mut committed: Vec<usize> = Vec::new();
         let mut commitments = Vec::new();
         let mut shapes = None;
@@ -355,7 +356,7 @@ pub fn run(
             .with_context(|| format!("the relayer refuses {}'s bundle", p.name))?;
             shapes.get_or_insert(vb.shapes.clone());
             let signed = p.key().sign_commitment(
-                &chain.chain_id()?,
+                &chain_id,
                 chain.d.round_manager.as_str(),
                 id,
                 &vb.update_hash,
@@ -364,7 +365,7 @@ pub fn run(
                 &vb,
                 &signed,
                 p.key().pubkey().as_slice(),
-                &chain.chain_id()?,
+                &chain_id,
                 chain.d.round_manager.as_str(),
             )?;
             writeln!(
@@ -389,19 +390,17 @@ pub fn run(
         chain.wait_past(deadlines.commit_until)?;
 
         // Evaluators value the committed updates on their own held-out text.
+        // The round's verified bundles, read once for every evaluator and for the merge.
+        let round_bundles = committed
+            .iter()
+            .map(|&i| {
+                let dir = round_dir.join(&people[i].name);
+                read_bundle(&dir, global.config(), DType::F32, &device).map(|b| (i, b))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut valuations = Vec::new();
         for (k, key) in evaluator_keys.iter().enumerate() {
-            let bundles = committed
-                .iter()
-                .map(|&i| {
-                    read_bundle(
-                        &round_dir.join(&people[i].name),
-                        global.config(),
-                        DType::F32,
-                        &device,
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let bundles = round_bundles.iter().map(|(_, b)| b.clone()).collect();
             let v = evaluator::value_round(
                 &format!("evaluator-{k}"),
                 &global,
@@ -482,24 +481,19 @@ pub fn run(
                 contributors.push(i);
             }
         }
-        let mut adapters: Vec<LoraAdapter> = Vec::new();
-        let mut weights = Vec::new();
-        for &i in &contributors {
-            let b = read_bundle(
-                &round_dir.join(&people[i].name),
-                global.config(),
-                DType::F32,
-                &device,
-            )?;
-            weights.push(b.manifest.num_training_tokens as f64);
-            adapters.push(b.adapter);
-        }
-        let refs: Vec<&LoraAdapter> = adapters.iter().collect();
+        let merged: Vec<&fairshare_trainer::bundle::Bundle> = round_bundles
+            .iter()
+            .filter(|(i, _)| contributors.contains(i))
+            .map(|(_, b)| b)
+            .collect();
+        let adapters: Vec<&LoraAdapter> = merged.iter().map(|b| &b.adapter).collect();
+        let weights: Vec<u64> = merged
+            .iter()
+            .map(|b| b.manifest.num_training_tokens)
+            .collect();
         if let Some(agg) = aggregate(
-            &refs,
-            &fairshare_trainer::aggregate::token_weights(
-                &weights.iter().map(|&w| w as u64).collect::<Vec<_>>(),
-            ),
+            &adapters,
+            &fairshare_trainer::aggregate::token_weights(&weights),
         )? {
             global.merge_adapter(&agg)?;
             let m = fairshare_trainer::bundle::write_bundle(
@@ -509,7 +503,7 @@ pub fn run(
                     round: id,
                     base_model_hash: base.hash.clone(),
                     global_adapter_hash: global_hash.clone(),
-                    num_training_tokens: weights.iter().sum::<f64>() as u64,
+                    num_training_tokens: weights.iter().sum(),
                     participant: "aggregate".into(),
                 },
             )?;

@@ -34,7 +34,7 @@ pub struct EntryRecord {
 }
 
 impl EntryRecord {
-    pub fn new(p: &Participant, _round: usize) -> Self {
+    pub fn new(p: &Participant) -> Self {
         Self {
             name: p.name.clone(),
             role: p.role,
@@ -275,11 +275,10 @@ fn charts(rec: &RunRecord) -> Vec<(&'static str, Chart)> {
         title: "Validation loss of the global model".into(),
         x_label: "round".into(),
         y_label: "mean loss (nats/token)".into(),
-        series: vec![Series {
-            name: "global model (contributors' updates merged)".into(),
-            points: loss,
-            band: vec![],
-        }],
+        series: vec![Series::new(
+            "global model (contributors' updates merged)",
+            loss,
+        )],
     };
     let mut by_role: Vec<Series> = Vec::new();
     for r in &rec.rounds {
@@ -289,11 +288,7 @@ fn charts(rec: &RunRecord) -> Vec<(&'static str, Chart)> {
             let point = (score, e.reward as f64);
             match by_role.iter_mut().find(|s| s.name == name) {
                 Some(s) => s.points.push(point),
-                None => by_role.push(Series {
-                    name,
-                    points: vec![point],
-                    band: vec![],
-                }),
+                None => by_role.push(Series::new(name, vec![point])),
             }
         }
     }

@@ -85,11 +85,7 @@ fn lorenz(report: &SimReport, what: &str, pick: fn(&SchemeReport) -> &[Summary])
         .iter()
         .map(|s| line_series(s.scheme.name(), grid(), pick(s), 1.0))
         .collect();
-    series.push(Series {
-        name: "equal burden".into(),
-        points: vec![(0.0, 0.0), (1.0, 1.0)],
-        band: vec![],
-    });
+    series.push(Series::new("equal burden", vec![(0.0, 0.0), (1.0, 1.0)]));
     Chart::Line {
         title: format!("Lorenz curve of {what}"),
         x_label: "share of parties (smallest first)".into(),
