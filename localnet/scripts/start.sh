@@ -24,6 +24,14 @@ if [ ! -f "$NODE_HOME/.fairshare-init" ]; then
   exit 1
 fi
 
+# Whether the node serves /cosmos.tx.v1beta1.Service (an empty simulation is refused for being
+# empty, not for an unknown path, once it does).
+tx_service_up() {
+  local out
+  out="$(curl -sf --max-time 2 "$RPC_URL/abci_query?path=%22/cosmos.tx.v1beta1.Service/Simulate%22" 2>/dev/null)" || return 1
+  case "$out" in *"unknown query path"*) return 1 ;; *) return 0 ;; esac
+}
+
 # setsid: the node must outlive make's process group.
 echo "=== wasmd start $(date -u +%FT%TZ)" >> "$NODE_LOG"
 setsid "$WASMD_BIN" start --home "$NODE_HOME" --log_no_color >>"$NODE_LOG" 2>&1 < /dev/null &
@@ -39,7 +47,9 @@ while :; do
     exit 1
   fi
   h="$(height)"
-  if [ -n "$h" ] && [ "$h" -ge 2 ]; then break; fi
+  # Blocks come before the transaction service: the SDK registers it once CometBFT runs, and
+  # until then a simulation is refused with "unknown query path".
+  if [ -n "$h" ] && [ "$h" -ge 2 ] && tx_service_up; then break; fi
   if [ $(( $(date +%s) - start )) -ge "$timeout_s" ]; then
     echo "localnet: no blocks after ${timeout_s}s; last lines of $NODE_LOG:" >&2
     tail -n 30 "$NODE_LOG" >&2

@@ -68,6 +68,19 @@ fn describe(e: &cosmrs::rpc::Error) -> String {
     format!("{:#}", e.trace())
 }
 
+/// The gRPC services a Cosmos SDK node registers only once CometBFT is running (the transaction,
+/// CometBFT and node services need a client of the node itself): for a moment after a (re)start
+/// their paths are unknown although blocks are being made.
+fn registered_after_start(path: &str) -> bool {
+    [
+        "/cosmos.tx.v1beta1.Service/",
+        "/cosmos.base.tendermint.v1beta1.Service/",
+        "/cosmos.base.node.v1beta1.Service/",
+    ]
+    .iter()
+    .any(|prefix| path.starts_with(prefix))
+}
+
 /// Transport failures that a retry may cure (the node is down, restarting or slow).
 fn is_connection_error(e: &cosmrs::rpc::Error) -> bool {
     matches!(
@@ -156,15 +169,33 @@ impl Rpc {
         req: &Req,
     ) -> Result<Result<Resp, QueryRefused>, ChainError> {
         let data = req.encode_to_vec();
-        let res = self
-            .with_retry(path, |c| {
-                let data = data.clone();
-                async move {
-                    c.abci_query(Some(path.to_string()), data, None, false)
-                        .await
-                }
-            })
-            .await?;
+        let mut backoff = Duration::from_millis(self.retry.first_backoff_ms);
+        let mut attempt = 1;
+        let res = loop {
+            let res = self
+                .with_retry(path, |c| {
+                    let data = data.clone();
+                    async move {
+                        c.abci_query(Some(path.to_string()), data, None, false)
+                            .await
+                    }
+                })
+                .await?;
+            let unknown = res.code.is_err() && res.log.contains("unknown query path");
+            if !(unknown && registered_after_start(path)) || attempt >= self.retry.attempts.max(1) {
+                break res;
+            }
+            eprintln!(
+                "wasmd: node at {} does not serve {path} yet (it registers that service after \
+                 starting); retry {attempt}/{} in {} ms",
+                self.url,
+                self.retry.attempts.max(1) - 1,
+                backoff.as_millis()
+            );
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(self.retry.max_backoff_ms));
+            attempt += 1;
+        };
         if res.code.is_err() {
             return Ok(Err(QueryRefused {
                 code: res.code.value(),
@@ -311,5 +342,143 @@ impl std::fmt::Display for QueryRefused {
             "code {} (codespace {:?}): {}",
             self.code, self.codespace, self.log
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use cosmrs::proto::cosmos::base::abci::v1beta1::GasInfo;
+    use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A node on a loopback port that answers every `abci_query` with `answers[k]` (the last
+    /// one repeated), counting the requests.
+    fn fake_node(answers: Vec<(u32, String, Vec<u8>)>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let k = seen.fetch_add(1, Ordering::SeqCst).min(answers.len() - 1);
+                let (code, log, value) = &answers[k];
+                let reply = serde_json::json!({
+                    "jsonrpc": "2.0",
+                    "id": req["id"],
+                    "result": {"response": {
+                        "code": code, "log": log, "info": "", "index": "0", "key": null,
+                        "value": base64::engine::general_purpose::STANDARD.encode(value),
+                        "proofOps": null, "height": "5",
+                        "codespace": if *code == 0 { "" } else { "sdk" },
+                    }},
+                })
+                .to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+            }
+        });
+        (url, count)
+    }
+
+    fn quick_rpc(url: &str) -> Rpc {
+        let retry = RetryPolicy {
+            attempts: 4,
+            first_backoff_ms: 5,
+            max_backoff_ms: 10,
+        };
+        Rpc::new(url, retry, Duration::from_secs(5)).expect("a client")
+    }
+
+    fn block_on<T>(f: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(f)
+    }
+
+    const UNKNOWN: &str = "unknown query path: unknown request";
+
+    #[test]
+    fn a_service_registered_after_start_is_asked_again() {
+        let gas = SimulateResponse {
+            gas_info: Some(GasInfo {
+                gas_wanted: 0,
+                gas_used: 1234,
+            }),
+            result: None,
+        };
+        let (url, count) = fake_node(vec![
+            (6, UNKNOWN.into(), vec![]),
+            (6, UNKNOWN.into(), vec![]),
+            (0, String::new(), gas.encode_to_vec()),
+        ]);
+        let rpc = quick_rpc(&url);
+        #[allow(deprecated)]
+        let req = SimulateRequest {
+            tx: None,
+            tx_bytes: vec![1],
+        };
+        let res: SimulateResponse =
+            block_on(rpc.abci_query("/cosmos.tx.v1beta1.Service/Simulate", &req))
+                .expect("the node answers")
+                .expect("the third answer is accepted");
+        assert_eq!(res.gas_info.map(|g| g.gas_used), Some(1234));
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn an_unknown_path_is_refused_at_once_and_a_late_service_after_the_attempts() {
+        let (url, count) = fake_node(vec![(6, UNKNOWN.into(), vec![])]);
+        let rpc = quick_rpc(&url);
+        #[allow(deprecated)]
+        let req = SimulateRequest {
+            tx: None,
+            tx_bytes: vec![1],
+        };
+        // A path the app registers when it is built: unknown means unknown, no retry.
+        let refused =
+            block_on(rpc.abci_query::<_, SimulateResponse>("/no.such.v1.Query/Thing", &req))
+                .expect("the node answers")
+                .expect_err("refused");
+        assert!(
+            refused.log.contains("unknown query path"),
+            "{}",
+            refused.log
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        // The transaction service: asked `attempts` times, then the refusal is passed on.
+        let refused = block_on(
+            rpc.abci_query::<_, SimulateResponse>("/cosmos.tx.v1beta1.Service/Simulate", &req),
+        )
+        .expect("the node answers")
+        .expect_err("still refused");
+        assert_eq!(refused.code, 6);
+        assert_eq!(count.load(Ordering::SeqCst), 1 + 4);
     }
 }
