@@ -202,10 +202,11 @@ fn verdict_letters(rec: &RunRecord, i: usize) -> String {
 pub fn markdown(rec: &RunRecord) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "{} participants, {} rounds, {} evaluators on {} ({} parameters); {:.0} s.\n\n",
+        "{} participants, {} rounds, {} evaluator{} on {} ({} parameters); {:.0} s.\n\n",
         rec.participants_n,
         rec.rounds_n,
         rec.evaluators,
+        if rec.evaluators == 1 { "" } else { "s" },
         rec.base.description,
         rec.base.parameters,
         rec.elapsed_s
@@ -225,18 +226,18 @@ pub fn markdown(rec: &RunRecord) -> String {
     }
     if let Some(d) = &rec.dao {
         s.push_str(&format!(
-            "\nDAO proposal {} “{}” by {} ({} voters, {} FAIR staked): {} {} → {}.\n",
+            "\nDAO proposal {} “{}” by {} (voted by {}; {} uFAIR staked in the DAO): {} {} → {}.\n",
             d.proposal_id,
             d.title,
             d.proposer,
-            d.voters.len(),
+            d.voters.join(", "),
             d.staked,
             d.parameter,
             d.before,
             d.after
         ));
     }
-    s.push_str("\n| participant | role | data tokens | loss gain Σ U({i}) | Shapley Σ φ | verdicts | reward (uFAIR) | slash (ufair) | stake balance | FAIR balance |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str("\n| participant | role | data tokens | loss gain Σ U({i}) | Shapley Σ φ | verdicts | reward (uFAIR) | slash (ufair) | stake balance (ufair) | FAIR balance (uFAIR) |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for (i, p) in rec.participants.iter().enumerate() {
         s.push_str(&format!(
             "| {} | {} | {} | {:+.4} | {:+.4} | {} | {} | {} | {} | {} |\n",
