@@ -29,8 +29,12 @@ FORCE:
 simulate: fonts $(FAIRSHARE) ## the economics simulation (1000 agents × 200 rounds × 5 schemes × 10 seeds) → report/
 	$(FAIRSHARE) simulate --out $(REPORT_DIR) \
 	  $(if $(wildcard $(REPORT_DIR)/demo/calibration.json),--calibration $(REPORT_DIR)/demo/calibration.json) \
-	  $(if $(wildcard $(REPORT_DIR)/demo/run.json),--demo $(REPORT_DIR)/demo/run.json)
+	  $(foreach run,$(wildcard $(REPORT_DIR)/demo/run.json $(REPORT_DIR)/demo-smollm2/run.json),--demo $(run))
 
 .PHONY: demo-wasmd
 demo-wasmd: assets fonts localnet $(FAIRSHARE) ## the federated run on the localnet's wasmd node (phases of 4 min each; ≈ 25 min)
 	$(FAIRSHARE) demo --chain wasmd --out $(REPORT_DIR)/demo-wasmd
+
+.PHONY: demo-smollm2
+demo-smollm2: assets fonts $(FAIRSHARE) ## the federated run on SmolLM2-135M (less text per participant; ≈ 25 min on 2 cores)
+	$(FAIRSHARE) demo --model smollm2 --max-chars 20000 --valid-chars 3000 --out $(REPORT_DIR)/demo-smollm2

@@ -51,9 +51,10 @@ pub struct SimulateArgs {
     /// coalitions: training tokens → validation-loss gain); fits the surrogate's A and κ.
     #[arg(long)]
     pub calibration: Option<PathBuf>,
-    /// The federated demo's JSON, summarised in the report's "Federated run" section.
+    /// A federated demo's JSON (`run.json`), summarised in the report's "Federated run"
+    /// section; repeat for several runs (e.g. the tiny model and SmolLM2).
     #[arg(long)]
-    pub demo: Option<PathBuf>,
+    pub demo: Vec<PathBuf>,
     /// Directory for summary.md, metrics.json and plots/.
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
@@ -91,7 +92,7 @@ impl Default for SimulateArgs {
             schemes: c.schemes,
             mix: None,
             calibration: None,
-            demo: None,
+            demo: Vec::new(),
             out: PathBuf::from("report"),
             eval_noise: c.eval_noise,
             permutations: c.sampled.permutations,
@@ -176,17 +177,16 @@ pub fn run(args: &SimulateArgs) -> Result<Value> {
         None => None,
     };
     cfg.validate().context("invalid simulation settings")?;
-    let demo: Option<Value> = match &args.demo {
-        Some(path) => {
+    let demos = args
+        .demo
+        .iter()
+        .map(|path| {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read demo record {}", path.display()))?;
-            Some(
-                serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not JSON", path.display()))?,
-            )
-        }
-        None => None,
-    };
+            serde_json::from_str::<Value>(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<Value>>>()?;
 
     let bar = if args.json {
         ProgressBar::hidden()
@@ -204,7 +204,7 @@ pub fn run(args: &SimulateArgs) -> Result<Value> {
     bar.finish_and_clear();
     report.calibration = calibration;
 
-    let files = write_report(&report, &args.out, demo.as_ref())
+    let files = write_report(&report, &args.out, &demos)
         .with_context(|| format!("cannot write the report to {}", args.out.display()))?;
 
     const HEADLINE: [&str; 9] = [
@@ -367,7 +367,7 @@ mod tests {
             rounds: 8,
             seeds: 2,
             calibration: Some(good.clone()),
-            demo: Some(demo),
+            demo: vec![demo],
             out: dir.join("report"),
             collusion_rounds: 4,
             json: true,

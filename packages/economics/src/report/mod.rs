@@ -78,13 +78,13 @@ pub fn metrics_json(report: &SimReport) -> Result<Value, ReportError> {
 
 /// Writes `dir/summary.md`, `dir/metrics.json` and `dir/plots/*.{svg,png}`.
 ///
-/// `demo` is the federated demo's JSON, if any: its `summary_markdown` string is pasted into a
-/// "Federated run" section, else its top-level scalar fields are listed; anything else is
-/// ignored.
+/// `demos` are federated demos' JSON records: each one's `summary_markdown` string is pasted
+/// into the "Federated run" section, else its top-level scalar fields are listed; anything else
+/// is ignored.
 pub fn write_report(
     report: &SimReport,
     dir: &Path,
-    demo: Option<&Value>,
+    demos: &[Value],
 ) -> Result<ReportFiles, ReportError> {
     let plots_dir = dir.join("plots");
     std::fs::create_dir_all(&plots_dir).map_err(|source| ReportError::Io {
@@ -106,7 +106,7 @@ pub fn write_report(
     let summary = dir.join("summary.md");
     write(
         &summary,
-        markdown::summary(report, demo, &rel, &plot_errors).as_bytes(),
+        markdown::summary(report, demos, &rel, &plot_errors).as_bytes(),
     )?;
     let metrics = dir.join("metrics.json");
     let mut json = metrics_json(report)?;
@@ -150,7 +150,7 @@ mod tests {
         let dir = temp_dir("report");
         let demo =
             json!({"summary_markdown": "Three parties trained SmolLM2 for 4 rounds.", "rounds": 4});
-        let files = write_report(&report, &dir, Some(&demo)).expect("writes");
+        let files = write_report(&report, &dir, &[demo]).expect("writes");
         let md = std::fs::read_to_string(&files.summary).expect("summary.md");
         for needle in [
             "## The three claims",
@@ -211,13 +211,26 @@ mod tests {
         .expect("simulates");
         let fields = markdown::summary(
             &report,
-            Some(&json!({"final_loss": 2.5, "nested": {"x": 1}})),
+            &[json!({"final_loss": 2.5, "nested": {"x": 1}})],
             &[],
             &[],
         );
         assert!(fields.contains("| final_loss | 2.5 |"));
         assert!(!fields.contains("nested"));
-        let none = markdown::summary(&report, Some(&json!([1, 2])), &[], &[]);
+        let two = markdown::summary(
+            &report,
+            &[
+                json!({"summary_markdown": "tiny model run"}),
+                json!([1, 2]),
+                json!({"summary_markdown": "SmolLM2 run"}),
+            ],
+            &[],
+            &[],
+        );
+        assert!(two.contains(
+            "## Federated runs\n\n### Run 1\n\ntiny model run\n\n### Run 2\n\nSmolLM2 run"
+        ));
+        let none = markdown::summary(&report, &[json!([1, 2])], &[], &[]);
         assert!(!none.contains("## Federated run"));
         assert!(
             none.contains("not assessed"),
