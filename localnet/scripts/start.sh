@@ -51,7 +51,11 @@ while :; do
   # until then a simulation is refused with "unknown query path".
   if [ -n "$h" ] && [ "$h" -ge 2 ] && tx_service_up; then break; fi
   if [ $(( $(date +%s) - start )) -ge "$timeout_s" ]; then
-    echo "localnet: no blocks after ${timeout_s}s; last lines of $NODE_LOG:" >&2
+    if [ -n "$h" ] && [ "$h" -ge 2 ]; then
+      echo "localnet: blocks are made (height $h) but the transaction service is not served after ${timeout_s}s; last lines of $NODE_LOG:" >&2
+    else
+      echo "localnet: no blocks after ${timeout_s}s; last lines of $NODE_LOG:" >&2
+    fi
     tail -n 30 "$NODE_LOG" >&2
     exit 1
   fi
