@@ -388,6 +388,10 @@ fn positive(name: &'static str, v: f64) -> Result<(), ConfigError> {
     )
 }
 
+fn non_negative(name: &'static str, v: f64) -> Result<(), ConfigError> {
+    check(v.is_finite() && v >= 0.0, name, v, "a non-negative number")
+}
+
 fn unit(name: &'static str, v: f64) -> Result<(), ConfigError> {
     check((0.0..=1.0).contains(&v), name, v, "a number in [0, 1]")
 }
@@ -438,30 +442,18 @@ impl SimConfig {
         }
         let p = &self.population;
         positive("median_tokens", p.median_tokens)?;
-        check(
-            p.tokens_sigma.is_finite() && p.tokens_sigma >= 0.0,
-            "tokens_sigma",
-            p.tokens_sigma,
-            "a non-negative number",
-        )?;
+        non_negative("tokens_sigma", p.tokens_sigma)?;
         check(
             p.quality_min > 0.0 && p.quality_min <= 1.0,
             "quality_min",
             p.quality_min,
             "a number in (0, 1]",
         )?;
-        check(
-            p.median_cost_per_token_utoken.is_finite() && p.median_cost_per_token_utoken >= 0.0,
+        non_negative(
             "median_cost_per_token_utoken",
             p.median_cost_per_token_utoken,
-            "a non-negative number",
         )?;
-        check(
-            p.cost_sigma.is_finite() && p.cost_sigma >= 0.0,
-            "cost_sigma",
-            p.cost_sigma,
-            "a non-negative number",
-        )?;
+        non_negative("cost_sigma", p.cost_sigma)?;
         let (lo, hi) = p.opportunity_rate_range;
         check(
             (0.0..=1.0).contains(&lo) && (lo..=1.0).contains(&hi),
@@ -491,26 +483,11 @@ impl SimConfig {
             "a number in (0, 1]",
         )?;
         unit("exploration", l.exploration)?;
-        check(
-            l.optimism.is_finite() && l.optimism >= 0.0,
-            "optimism",
-            l.optimism,
-            "a non-negative number",
-        )?;
+        non_negative("optimism", l.optimism)?;
         positive("surrogate A", self.surrogate.a)?;
         positive("surrogate kappa_tokens", self.surrogate.kappa_tokens)?;
-        check(
-            self.surrogate.poison_harm.is_finite() && self.surrogate.poison_harm >= 0.0,
-            "poison_harm",
-            self.surrogate.poison_harm,
-            "a non-negative number",
-        )?;
-        check(
-            self.eval_noise.is_finite() && self.eval_noise >= 0.0,
-            "eval_noise",
-            self.eval_noise,
-            "a non-negative number",
-        )?;
+        non_negative("poison_harm", self.surrogate.poison_harm)?;
+        non_negative("eval_noise", self.eval_noise)?;
         let r = &self.rewards;
         check(
             r.budget_utoken > 0,
@@ -541,12 +518,7 @@ impl SimConfig {
             self.sampled.permutations,
             "at least 2",
         )?;
-        check(
-            self.sampled.tolerance.is_finite() && self.sampled.tolerance >= 0.0,
-            "tolerance",
-            self.sampled.tolerance,
-            "a non-negative number",
-        )?;
+        non_negative("tolerance", self.sampled.tolerance)?;
         let c = &self.collusion;
         check(
             c.factor.is_finite() && c.factor >= 1.0,
