@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use fairshare_protocol::commitment::{update_hash, CommitmentContext};
+use fairshare_protocol::commitment::{binding, update_hash, CommitmentContext};
 use fairshare_protocol::round_manager::SignedCommitment;
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use k256::ecdsa::{Signature, VerifyingKey};
@@ -276,10 +276,11 @@ pub fn verify_commitment(
             got: bundle.manifest.participant.clone(),
         });
     }
-    if commitment.update_hash.as_slice() != bundle.update_hash {
+    let expected = binding(&commitment.participant, &bundle.update_hash);
+    if commitment.commitment.as_slice() != expected {
         return Err(BundleError::CommitmentHashMismatch {
-            committed: commitment.update_hash.to_hex(),
-            actual: hex::encode(bundle.update_hash),
+            committed: commitment.commitment.to_hex(),
+            actual: hex::encode(expected),
         });
     }
     let bad = || BundleError::BadSignature {
@@ -291,7 +292,7 @@ pub fn verify_commitment(
         round_id: bundle.manifest.round,
         participant: &commitment.participant,
     }
-    .digest(&bundle.update_hash);
+    .digest(&expected);
     let key = VerifyingKey::from_sec1_bytes(pubkey).map_err(|_| bad())?;
     let sig = Signature::from_slice(commitment.signature.as_slice()).map_err(|_| bad())?;
     key.verify_prehash(&digest, &sig).map_err(|_| bad())
@@ -686,10 +687,22 @@ mod tests {
             Err(BundleError::BadSignature { .. })
         ));
         let mut other = c.clone();
-        other.update_hash = cosmwasm_std::HexBinary::from(vec![0u8; 32]);
+        other.commitment = cosmwasm_std::HexBinary::from(vec![0u8; 32]);
         assert!(matches!(
             verify_commitment(&v, &other, pk.as_slice(), "chain-1", "wasm1rm"),
             Err(BundleError::CommitmentHashMismatch { .. })
         ));
+        // The same bundle offered under another identity's commitment opens to nothing:
+        // the binding names alice.
+        let mut squatted = c.clone();
+        squatted.participant = mallory.address().to_string();
+        assert!(verify_commitment(
+            &v,
+            &squatted,
+            mallory.pubkey().as_slice(),
+            "chain-1",
+            "wasm1rm"
+        )
+        .is_err());
     }
 }

@@ -449,9 +449,35 @@ impl EmbeddedChain {
         )
     }
 
-    pub fn settle(&mut self, caller: &Addr, round_id: u64) -> Result<AppResponse> {
+    /// One page of a round's settlement; `limit` in work units.
+    pub fn settle_page(
+        &mut self,
+        caller: &Addr,
+        round_id: u64,
+        limit: Option<u32>,
+    ) -> Result<AppResponse> {
         let rm = self.d.round_manager.clone();
-        self.exec(caller, &rm, &rm::ExecuteMsg::Settle { round_id }, &[])
+        self.exec(
+            caller,
+            &rm,
+            &rm::ExecuteMsg::Settle { round_id, limit },
+            &[],
+        )
+    }
+
+    /// Settles (or fails) a round page after page; the last page's response.
+    pub fn settle(&mut self, caller: &Addr, round_id: u64) -> Result<AppResponse> {
+        loop {
+            let res = self.settle_page(caller, round_id, None)?;
+            let more = res.events.iter().any(|e| {
+                e.attributes
+                    .iter()
+                    .any(|a| a.key == "outcome" && a.value == "in_progress")
+            });
+            if !more {
+                return Ok(res);
+            }
+        }
     }
 
     pub fn claim(&mut self, who: &Addr, round_id: u64) -> Result<AppResponse> {
@@ -464,6 +490,17 @@ impl EmbeddedChain {
             .app
             .wrap()
             .query_wasm_smart(&self.d.round_manager, &rm::QueryMsg::Round { round_id })?)
+    }
+
+    /// A participant of a round, with its commitment once committed.
+    pub fn participant(&self, round_id: u64, who: &str) -> Result<rm::ParticipantResponse> {
+        Ok(self.app.wrap().query_wasm_smart(
+            &self.d.round_manager,
+            &rm::QueryMsg::Participant {
+                round_id,
+                participant: who.to_string(),
+            },
+        )?)
     }
 
     pub fn rm_config(&self) -> Result<rm::ConfigResponse> {

@@ -3,7 +3,7 @@
 
 use bech32::{Bech32, Hrp};
 use cosmwasm_std::HexBinary;
-use fairshare_protocol::commitment::{address_bytes, CommitmentContext};
+use fairshare_protocol::commitment::{address_bytes, binding, CommitmentContext};
 use fairshare_protocol::round_manager::SignedCommitment;
 use k256::ecdsa::{Signature, SigningKey};
 use sha2::{Digest, Sha256};
@@ -68,7 +68,8 @@ impl ParticipantKey {
         HexBinary::from(compressed(&self.signing).to_vec())
     }
 
-    /// Signs the commitment digest of `update_hash` in `round_id` on `chain_id` / `contract`.
+    /// Commits to `update_hash` in `round_id` on `chain_id` / `contract`: binds this key's
+    /// address to the hash and signs the commitment digest of that binding.
     pub fn sign_commitment(
         &self,
         chain_id: &str,
@@ -76,23 +77,29 @@ impl ParticipantKey {
         round_id: u64,
         update_hash: &[u8; 32],
     ) -> Result<SignedCommitment, KeyError> {
+        let commitment = binding(&self.address, update_hash);
         let digest = CommitmentContext {
             chain_id,
             contract,
             round_id,
             participant: &self.address,
         }
-        .digest(update_hash);
-        let (sig, _): (Signature, _) = self
-            .signing
-            .sign_prehash_recoverable(&digest)
-            .map_err(|e| KeyError::Sign(e.to_string()))?;
-        let sig = sig.normalize_s().unwrap_or(sig);
+        .digest(&commitment);
         Ok(SignedCommitment {
             participant: self.address.clone(),
-            update_hash: HexBinary::from(update_hash.to_vec()),
-            signature: HexBinary::from(sig.to_bytes().to_vec()),
+            commitment: HexBinary::from(commitment.to_vec()),
+            signature: self.sign_digest(&digest)?,
         })
+    }
+
+    /// A 64-byte low-S signature of a 32-byte digest.
+    pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<HexBinary, KeyError> {
+        let (sig, _): (Signature, _) = self
+            .signing
+            .sign_prehash_recoverable(digest)
+            .map_err(|e| KeyError::Sign(e.to_string()))?;
+        let sig = sig.normalize_s().unwrap_or(sig);
+        Ok(HexBinary::from(sig.to_bytes().to_vec()))
     }
 }
 

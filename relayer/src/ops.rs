@@ -41,6 +41,7 @@ pub fn default_params(evaluators: Vec<String>, quorum: u32) -> RoundParams {
             join_blocks: 10,
             train_blocks: 20,
             eval_blocks: 20,
+            settle_blocks: 20,
         },
         min_participants: 2,
         max_participants: 100,
@@ -59,15 +60,17 @@ pub fn default_params(evaluators: Vec<String>, quorum: u32) -> RoundParams {
     }
 }
 
-/// DAO rules used by the demo and tests unless they say otherwise (block-based periods).
+/// DAO rules used by the demo and tests unless they say otherwise (block-based periods; the
+/// timelock is at least the unbonding period, as the DAO requires).
 pub fn default_dao_rules() -> ConfigUpdate {
     ConfigUpdate {
-        unbonding_period: Duration::Height(10),
+        unbonding_period: Duration::Height(2),
         voting_period: Duration::Height(20),
         quorum: Decimal::percent(30),
         threshold: Decimal::percent(50),
         allow_revoting: false,
         timelock: Some(Duration::Height(2)),
+        execution_window: Duration::Height(100),
         deposit: Uint128::new(1_000),
     }
 }
@@ -356,19 +359,39 @@ pub mod round {
         )
     }
 
-    /// Settles (or fails) a round.
+    /// One page of a round's settlement (or its failure); `limit` in work units.
+    pub fn settle_page(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        caller: &ParticipantKey,
+        round_id: u64,
+        limit: Option<u32>,
+    ) -> Result<TxOutcome, ChainError> {
+        chain.exec(
+            caller,
+            d.round_manager.as_str(),
+            &rm::ExecuteMsg::Settle { round_id, limit },
+            &[],
+        )
+    }
+
+    /// Settles (or fails) a round, page after page until it is done; the outcome of every
+    /// page, in order.
     pub fn settle(
         chain: &mut dyn Chain,
         d: &Deployment,
         caller: &ParticipantKey,
         round_id: u64,
-    ) -> Result<TxOutcome, ChainError> {
-        chain.exec(
-            caller,
-            d.round_manager.as_str(),
-            &rm::ExecuteMsg::Settle { round_id },
-            &[],
-        )
+    ) -> Result<Vec<TxOutcome>, ChainError> {
+        let mut pages = vec![];
+        loop {
+            let tx = settle_page(chain, d, caller, round_id, None)?;
+            let more = tx.attribute("outcome") == Some("in_progress");
+            pages.push(tx);
+            if !more {
+                return Ok(pages);
+            }
+        }
     }
 
     /// Claims `key`'s stake and reward of a round.

@@ -411,6 +411,7 @@ fn full_round_on_wasmd() -> Res<()> {
         join_blocks: 30,
         train_blocks: 10,
         eval_blocks: 60,
+        settle_blocks: 60,
     };
     let d = deploy(&mut chain, &deployer, &[&e1, &e2], schedule, 100)?;
     println!("deployed on {chain_id}: {d:#?}");
@@ -510,7 +511,10 @@ fn full_round_on_wasmd() -> Res<()> {
     let settle = chain.exec(
         &relayer.key,
         d.round_manager.as_str(),
-        &rm::ExecuteMsg::Settle { round_id },
+        &rm::ExecuteMsg::Settle {
+            round_id,
+            limit: None,
+        },
         &[],
     )?;
     println!(
@@ -649,6 +653,7 @@ fn gas_per_message() -> Res<()> {
         join_blocks: 80,
         train_blocks: 10,
         eval_blocks: 80,
+        settle_blocks: 80,
     };
     let d = deploy(&mut chain, &deployer, &[&e1, &e2], schedule, 100)?;
     let transfer = chain.exec(
@@ -745,15 +750,26 @@ fn gas_per_message() -> Res<()> {
             what: format!("report, {n} participants"),
             gas: reps.iter().map(gas).collect(),
         });
-        let s = chain.exec(
-            &relayer.key,
-            d.round_manager.as_str(),
-            &rm::ExecuteMsg::Settle { round_id: *id },
-            &[],
-        )?;
+        let mut pages = vec![];
+        loop {
+            let s = chain.exec(
+                &relayer.key,
+                d.round_manager.as_str(),
+                &rm::ExecuteMsg::Settle {
+                    round_id: *id,
+                    limit: None,
+                },
+                &[],
+            )?;
+            let more = s.attribute("outcome") == Some("in_progress");
+            pages.push(gas(&s));
+            if !more {
+                break;
+            }
+        }
         settle_rows.push(Row {
-            what: format!("settle, {n} participants"),
-            gas: vec![gas(&s)],
+            what: format!("settle, {n} participants (pages)"),
+            gas: pages,
         });
     }
     rows.extend(report_rows);

@@ -8,7 +8,7 @@ use cosmwasm_std::{coins, to_json_binary, Addr, Binary, Uint128, WasmMsg};
 use cw20::Cw20ExecuteMsg;
 use cw_multi_test::Executor;
 use fairshare_escrow::ContractError;
-use fairshare_protocol::escrow::{ExecuteMsg, StakeOutcome};
+use fairshare_protocol::escrow::ExecuteMsg;
 use fairshare_relayer::embedded::STAKE_DENOM;
 use fairshare_relayer::keys::ParticipantKey;
 
@@ -71,18 +71,21 @@ fn only_the_round_manager_reports_outcomes() {
     let escrow = s.chain.d.escrow.clone();
     let settle = ExecuteMsg::SettleRound {
         round_id: round,
-        outcomes: vec![StakeOutcome {
-            participant: mallory.to_string(),
-            reward: Uint128::new(1_000_000),
-            slash: Uint128::zero(),
-        }],
+        rewards: Uint128::zero(),
+        slashed: Uint128::new(1_000),
         dust: Uint128::zero(),
     };
-    assert_rejected(&mut s, ContractError::NotRoundManager, |s| {
-        s.chain
-            .app
-            .execute_contract(mallory.clone(), escrow.clone(), &settle, &[])
-    });
+    let reserve = ExecuteMsg::ReserveRewards {
+        round_id: round,
+        amount: Uint128::new(1_000_000),
+    };
+    for msg in [settle, reserve] {
+        assert_rejected(&mut s, ContractError::NotRoundManager, |s| {
+            s.chain
+                .app
+                .execute_contract(mallory.clone(), escrow.clone(), &msg, &[])
+        });
+    }
     assert_rejected(&mut s, ContractError::NotRoundManager, |s| {
         s.chain.app.execute_contract(
             mallory.clone(),

@@ -48,11 +48,16 @@ fn forged_signature_is_rejected() {
 }
 
 #[test]
-fn tampered_update_hash_is_rejected() {
+fn tampered_commitment_is_rejected() {
     let (mut s, round, alice, _) = training_round();
     let mut c = s.signed(&alice, round, "update");
-    c.update_hash =
-        HexBinary::from(fairshare_protocol::commitment::update_hash(b"another").to_vec());
+    c.commitment = HexBinary::from(
+        fairshare_protocol::commitment::binding(
+            alice.address(),
+            &fairshare_protocol::commitment::update_hash(b"another"),
+        )
+        .to_vec(),
+    );
     let relayer = s.relayer.clone();
     assert_rejected(
         &mut s,
@@ -113,24 +118,129 @@ fn signature_for_another_contract_or_chain_is_rejected() {
     }
 }
 
+/// Finding 1 (high): a commitment seen in the mempool could be squatted by a second identity,
+/// which made the honest participant's batch revert and left it a no-show. The committed value
+/// is now the participant's binding to its update, and nobody owns a value by committing first.
 #[test]
-fn duplicate_update_hash_is_rejected() {
+fn a_squatted_commitment_neither_blocks_nor_profits() {
+    let mut s = Scenario::new(2, 2);
+    let alice = s.participant("alice", 1_000);
+    let bob = s.participant("bob", 1_000);
+    // The squatter joined in time with a cheap second identity.
+    let squatter = s.participant("squatter", 1_000);
+    let round = s.open();
+    s.join_all(&[alice.clone(), bob, squatter.clone()], round, 1_000);
+    s.advance_to_training(round);
+    let honest = s.signed(&alice, round, "alice's adapter");
+    // The squatter copies alice's committed value out of the pending batch and signs it as
+    // its own, landing first.
+    let chain_id = s.chain.chain_id();
+    let contract = s.chain.d.round_manager.to_string();
+    let digest = fairshare_protocol::commitment::CommitmentContext {
+        chain_id: &chain_id,
+        contract: &contract,
+        round_id: round,
+        participant: squatter.address(),
+    }
+    .digest(&honest.commitment.to_array().expect("32 bytes"));
+    let copied = fairshare_protocol::round_manager::SignedCommitment {
+        participant: squatter.address().to_string(),
+        commitment: honest.commitment.clone(),
+        signature: squatter.sign_digest(&digest).expect("signs"),
+    };
+    let relayer = s.relayer.clone();
+    s.chain
+        .commit(&relayer, round, vec![copied])
+        .expect("anyone may commit any value of their own");
+    // The honest batch still lands: nothing is owned by committing it first.
+    s.chain
+        .commit(&relayer, round, vec![honest.clone()])
+        .expect("alice's commitment is not blocked");
+    let p = s
+        .chain
+        .participant(round, alice.address())
+        .expect("alice is a participant");
+    assert_eq!(p.commitment, Some(honest.commitment.clone()));
+    // What the squatter committed opens to no bundle of its own: a bundle holding alice's
+    // adapter binds to alice, never to the squatter.
+    let adapter = fairshare_protocol::commitment::update_hash(b"alice's adapter");
+    assert_ne!(
+        fairshare_protocol::commitment::binding(squatter.address(), &adapter).to_vec(),
+        honest.commitment.to_vec()
+    );
+}
+
+/// Copied *content* is a valuation matter: two participants may commit the same update
+/// bytes (each bound to itself), and the chain accepts both.
+#[test]
+fn identical_content_is_committed_by_each_for_valuation() {
     let (mut s, round, alice, bob) = training_round();
     let a = s.signed(&alice, round, "the same bytes");
+    let b = s.signed(&bob, round, "the same bytes");
+    assert_ne!(
+        a.commitment, b.commitment,
+        "each binding names its participant"
+    );
+    let relayer = s.relayer.clone();
+    s.chain
+        .commit(&relayer, round, vec![a, b])
+        .expect("both commit");
+    assert_eq!(s.chain.round(round).expect("round").committed, 2);
+}
+
+/// Finding 2 (medium): re-posting a commitment already stored used to fail the whole batch.
+#[test]
+fn a_commitment_already_on_chain_is_skipped_not_fatal() {
+    let (mut s, round, alice, bob) = training_round();
+    let a = s.signed(&alice, round, "a");
     let relayer = s.relayer.clone();
     s.chain
         .commit(&relayer, round, vec![a.clone()])
         .expect("first commit");
-    // bob copies alice's update and signs it as his own.
-    let b = s.signed(&bob, round, "the same bytes");
+    let b = s.signed(&bob, round, "b");
+    let res = s
+        .chain
+        .commit(&relayer, round, vec![a, b])
+        .expect("the batch lands despite the repeat");
+    let attr = |k: &str| {
+        res.events
+            .iter()
+            .flat_map(|e| e.attributes.iter())
+            .find(|a| a.key == k)
+            .map(|a| a.value.clone())
+            .expect("attribute present")
+    };
+    assert_eq!(attr("skipped"), alice.address());
+    assert_eq!(attr("stored"), "1");
+    assert_eq!(s.chain.round(round).expect("round").committed, 2);
+}
+
+#[test]
+fn high_s_signature_is_rejected() {
+    let (mut s, round, alice, _) = training_round();
+    let mut c = s.signed(&alice, round, "a");
+    // n − s: the same signature in its high-S form, which secp256k1_verify would accept.
+    let n: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36,
+        0x41, 0x41,
+    ];
+    let mut sig = c.signature.to_vec();
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = n[i] as i16 - sig[32 + i] as i16 - borrow;
+        borrow = i16::from(d < 0);
+        sig[32 + i] = d.rem_euclid(256) as u8;
+    }
+    c.signature = HexBinary::from(sig);
+    let relayer = s.relayer.clone();
     assert_rejected(
         &mut s,
-        ContractError::DuplicateUpdate {
+        ContractError::HighS {
             index: 0,
-            hash: a.update_hash.to_hex(),
-            round_id: round,
+            participant: alice.address().to_string(),
         },
-        |s| s.chain.commit(&relayer, round, vec![b]),
+        |s| s.chain.commit(&relayer, round, vec![c]),
     );
 }
 
@@ -153,23 +263,20 @@ fn batch_is_all_or_nothing_and_names_the_bad_index() {
 }
 
 #[test]
-fn double_commit_and_stranger_commit_are_rejected() {
+fn double_commit_is_skipped_and_stranger_commit_is_rejected() {
     let (mut s, round, alice, _) = training_round();
     let relayer = s.relayer.clone();
     let first = s.signed(&alice, round, "a");
     s.chain
-        .commit(&relayer, round, vec![first])
+        .commit(&relayer, round, vec![first.clone()])
         .expect("commits");
+    // A second, different commitment does not replace the first: commitments are final.
     let again = s.signed(&alice, round, "a2");
-    assert_rejected(
-        &mut s,
-        ContractError::AlreadyCommitted {
-            index: 0,
-            participant: alice.address().to_string(),
-            round_id: round,
-        },
-        |s| s.chain.commit(&relayer, round, vec![again]),
-    );
+    s.chain
+        .commit(&relayer, round, vec![again])
+        .expect("skipped, not fatal");
+    let p = s.chain.participant(round, alice.address()).expect("alice");
+    assert_eq!(p.commitment, Some(first.commitment));
     let stranger = s.chain.key("stranger");
     let c = s.signed(&stranger, round, "x");
     assert_rejected(
@@ -205,12 +312,12 @@ fn commit_after_the_deadline_is_rejected() {
 fn malformed_lengths_are_rejected() {
     let (mut s, round, alice, _) = training_round();
     let mut c = s.signed(&alice, round, "a");
-    c.update_hash = HexBinary::from(vec![1u8; 31]);
+    c.commitment = HexBinary::from(vec![1u8; 31]);
     let relayer = s.relayer.clone();
     assert_rejected(
         &mut s,
         ContractError::BadLength {
-            field: "update_hash",
+            field: "commitment",
             expected: 32,
             got: 31,
         },

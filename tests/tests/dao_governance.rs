@@ -86,12 +86,13 @@ impl Governed {
             )
             .expect("token instantiates");
         let rules = dao::ConfigUpdate {
-            unbonding_period: Duration::Height(5),
+            unbonding_period: Duration::Height(2),
             voting_period: Duration::Height(10),
             quorum: Decimal::percent(30),
             threshold: Decimal::percent(50),
             allow_revoting: false,
             timelock: Some(Duration::Height(2)),
+            execution_window: Duration::Height(20),
             deposit: Uint128::new(10),
         };
         let dao = app

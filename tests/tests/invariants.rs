@@ -1,17 +1,25 @@
-//! Property tests: random sequences of messages, and after every step the invariants of
-//! DESIGN §2 — token supply equals the sum of balances; the escrow holds exactly its stakes
-//! and unclaimed returns; nothing is claimed twice; a round never pays more than its budget;
-//! only the owner changes parameters.
+//! Property tests: random sequences of messages — joins, commits (forged, copied, repeated),
+//! reports, settlement pages of random sizes interleaved with everything else, claims, and DAO
+//! stakes, proposals, votes and executions — and after every step the invariants of
+//! DESIGN §2: token supply equals the sum of balances; the escrow holds exactly its stakes and
+//! unclaimed returns; rewards owed always fit under the token's cap (so no claim can fail);
+//! nothing is claimed twice or before its round has ended, and a claim pays what the results
+//! show; a round never pays more than its budget; only the owner changes parameters; the DAO
+//! never holds less than its stakers' tokens and never grants an allowance on them.
+//!
+//! `FAIRSHARE_PROPTEST_CASES` sets the number of random sequences (default 10,000).
 
 mod common;
 
 use std::collections::BTreeMap;
 
 use common::{report_of, Scenario};
-use cosmwasm_std::{Addr, Uint128};
+use cosmwasm_std::{to_json_binary, Addr, CosmosMsg, Uint128, WasmMsg};
 use cw_multi_test::Executor;
-use fairshare_protocol::round_manager::ExecuteMsg;
+use fairshare_protocol::dao::{Duration, LockedResponse, Vote};
+use fairshare_protocol::round_manager::{ExecuteMsg, Phase};
 use fairshare_relayer::keys::ParticipantKey;
+use fairshare_relayer::ops::governance;
 use proptest::prelude::*;
 
 const PARTICIPANTS: usize = 4;
@@ -39,6 +47,24 @@ enum Action {
     },
     Settle {
         round: usize,
+        /// Work units of one page; `None` settles to the end.
+        limit: Option<u32>,
+    },
+    DaoStake {
+        p: usize,
+        amount: u128,
+    },
+    DaoPropose {
+        p: usize,
+        kind: ProposalKind,
+    },
+    DaoVote {
+        p: usize,
+        proposal: usize,
+        yes: bool,
+    },
+    DaoExecute {
+        proposal: usize,
     },
     Claim {
         p: usize,
@@ -58,6 +84,28 @@ enum Action {
     },
 }
 
+#[derive(Debug, Clone, Copy)]
+enum ProposalKind {
+    /// Change the round budget (allowed).
+    Budget(u128),
+    /// Pay the proposer from the treasury's tokens (allowed; the balance check guards stakes).
+    Spend(u128),
+    /// Let the proposer spend the DAO's tokens: must be refused.
+    Allowance(u128),
+}
+
+fn proposal_kind() -> impl Strategy<Value = ProposalKind> {
+    prop_oneof![
+        (0u128..5_000_000).prop_map(ProposalKind::Budget),
+        (0u128..50_000).prop_map(ProposalKind::Spend),
+        (1u128..1_000_000).prop_map(ProposalKind::Allowance),
+    ]
+}
+
+fn settle_limit() -> impl Strategy<Value = Option<u32>> {
+    proptest::option::weighted(0.7, 1u32..30)
+}
+
 fn action() -> impl Strategy<Value = Action> {
     let p = 0..PARTICIPANTS;
     let r = 0usize..2;
@@ -68,7 +116,11 @@ fn action() -> impl Strategy<Value = Action> {
             .prop_map(|(p, round, forged, copy_of)| Action::Commit { p, round, forged, copy_of }),
         9 => (0..EVALUATORS, r.clone(), prop::collection::vec(-200i64..1_000, PARTICIPANTS), -100i64..1_500)
             .prop_map(|(e, round, values, delta_u)| Action::Report { e, round, values, delta_u }),
-        3 => r.clone().prop_map(|round| Action::Settle { round }),
+        4 => (r.clone(), settle_limit()).prop_map(|(round, limit)| Action::Settle { round, limit }),
+        2 => (p.clone(), 1u128..20_000).prop_map(|(p, amount)| Action::DaoStake { p, amount }),
+        1 => (p.clone(), proposal_kind()).prop_map(|(p, kind)| Action::DaoPropose { p, kind }),
+        2 => (p.clone(), 0usize..3, prop::bool::weighted(0.7)).prop_map(|(p, proposal, yes)| Action::DaoVote { p, proposal, yes }),
+        1 => (0usize..3).prop_map(|proposal| Action::DaoExecute { proposal }),
         3 => (p.clone(), r).prop_map(|(p, round)| Action::Claim { p, round }),
         6 => (1u64..6).prop_map(|blocks| Action::Advance { blocks }),
         1 => (p.clone(), p, 0u128..500_000).prop_map(|(from, to, amount)| Action::Transfer { from, to, amount }),
@@ -101,65 +153,80 @@ fn cycle(k: usize) -> impl Strategy<Value = Vec<Action>> {
         any::<bool>(),
         prop::collection::vec(prop::bool::weighted(0.8), p),
         prop::collection::vec(prop::collection::vec(action(), 0..4), 4),
+        prop::collection::vec(1u32..12, 0..4),
     )
-        .prop_map(move |(joins, commits, reports, wait, claims, noise)| {
-            let mut out = vec![Action::Open];
-            out.extend(
-                joins
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, j)| j.0)
-                    .map(|(p, j)| Action::Join {
+        .prop_map(
+            move |(joins, commits, reports, wait, claims, noise, pages)| {
+                let mut out = vec![Action::Open];
+                out.extend(joins.iter().enumerate().filter(|(_, j)| j.0).map(|(p, j)| {
+                    Action::Join {
                         p,
                         round: k,
                         stake: j.1,
-                    }),
-            );
-            out.extend(noise[0].clone());
-            out.push(Action::Advance { blocks: 4 });
-            out.extend(
-                commits
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| c.0)
-                    .map(|(p, c)| Action::Commit {
-                        p,
+                    }
+                }));
+                out.extend(noise[0].clone());
+                out.push(Action::Advance { blocks: 4 });
+                out.extend(
+                    commits
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.0)
+                        .map(|(p, c)| Action::Commit {
+                            p,
+                            round: k,
+                            forged: c.1,
+                            copy_of: c.2,
+                        }),
+                );
+                out.extend(noise[1].clone());
+                out.push(Action::Advance { blocks: 4 });
+                out.extend(
+                    reports
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.0)
+                        .map(|(e, r)| Action::Report {
+                            e,
+                            round: k,
+                            values: r.1.clone(),
+                            delta_u: r.2,
+                        }),
+                );
+                out.extend(noise[2].clone());
+                if wait {
+                    out.push(Action::Advance { blocks: 12 });
+                }
+                // Pages of random sizes, with claims and noise between them.
+                for (i, limit) in pages.iter().enumerate() {
+                    out.push(Action::Settle {
                         round: k,
-                        forged: c.1,
-                        copy_of: c.2,
-                    }),
-            );
-            out.extend(noise[1].clone());
-            out.push(Action::Advance { blocks: 4 });
-            out.extend(
-                reports
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| r.0)
-                    .map(|(e, r)| Action::Report {
-                        e,
-                        round: k,
-                        values: r.1.clone(),
-                        delta_u: r.2,
-                    }),
-            );
-            out.extend(noise[2].clone());
-            if wait {
-                out.push(Action::Advance { blocks: 12 });
-            }
-            out.push(Action::Settle { round: k });
-            out.extend(
-                claims
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| **c)
-                    .map(|(p, _)| Action::Claim { p, round: k }),
-            );
-            out.extend(noise[3].clone());
-            out.push(Action::Advance { blocks: 12 });
-            out.push(Action::Settle { round: k });
-            out
-        })
+                        limit: Some(*limit),
+                    });
+                    if i == 0 {
+                        out.push(Action::Claim { p: 0, round: k });
+                    }
+                }
+                out.push(Action::Settle {
+                    round: k,
+                    limit: None,
+                });
+                out.extend(
+                    claims
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| **c)
+                        .map(|(p, _)| Action::Claim { p, round: k }),
+                );
+                out.extend(noise[3].clone());
+                out.push(Action::Advance { blocks: 24 });
+                out.push(Action::Settle {
+                    round: k,
+                    limit: None,
+                });
+                out
+            },
+        )
 }
 
 fn sequence() -> impl Strategy<Value = Vec<Action>> {
@@ -180,6 +247,9 @@ struct Model {
     keys: Vec<ParticipantKey>,
     rounds: Vec<u64>,
     claims: BTreeMap<(usize, u64), u32>,
+    /// Reward paid by each successful claim.
+    claimed_rewards: BTreeMap<(usize, u64), u128>,
+    proposals: Vec<u64>,
     deposited: u128,
     initial_supply: u128,
 }
@@ -191,16 +261,37 @@ impl Model {
                 join_blocks: 4,
                 train_blocks: 4,
                 eval_blocks: 12,
+                settle_blocks: 12,
             };
             o.params.min_participants = 1;
+            let mut rules = fairshare_relayer::ops::default_dao_rules();
+            rules.voting_period = Duration::Height(6);
+            o.dao = Some(rules);
         });
         let keys = s.participants(PARTICIPANTS, 1_000_000);
+        // Governance tokens to vote and propose with.
+        for k in &keys {
+            s.chain
+                .app
+                .execute_contract(
+                    s.chain.faucet.clone(),
+                    s.chain.d.token.clone(),
+                    &cw20::Cw20ExecuteMsg::Transfer {
+                        recipient: k.address().to_string(),
+                        amount: Uint128::new(100_000),
+                    },
+                    &[],
+                )
+                .expect("faucet pays");
+        }
         let initial_supply = s.chain.token_info().expect("info").total_supply.u128();
         Self {
             s,
             keys,
             rounds: vec![],
             claims: BTreeMap::new(),
+            claimed_rewards: BTreeMap::new(),
+            proposals: vec![],
             deposited: 0,
             initial_supply,
         }
@@ -241,8 +332,24 @@ impl Model {
                     let mut c = self.s.signed(&signer, r, &label);
                     c.participant = self.keys[*p].address().to_string();
                     let relayer = self.s.relayer.clone();
-                    let res = self.s.chain.commit(&relayer, r, vec![c]);
-                    assert!(!(*forged && res.is_ok()), "a forged signature was accepted");
+                    let before = self.s.chain.participant(r, &c.participant).ok();
+                    let res = self.s.chain.commit(&relayer, r, vec![c.clone()]);
+                    let after = self.s.chain.participant(r, &c.participant).ok();
+                    if *forged {
+                        // Accepted only as a skip of a participant already committed.
+                        assert!(
+                            res.is_err()
+                                || before.as_ref().and_then(|p| p.commitment.clone()).is_some(),
+                            "a forged signature was accepted"
+                        );
+                    }
+                    if let Some(prev) = before.and_then(|p| p.commitment) {
+                        assert_eq!(
+                            after.and_then(|p| p.commitment),
+                            Some(prev),
+                            "a commitment was replaced"
+                        );
+                    }
                 }
             }
             Action::Report {
@@ -268,7 +375,7 @@ impl Model {
                                         participant: k.address().to_string(),
                                     },
                                 )
-                                .map(|p| p.update_hash.is_some())
+                                .map(|p| p.commitment.is_some())
                                 .unwrap_or(false)
                         })
                         .map(|(i, _)| (i, format!("{}", values[i] as f64 / 1000.0)))
@@ -282,17 +389,88 @@ impl Model {
                     let _ = self.s.chain.report(&ev, r, report);
                 }
             }
-            Action::Settle { round } => {
+            Action::Settle { round, limit } => {
                 if let Some(r) = self.round(*round) {
-                    let _ = self.s.settle(r);
+                    let anyone = self.s.chain.addr("anyone");
+                    let _ = match limit {
+                        Some(l) => self.s.chain.settle_page(&anyone, r, Some(*l)),
+                        None => self.s.settle(r),
+                    };
                 }
             }
             Action::Claim { p, round } => {
                 if let Some(r) = self.round(*round) {
                     let k = self.keys[*p].clone();
+                    let phase = self.s.chain.round(r).expect("round").phase;
+                    let before = self.s.chain.token_balance(k.address()).expect("balance");
                     if self.s.claim(&k, r).is_ok() {
+                        assert!(
+                            matches!(phase, Phase::Settled | Phase::Failed),
+                            "a claim succeeded while the round was {phase:?}"
+                        );
                         *self.claims.entry((*p, r)).or_default() += 1;
+                        let after = self.s.chain.token_balance(k.address()).expect("balance");
+                        self.claimed_rewards.insert((*p, r), after - before);
                     }
+                }
+            }
+            Action::DaoStake { p, amount } => {
+                let k = self.keys[*p].clone();
+                let d = self.s.chain.d.clone();
+                let _ = governance::stake(&mut self.s.chain.app, &d, &k, *amount);
+            }
+            Action::DaoPropose { p, kind } => {
+                let k = self.keys[*p].clone();
+                let d = self.s.chain.d.clone();
+                let msg = |m: serde_json::Value, contract: &Addr| -> CosmosMsg {
+                    WasmMsg::Execute {
+                        contract_addr: contract.to_string(),
+                        msg: to_json_binary(&m).expect("json"),
+                        funds: vec![],
+                    }
+                    .into()
+                };
+                let msgs = match kind {
+                    ProposalKind::Budget(b) => {
+                        let mut params = self.s.chain.rm_config().expect("config").params;
+                        params.rewards.budget = Uint128::new(*b);
+                        vec![msg(
+                            serde_json::to_value(ExecuteMsg::UpdateParams { params })
+                                .expect("json"),
+                            &d.round_manager,
+                        )]
+                    }
+                    ProposalKind::Spend(a) => vec![msg(
+                        serde_json::json!({"transfer": {"recipient": k.address(), "amount": a.to_string()}}),
+                        &d.token,
+                    )],
+                    ProposalKind::Allowance(a) => vec![msg(
+                        serde_json::json!({"increase_allowance": {"spender": k.address(), "amount": a.to_string()}}),
+                        &d.token,
+                    )],
+                };
+                let res = governance::propose(&mut self.s.chain.app, &d, &k, 1_000, "p", "", msgs);
+                match (kind, res) {
+                    (ProposalKind::Allowance(_), Ok(_)) => {
+                        panic!("a proposal granting an allowance on the staking token was accepted")
+                    }
+                    (_, Ok(id)) => self.proposals.push(id),
+                    _ => {}
+                }
+            }
+            Action::DaoVote { p, proposal, yes } => {
+                if let Some(&id) = self.proposals.get(*proposal) {
+                    let k = self.keys[*p].clone();
+                    let d = self.s.chain.d.clone();
+                    let v = if *yes { Vote::Yes } else { Vote::No };
+                    let _ = governance::vote(&mut self.s.chain.app, &d, &k, id, v);
+                }
+            }
+            Action::DaoExecute { proposal } => {
+                if let Some(&id) = self.proposals.get(*proposal) {
+                    let k = self.keys[0].clone();
+                    let d = self.s.chain.d.clone();
+                    let _ = governance::execute(&mut self.s.chain.app, &d, &k, id);
                 }
             }
             Action::Advance { blocks } => self.s.chain.advance(*blocks),
@@ -358,6 +536,54 @@ impl Model {
             self.claims.values().all(|&n| n == 1),
             "nothing is claimed twice"
         );
+        let owed = t.unclaimed_rewards.u128();
+        if let Some(cap) = c.minter().expect("minter").and_then(|m| m.cap) {
+            assert!(
+                info.total_supply.u128() + owed <= cap.u128(),
+                "rewards owed no longer fit under the cap: a claim could fail"
+            );
+        }
+        if let Some(dao) = &c.d.dao {
+            let locked: LockedResponse = c
+                .app
+                .wrap()
+                .query_wasm_smart(dao, &fairshare_protocol::dao::QueryMsg::Locked {})
+                .expect("locked");
+            let held = c.token_balance(dao.as_str()).expect("balance");
+            assert!(
+                held >= locked.staked.u128() + locked.unbonding.u128() + locked.deposits.u128(),
+                "the DAO holds less than its stakers' tokens"
+            );
+            for k in &self.keys {
+                let a: cw20::AllowanceResponse = c
+                    .app
+                    .wrap()
+                    .query_wasm_smart(
+                        &c.d.token,
+                        &cw20::Cw20QueryMsg::Allowance {
+                            owner: dao.to_string(),
+                            spender: k.address().to_string(),
+                        },
+                    )
+                    .expect("allowance");
+                assert!(a.allowance.is_zero(), "the DAO granted an allowance");
+            }
+        }
+        for (&(p, r), &got) in &self.claimed_rewards {
+            if let Ok(res) = c
+                .app
+                .wrap()
+                .query_wasm_smart::<fairshare_protocol::round_manager::ParticipantResult>(
+                    &c.d.round_manager,
+                    &fairshare_protocol::round_manager::QueryMsg::Result {
+                        round_id: r,
+                        participant: self.keys[p].address().to_string(),
+                    },
+                )
+            {
+                assert_eq!(res.reward.u128(), got, "a claim paid other than its result");
+            }
+        }
         let treasury = c.stake_balance(c.d.treasury.as_str()).expect("balance");
         assert_eq!(
             treasury,
@@ -393,8 +619,12 @@ fn invariants_hold_under_any_sequence() {
     use std::cell::Cell;
     let settled = Cell::new(0usize);
     let claimed = Cell::new(0usize);
+    let cases = std::env::var("FAIRSHARE_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let mut runner = TestRunner::new(Config {
-        cases: 48,
+        cases,
         max_shrink_iters: 200,
         ..Config::default()
     });
@@ -471,9 +701,20 @@ fn a_scripted_sequence_reaches_settlement_and_claims() {
             values: vec![300, 100, 0, 0],
             delta_u: 400,
         },
-        Action::Settle { round: 0 }, // refused: the third evaluator is still due
+        Action::Settle {
+            round: 0,
+            limit: None,
+        }, // refused: the third evaluator is still due
         Action::Advance { blocks: 12 },
-        Action::Settle { round: 0 },
+        Action::Settle {
+            round: 0,
+            limit: Some(4),
+        },
+        Action::Claim { p: 0, round: 0 }, // refused: settlement is under way
+        Action::Settle {
+            round: 0,
+            limit: None,
+        },
         Action::Claim { p: 0, round: 0 },
         Action::Claim { p: 0, round: 0 },
         Action::Claim { p: 1, round: 0 },

@@ -91,9 +91,18 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
     }
 }
 
-/// Checks that the stored contract is this one and not newer, then records the new version.
+/// Checks that the stored contract is a DAO (so the DAO's code never lands on another
+/// contract's storage) and not newer than this code, then records the new version.
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
+    let stored = cw2::get_contract_version(deps.storage)?;
+    if stored.contract != CONTRACT_NAME {
+        return Err(ContractError::WrongContract {
+            expected: CONTRACT_NAME,
+            found: stored.contract,
+        });
+    }
+    // Refuses a downgrade from a newer version.
     let from = cw2::ensure_from_older_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     Ok(Response::new()
         .add_attribute("action", "migrate")

@@ -1,7 +1,7 @@
 //! Every way a DAO message can fail, each with what to do about it.
 
 use cosmwasm_std::{Addr, Decimal, OverflowError, StdError, Uint128};
-use fairshare_protocol::dao::{Expiration, Status};
+use fairshare_protocol::dao::{Duration, Expiration, Status};
 use thiserror::Error;
 
 #[derive(Error, Debug, PartialEq)]
@@ -34,10 +34,20 @@ pub enum ContractError {
         max_seconds: u64,
     },
 
-    #[error(
-        "the timelock must be counted in the same unit (blocks or seconds) as the voting period"
-    )]
-    TimelockUnitMismatch,
+    #[error("{name} must be counted in the same unit (blocks or seconds) as {other}")]
+    UnitMismatch {
+        name: &'static str,
+        other: &'static str,
+    },
+
+    #[error("with an unbonding period of {unbonding_period}, a timelock of at least that long is required, so that stakers who oppose a passed proposal can unstake and claim before it runs")]
+    MissingTimelock { unbonding_period: Duration },
+
+    #[error("the timelock ({timelock}) is shorter than the unbonding period ({unbonding_period}): stakers who oppose a passed proposal could not unstake and claim before it runs; set a timelock of at least {unbonding_period}")]
+    TimelockShorterThanUnbonding {
+        timelock: Duration,
+        unbonding_period: Duration,
+    },
 
     #[error("the proposal deposit must be greater than zero")]
     ZeroDeposit,
@@ -92,9 +102,27 @@ pub enum ContractError {
     #[error("proposal {proposal_id} is timelocked: it can be executed from {until}")]
     Timelocked { proposal_id: u64, until: Expiration },
 
-    #[error("proposal {proposal_id} is {status}: only a rejected proposal can be closed")]
-    NotRejected { proposal_id: u64, status: Status },
+    #[error(
+        "proposal {proposal_id} is {status}: only a rejected or expired proposal can be closed"
+    )]
+    NotClosable { proposal_id: u64, status: Status },
 
     #[error("these messages would leave the DAO {balance} tokens while it holds {locked} for stakers, unbonding claims and deposits; spend only the treasury")]
     WouldSpendLocked { balance: Uint128, locked: Uint128 },
+
+    #[error("msgs[{index}] is a `{kind}` message: a proposal may carry only bank and wasm messages, because other kinds (stargate, any, custom, ...) could wrap a call on the staking token that the DAO cannot inspect")]
+    MessageKindNotAllowed { index: usize, kind: String },
+
+    #[error("msgs[{index}] is a `{kind}` on the staking token {token}: toward its own token a proposal may only `transfer`, `send` or `burn` (the DAO checks afterwards that its balance still covers the stakes); allowances, `*_from` spends, minter or marketing changes, migrations and admin changes could spend the stakers' locked tokens")]
+    StakingTokenMessageNotAllowed {
+        index: usize,
+        kind: String,
+        token: Addr,
+    },
+
+    #[error("this address holds the contract {found}, not {expected}: the DAO's code can only replace a DAO")]
+    WrongContract {
+        expected: &'static str,
+        found: String,
+    },
 }

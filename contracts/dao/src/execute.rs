@@ -1,22 +1,62 @@
 //! State-changing messages: staking, proposals, votes, execution and the DAO's own config.
 
 use cosmwasm_std::{
-    from_json, to_json_binary, Addr, CosmosMsg, Decimal, DepsMut, Env, MessageInfo, Reply,
-    Response, StdResult, Storage, SubMsg, SubMsgResult, Uint128, WasmMsg,
+    from_json, to_json_binary, Addr, CosmosMsg, Decimal, DepsMut, Env, MessageInfo, OverflowError,
+    OverflowOperation, Reply, Response, StdResult, Storage, SubMsg, SubMsgResult, Uint128, WasmMsg,
 };
 use cw20::{BalanceResponse, Cw20ExecuteMsg, Cw20QueryMsg, Cw20ReceiveMsg};
 use cw_storage_plus::Item;
 use fairshare_protocol::dao::{
-    Claim, Config, ConfigUpdate, DepositStatus, ExecuteMsg, ReceiveMsg, Status, Tally, Vote,
+    Claim, Config, ConfigUpdate, DepositStatus, Duration, ExecuteMsg, ReceiveMsg, Status, Tally,
+    Vote,
 };
 
 use crate::error::ContractError;
+use crate::guard;
 use crate::proposal::{count, Proposal};
 use crate::state::{
     Ballot, BALLOTS, CLAIMS, CONFIG, EXECUTING, MAX_CLAIMS, PROPOSALS, PROPOSAL_COUNT, STAKES,
     TOTAL_DEPOSITS, TOTAL_STAKED, TOTAL_UNBONDING,
 };
 use crate::time;
+
+/// Refuses `name` unless it counts the same unit as `other`.
+fn ensure_same_unit(
+    name: &'static str,
+    value: Duration,
+    other: &'static str,
+    other_value: Duration,
+) -> Result<(), ContractError> {
+    if time::same_unit(value, other_value) {
+        Ok(())
+    } else {
+        Err(ContractError::UnitMismatch { name, other })
+    }
+}
+
+/// The timelock must outlast the unbonding period, so that stakers who oppose a passed
+/// proposal can leave (unstake and claim) before it runs.
+fn ensure_exit_before_execution(
+    timelock: Option<Duration>,
+    unbonding_period: Duration,
+) -> Result<(), ContractError> {
+    let unbonding = match unbonding_period {
+        Duration::Height(0) | Duration::Time(0) => return Ok(()),
+        Duration::Height(n) | Duration::Time(n) => n,
+    };
+    let Some(timelock) = timelock else {
+        return Err(ContractError::MissingTimelock { unbonding_period });
+    };
+    ensure_same_unit("timelock", timelock, "unbonding_period", unbonding_period)?;
+    let (Duration::Height(locked) | Duration::Time(locked)) = timelock;
+    if locked < unbonding {
+        return Err(ContractError::TimelockShorterThanUnbonding {
+            timelock,
+            unbonding_period,
+        });
+    }
+    Ok(())
+}
 
 /// Checks a set of rules and makes them the config for `token`.
 pub fn validate_rules(token: Addr, rules: ConfigUpdate) -> Result<Config, ContractError> {
@@ -25,14 +65,21 @@ pub fn validate_rules(token: Addr, rules: ConfigUpdate) -> Result<Config, Contra
             return Err(ContractError::InvalidShare { name, value });
         }
     }
-    time::validate("voting_period", rules.voting_period, true)?;
+    let voting_period = rules.voting_period;
+    time::validate("voting_period", voting_period, true)?;
     time::validate("unbonding_period", rules.unbonding_period, false)?;
     if let Some(timelock) = rules.timelock {
         time::validate("timelock", timelock, false)?;
-        if !time::same_unit(timelock, rules.voting_period) {
-            return Err(ContractError::TimelockUnitMismatch);
-        }
+        ensure_same_unit("timelock", timelock, "voting_period", voting_period)?;
     }
+    time::validate("execution_window", rules.execution_window, true)?;
+    ensure_same_unit(
+        "execution_window",
+        rules.execution_window,
+        "voting_period",
+        voting_period,
+    )?;
+    ensure_exit_before_execution(rules.timelock, rules.unbonding_period)?;
     if rules.deposit.is_zero() {
         return Err(ContractError::ZeroDeposit);
     }
@@ -44,6 +91,7 @@ pub fn validate_rules(token: Addr, rules: ConfigUpdate) -> Result<Config, Contra
         threshold: rules.threshold,
         allow_revoting: rules.allow_revoting,
         timelock: rules.timelock,
+        execution_window: rules.execution_window,
         deposit: rules.deposit,
     })
 }
@@ -150,6 +198,7 @@ fn propose(
     if title.trim().is_empty() {
         return Err(ContractError::EmptyTitle);
     }
+    guard::check_msgs(deps.api, &config.token, &msgs)?;
     // Power at the start of this block: stake moved in this very block does not count.
     let start_height = env.block.height;
     let total_power = TOTAL_STAKED
@@ -158,7 +207,10 @@ fn propose(
     if total_power.is_zero() {
         return Err(ContractError::NoTotalPower);
     }
-    let id = PROPOSAL_COUNT.load(deps.storage)? + 1;
+    let id = PROPOSAL_COUNT
+        .load(deps.storage)?
+        .checked_add(1)
+        .ok_or(OverflowError::new(OverflowOperation::Add))?;
     PROPOSAL_COUNT.save(deps.storage, &id)?;
     let proposal = Proposal {
         proposer: proposer.clone(),
@@ -173,8 +225,10 @@ fn propose(
         threshold: config.threshold,
         allow_revoting: config.allow_revoting,
         timelock: config.timelock,
+        execution_window: config.execution_window,
         status: Status::Open,
         executable_at: None,
+        executable_until: None,
         deposit,
         deposit_status: DepositStatus::Held,
         execution_error: None,
@@ -309,7 +363,9 @@ pub fn vote(
 }
 
 /// Runs a passed proposal: refunds its deposit (once), then dispatches its messages through
-/// [`run_proposal`] as one sub-message, so they succeed or fail together.
+/// [`run_proposal`] as one sub-message, so they succeed or fail together. Its messages are
+/// checked again here, as they were when it opened (a proposal stored by older code, or
+/// before a rule tightened, cannot slip through).
 pub fn execute(
     deps: DepsMut,
     env: Env,
@@ -329,11 +385,12 @@ pub fn execute(
             return Err(ContractError::Timelocked { proposal_id, until });
         }
     }
+    let config = CONFIG.load(deps.storage)?;
+    guard::check_msgs(deps.api, &config.token, &proposal.msgs)?;
     let mut response = Response::new()
         .add_attribute("action", "execute")
         .add_attribute("proposal_id", proposal_id.to_string());
     if proposal.deposit_status == DepositStatus::Held {
-        let config = CONFIG.load(deps.storage)?;
         proposal.deposit_status = DepositStatus::Refunded;
         sub_from(&TOTAL_DEPOSITS, deps.storage, proposal.deposit)?;
         response = response.add_message(transfer(
@@ -433,8 +490,9 @@ pub fn locked_total(storage: &dyn Storage) -> StdResult<Uint128> {
         .map_err(Into::into)
 }
 
-/// Closes a rejected proposal: refunds its deposit if it reached quorum, else the treasury
-/// keeps it.
+/// Closes a rejected or expired proposal and settles a deposit still held: a rejected
+/// proposal's is refunded if it reached quorum, else the treasury keeps it; an expired
+/// proposal passed, so its deposit is refunded (unless a failed execution already did).
 pub fn close(
     deps: DepsMut,
     env: Env,
@@ -443,27 +501,33 @@ pub fn close(
 ) -> Result<Response, ContractError> {
     let mut proposal = load_proposal(deps.storage, proposal_id)?;
     proposal.refresh(&env.block)?;
-    if proposal.status != Status::Rejected {
-        return Err(ContractError::NotRejected {
-            proposal_id,
-            status: proposal.status,
-        });
-    }
+    let refund = match proposal.status {
+        Status::Rejected => proposal.quorum_met()?,
+        Status::Expired => true,
+        status => {
+            return Err(ContractError::NotClosable {
+                proposal_id,
+                status,
+            })
+        }
+    };
     proposal.status = Status::Closed;
-    sub_from(&TOTAL_DEPOSITS, deps.storage, proposal.deposit)?;
     let mut response = Response::new()
         .add_attribute("action", "close")
         .add_attribute("proposal_id", proposal_id.to_string());
-    if proposal.quorum_met()? {
-        let config = CONFIG.load(deps.storage)?;
-        proposal.deposit_status = DepositStatus::Refunded;
-        response = response.add_message(transfer(
-            &config.token,
-            &proposal.proposer,
-            proposal.deposit,
-        )?);
-    } else {
-        proposal.deposit_status = DepositStatus::Forfeited;
+    if proposal.deposit_status == DepositStatus::Held {
+        sub_from(&TOTAL_DEPOSITS, deps.storage, proposal.deposit)?;
+        if refund {
+            let config = CONFIG.load(deps.storage)?;
+            proposal.deposit_status = DepositStatus::Refunded;
+            response = response.add_message(transfer(
+                &config.token,
+                &proposal.proposer,
+                proposal.deposit,
+            )?);
+        } else {
+            proposal.deposit_status = DepositStatus::Forfeited;
+        }
     }
     PROPOSALS.save(deps.storage, proposal_id, &proposal)?;
     Ok(response.add_attribute("deposit", proposal.deposit_status.to_string()))

@@ -7,6 +7,7 @@
 pub mod contract;
 pub mod error;
 pub mod execute;
+pub mod guard;
 pub mod proposal;
 pub mod query;
 pub mod state;

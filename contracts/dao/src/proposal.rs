@@ -1,4 +1,5 @@
-//! A proposal and the rules that decide it: quorum, threshold, early decisions, timelock.
+//! A proposal and the rules that decide it: quorum, threshold, early decisions, timelock,
+//! execution window.
 
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, BlockInfo, CosmosMsg, Decimal, StdResult, Uint128, Uint256};
@@ -23,9 +24,14 @@ pub struct Proposal {
     pub threshold: Decimal,
     pub allow_revoting: bool,
     pub timelock: Option<Duration>,
-    /// As last written; an `Open` proposal past `expires` is decided by [`Proposal::refresh`].
+    /// How long it stays executable once its timelock has ended.
+    pub execution_window: Duration,
+    /// As last written; an `Open` proposal past `expires` is decided, and a `Passed` one past
+    /// `executable_until` expires, by [`Proposal::refresh`].
     pub status: Status,
     pub executable_at: Option<Expiration>,
+    /// End of the execution window (`None` until it has passed).
+    pub executable_until: Option<Expiration>,
     pub deposit: Uint128,
     pub deposit_status: DepositStatus,
     pub execution_error: Option<String>,
@@ -84,42 +90,61 @@ impl Proposal {
         Ok(self.quorum_met()? && threshold_met(self.tally.yes, self.tally.no, self.threshold))
     }
 
-    /// Where the timelock of a proposal passed at `from` ends.
-    fn unlock_after(&self, from: Expiration) -> StdResult<Expiration> {
-        match self.timelock {
-            Some(d) => time::add(from, d),
-            None => Ok(from),
-        }
+    /// Marks the proposal passed at `at`: executable once its timelock has ended, for its
+    /// execution window.
+    fn pass(&mut self, at: Expiration) -> StdResult<()> {
+        let unlock = match self.timelock {
+            Some(d) => time::add(at, d)?,
+            None => at,
+        };
+        self.status = Status::Passed;
+        self.executable_at = Some(unlock);
+        self.executable_until = Some(time::add(unlock, self.execution_window)?);
+        Ok(())
     }
 
-    /// Decides an open proposal whose voting period has ended.
+    /// Decides an open proposal whose voting period has ended, and expires a passed one
+    /// whose execution window has ended (a failed execution leaves it `Passed`, so it
+    /// expires too).
     pub fn refresh(&mut self, block: &BlockInfo) -> StdResult<()> {
         if self.status == Status::Open && time::is_expired(self.expires, block) {
             if self.passes()? {
-                self.status = Status::Passed;
-                self.executable_at = Some(self.unlock_after(self.expires)?);
+                self.pass(self.expires)?;
             } else {
                 self.status = Status::Rejected;
             }
+        }
+        if self.status == Status::Passed
+            && self
+                .executable_until
+                .is_some_and(|until| time::is_expired(until, block))
+        {
+            self.status = Status::Expired;
         }
         Ok(())
     }
 
     /// Decides an open proposal early once no remaining vote could change the outcome.
     /// With revoting allowed, cast votes can still change, so only expiry decides.
+    ///
+    /// Both early decisions wait for quorum. Passing needs it anyway; rejecting before it
+    /// would let one holder of just over `1 − threshold` of the power vote no first and end
+    /// the proposal without quorum, which forfeits the proposer's deposit, while the others
+    /// could still have voted it to quorum (where a rejection refunds the deposit). Without
+    /// quorum, the proposal stays open until its voting period ends.
     pub fn decide_early(&mut self, block: &BlockInfo) -> StdResult<()> {
-        if self.status != Status::Open || self.allow_revoting {
+        if self.status != Status::Open || self.allow_revoting || !self.quorum_met()? {
             return Ok(());
         }
         let remaining = self.total_power.checked_sub(turnout(&self.tally)?)?;
         let Tally { yes, no, .. } = self.tally;
-        if self.quorum_met()? && threshold_met(yes, no.checked_add(remaining)?, self.threshold) {
-            self.status = Status::Passed;
-            let now = Expiration::AtHeight(block.height);
-            self.executable_at = Some(match self.timelock {
-                Some(d) => time::after(d, block),
-                None => now,
-            });
+        if threshold_met(yes, no.checked_add(remaining)?, self.threshold) {
+            // The timelock and window count the voting period's unit, as the window does.
+            let now = match self.execution_window {
+                Duration::Height(_) => Expiration::AtHeight(block.height),
+                Duration::Time(_) => Expiration::AtTime(block.time),
+            };
+            self.pass(now)?;
         } else if !threshold_met(yes.checked_add(remaining)?, no, self.threshold) {
             self.status = Status::Rejected;
         }
@@ -144,6 +169,7 @@ impl Proposal {
             threshold: p.threshold,
             allow_revoting: p.allow_revoting,
             executable_at: p.executable_at,
+            executable_until: p.executable_until,
             deposit: p.deposit,
             deposit_status: p.deposit_status,
             execution_error: p.execution_error,
@@ -170,8 +196,10 @@ mod tests {
             threshold: Decimal::percent(threshold),
             allow_revoting: revoting,
             timelock: Some(Duration::Height(10)),
+            execution_window: Duration::Height(30),
             status: Status::Open,
             executable_at: None,
+            executable_until: None,
             deposit: Uint128::one(),
             deposit_status: DepositStatus::Held,
             execution_error: None,
@@ -224,6 +252,10 @@ mod tests {
             p.executable_at,
             Some(Expiration::AtHeight(block.height + 10))
         );
+        assert_eq!(
+            p.executable_until,
+            Some(Expiration::AtHeight(block.height + 40))
+        );
     }
 
     #[test]
@@ -236,6 +268,53 @@ mod tests {
         p.tally = tally(0, 50, 0);
         p.decide_early(&block).expect("no overflow");
         assert_eq!(p.status, Status::Rejected);
+    }
+
+    #[test]
+    fn does_not_reject_early_before_quorum() {
+        let block = mock_env().block;
+        // At 90%, 11 no votes of 100 already make yes impossible, but 11 < 30 is no quorum.
+        let mut p = proposal(100, 30, 90, false);
+        p.tally = tally(0, 11, 0);
+        p.decide_early(&block).expect("no overflow");
+        assert_eq!(p.status, Status::Open, "the others may still reach quorum");
+        p.tally = tally(0, 11, 19);
+        p.decide_early(&block).expect("no overflow");
+        assert_eq!(p.status, Status::Rejected, "quorum reached, yes cannot win");
+        assert!(p.quorum_met().expect("no overflow"));
+    }
+
+    #[test]
+    fn a_passed_proposal_expires_after_its_execution_window() {
+        let mut block = mock_env().block;
+        block.height = 100;
+        let mut p = proposal(100, 30, 50, false);
+        p.tally = tally(60, 0, 0);
+        p.refresh(&block).expect("same units");
+        assert_eq!(p.status, Status::Passed);
+        assert_eq!(p.executable_at, Some(Expiration::AtHeight(110)));
+        assert_eq!(p.executable_until, Some(Expiration::AtHeight(140)));
+        block.height = 139;
+        p.refresh(&block).expect("same units");
+        assert_eq!(p.status, Status::Passed);
+        block.height = 140;
+        p.refresh(&block).expect("same units");
+        assert_eq!(p.status, Status::Expired);
+    }
+
+    #[test]
+    fn an_early_pass_counts_time_when_the_periods_do() {
+        let block = mock_env().block;
+        let mut p = proposal(100, 30, 50, false);
+        p.timelock = None;
+        p.execution_window = Duration::Time(60);
+        p.tally = tally(51, 0, 0);
+        p.decide_early(&block).expect("same units");
+        assert_eq!(p.executable_at, Some(Expiration::AtTime(block.time)));
+        assert_eq!(
+            p.executable_until,
+            Some(Expiration::AtTime(block.time.plus_seconds(60)))
+        );
     }
 
     #[test]

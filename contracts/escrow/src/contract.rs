@@ -8,7 +8,8 @@ use cosmwasm_std::{
 };
 use fairshare_protocol::asset::StakeAsset;
 use fairshare_protocol::escrow::{
-    ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg, ReceiveMsg, TotalsResponse,
+    ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg, ReceiveMsg, RewardRoomResponse,
+    TotalsResponse,
 };
 
 use crate::error::ContractError;
@@ -58,7 +59,7 @@ pub fn instantiate(
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn execute(
     deps: DepsMut,
-    env: Env,
+    _env: Env,
     info: MessageInfo,
     msg: ExecuteMsg,
 ) -> Result<Response, ContractError> {
@@ -73,11 +74,15 @@ pub fn execute(
                 }
             }
         }
+        ExecuteMsg::ReserveRewards { round_id, amount } => {
+            settle::reserve_rewards(deps, info, round_id, amount)
+        }
         ExecuteMsg::SettleRound {
             round_id,
-            outcomes,
+            rewards,
+            slashed,
             dust,
-        } => settle::settle_round(deps, env, info, round_id, outcomes, dust),
+        } => settle::settle_round(deps, info, round_id, rewards, slashed, dust),
         ExecuteMsg::RefundRound { round_id } => settle::refund_round(deps, info, round_id),
         ExecuteMsg::Claim { round_id } => claim::claim(deps, info, round_id),
         ExecuteMsg::UpdateConfig {
@@ -131,11 +136,18 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
             limit,
         } => to_json_binary(&query::stakes(deps, round_id, start_after, limit)?),
         QueryMsg::Totals {} => to_json_binary(&TOTALS.load(deps.storage)?),
+        QueryMsg::RewardRoom {} => {
+            let cfg = CONFIG.load(deps.storage)?;
+            let room = settle::reward_room(deps, &cfg)
+                .map_err(|e| cosmwasm_std::StdError::generic_err(e.to_string()))?;
+            to_json_binary(&RewardRoomResponse { room })
+        }
     }
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
-    cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    cw2::ensure_from_older_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)
+        .map_err(|e| ContractError::Migration(e.to_string()))?;
     Ok(Response::new().add_attribute("action", "migrate"))
 }

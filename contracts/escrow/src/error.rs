@@ -25,13 +25,24 @@ pub enum ContractError {
 
     #[error("round {0} has already ended in the escrow")]
     RoundAlreadyEnded(u64),
-    #[error("outcome for {0} in round {1}, who has no locked stake there")]
-    UnknownStaker(String, u64),
-    #[error("outcomes cover {got} stakers; round {round_id} has {expected}")]
-    OutcomeCount {
+    #[error("round {0} already has a reward reservation")]
+    AlreadyReserved(u64),
+    #[error("cannot reserve {amount} for rewards: the reward token's cap leaves room for {room}")]
+    OverCap { amount: Uint128, room: Uint128 },
+    #[error(
+        "round {round_id}: rewards {rewards} + dust {dust} must equal the reservation {reserved}"
+    )]
+    ReservationMismatch {
         round_id: u64,
-        expected: u32,
-        got: usize,
+        rewards: Uint128,
+        dust: Uint128,
+        reserved: Uint128,
+    },
+    #[error("round {round_id}: slashing {slashed} exceeds the round's stakes {locked}")]
+    SlashExceedsStakes {
+        round_id: u64,
+        slashed: Uint128,
+        locked: Uint128,
     },
     #[error("slash {slash} for {participant} exceeds its stake {stake}")]
     SlashExceedsStake {
@@ -39,8 +50,12 @@ pub enum ContractError {
         slash: Uint128,
         stake: Uint128,
     },
-    #[error("reward arithmetic overflows")]
+    #[error("a running total overflows")]
     Overflow,
+    #[error("a running total would go below zero; the escrow's books are inconsistent")]
+    Underflow,
+    #[error("migration refused: {0}")]
+    Migration(String),
 
     #[error("{0} has nothing to claim in round {1}")]
     NothingToClaim(String, u64),

@@ -3,7 +3,9 @@
 use cosmwasm_std::{Addr, Deps, Order, StdError, StdResult};
 use cw_storage_plus::Bound;
 use fairshare_protocol::asset::StakeAsset;
-use fairshare_protocol::escrow::{ConfigResponse, StakeResponse, StakesResponse};
+use fairshare_protocol::escrow::{ConfigResponse, StakeResponse, StakeStatus, StakesResponse};
+
+use crate::claim::payable;
 
 use crate::state::{Asset, Stake, CONFIG, STAKES};
 
@@ -27,13 +29,29 @@ pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
     })
 }
 
-fn response(round_id: u64, participant: Addr, s: Stake) -> StakeResponse {
-    StakeResponse {
+/// A stake as it stands: a locked stake of a round that has ended shows what it can claim.
+fn response(deps: Deps, round_id: u64, participant: Addr, s: Stake) -> StdResult<StakeResponse> {
+    let status = match s.status {
+        StakeStatus::Locked => {
+            let cfg = CONFIG.load(deps.storage)?;
+            match payable(deps, &cfg, round_id, &participant, &s)
+                .map_err(|e| StdError::generic_err(e.to_string()))?
+            {
+                Some((stake_return, reward)) => StakeStatus::Claimable {
+                    stake_return,
+                    reward,
+                },
+                None => StakeStatus::Locked,
+            }
+        }
+        other => other,
+    };
+    Ok(StakeResponse {
         participant,
         round_id,
         amount: s.amount,
-        status: s.status,
-    }
+        status,
+    })
 }
 
 pub fn stake(deps: Deps, round_id: u64, participant: String) -> StdResult<StakeResponse> {
@@ -43,7 +61,7 @@ pub fn stake(deps: Deps, round_id: u64, participant: String) -> StdResult<StakeR
         .ok_or_else(|| {
             StdError::not_found(format!("stake of {participant} in round {round_id}"))
         })?;
-    Ok(response(round_id, addr, s))
+    response(deps, round_id, addr, s)
 }
 
 pub fn stakes(
@@ -64,7 +82,7 @@ pub fn stakes(
             Order::Ascending,
         )
         .take(limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT) as usize)
-        .map(|r| r.map(|(a, s)| response(round_id, a, s)))
+        .map(|r| r.and_then(|(a, s)| response(deps, round_id, a, s)))
         .collect::<StdResult<_>>()?;
     Ok(StakesResponse { stakes })
 }

@@ -1,82 +1,92 @@
-//! Applying a round's outcome, as reported by the round-manager.
+//! A round's end, as the round-manager reports it: the reward reservation when its pool is
+//! fixed, the totals when its paged settlement completes, or a refund when it failed.
+//!
+//! Per-participant figures are never sent here: a claim reads them from the round-manager's
+//! `Result` query, so the escrow pays exactly what every query shows.
 
 use cosmwasm_std::{
-    to_json_binary, CosmosMsg, DepsMut, Env, MessageInfo, Response, StdResult, Uint128, Uint256,
-    WasmMsg,
+    to_json_binary, CosmosMsg, Deps, DepsMut, MessageInfo, Response, StdResult, Uint128, WasmMsg,
 };
 use cw20::{Cw20ExecuteMsg, Cw20QueryMsg, MinterResponse, TokenInfoResponse};
-use fairshare_protocol::escrow::{StakeOutcome, StakeStatus};
 
 use crate::claim::pay_stake;
 use crate::error::ContractError;
-use crate::state::{Config, Ending, CONFIG, ROUNDS, STAKES, TOTALS};
+use crate::state::{add, sub, Config, Ending, RoundStakes, CONFIG, ROUNDS, TOTALS};
 
-pub fn settle_round(
-    deps: DepsMut,
-    _env: Env,
-    info: MessageInfo,
+fn open_round(
+    deps: &DepsMut,
+    info: &MessageInfo,
     round_id: u64,
-    mut outcomes: Vec<StakeOutcome>,
-    mut dust: Uint128,
-) -> Result<Response, ContractError> {
+) -> Result<(Config, RoundStakes), ContractError> {
     let cfg = CONFIG.load(deps.storage)?;
     if info.sender != cfg.round_manager {
         return Err(ContractError::NotRoundManager);
     }
-    let mut round = ROUNDS.may_load(deps.storage, round_id)?.unwrap_or_default();
+    let round = ROUNDS.may_load(deps.storage, round_id)?.unwrap_or_default();
     if round.ending.is_some() {
         return Err(ContractError::RoundAlreadyEnded(round_id));
     }
-    if outcomes.len() != round.stakers as usize {
-        return Err(ContractError::OutcomeCount {
+    Ok((cfg, round))
+}
+
+pub fn reserve_rewards(
+    deps: DepsMut,
+    info: MessageInfo,
+    round_id: u64,
+    amount: Uint128,
+) -> Result<Response, ContractError> {
+    let (cfg, mut round) = open_round(&deps, &info, round_id)?;
+    if !round.reserved.is_zero() {
+        return Err(ContractError::AlreadyReserved(round_id));
+    }
+    let room = reward_room(deps.as_ref(), &cfg)?;
+    if amount > room {
+        return Err(ContractError::OverCap { amount, room });
+    }
+    round.reserved = amount;
+    ROUNDS.save(deps.storage, round_id, &round)?;
+    let mut totals = TOTALS.load(deps.storage)?;
+    totals.unclaimed_rewards = add(totals.unclaimed_rewards, amount)?;
+    TOTALS.save(deps.storage, &totals)?;
+    Ok(Response::new()
+        .add_attribute("action", "reserve_rewards")
+        .add_attribute("round_id", round_id.to_string())
+        .add_attribute("reserved", amount))
+}
+
+pub fn settle_round(
+    deps: DepsMut,
+    info: MessageInfo,
+    round_id: u64,
+    rewards: Uint128,
+    slashed: Uint128,
+    dust: Uint128,
+) -> Result<Response, ContractError> {
+    let (cfg, mut round) = open_round(&deps, &info, round_id)?;
+    if add(rewards, dust)? != round.reserved {
+        return Err(ContractError::ReservationMismatch {
             round_id,
-            expected: round.stakers,
-            got: outcomes.len(),
+            rewards,
+            dust,
+            reserved: round.reserved,
         });
     }
-
-    // Rewards are minted at claim time; make sure the token's cap can honour every one of
-    // them, scaling the round down if it cannot, so that no claim can ever fail.
-    let scaled = fit_under_cap(&deps, &cfg, &mut outcomes, &mut dust)?;
-
-    let mut totals = TOTALS.load(deps.storage)?;
-    let mut slashed = Uint128::zero();
-    for o in &outcomes {
-        let addr = deps.api.addr_validate(&o.participant)?;
-        let mut stake = match STAKES.may_load(deps.storage, (round_id, &addr))? {
-            Some(s) if s.status == StakeStatus::Locked => s,
-            _ => {
-                return Err(ContractError::UnknownStaker(
-                    o.participant.clone(),
-                    round_id,
-                ))
-            }
-        };
-        if o.slash > stake.amount {
-            return Err(ContractError::SlashExceedsStake {
-                participant: o.participant.clone(),
-                slash: o.slash,
-                stake: stake.amount,
-            });
-        }
-        let stake_return = stake.amount - o.slash;
-        stake.status = StakeStatus::Claimable {
-            stake_return,
-            reward: o.reward,
-        };
-        STAKES.save(deps.storage, (round_id, &addr), &stake)?;
-        slashed += o.slash;
-        totals.claimable_stake += stake_return;
-        totals.unclaimed_rewards = totals
-            .unclaimed_rewards
-            .checked_add(o.reward)
-            .map_err(|_| ContractError::Overflow)?;
+    if slashed > round.locked {
+        return Err(ContractError::SlashExceedsStakes {
+            round_id,
+            slashed,
+            locked: round.locked,
+        });
     }
-    totals.locked -= round.locked;
-    totals.slashed_total += slashed;
-    totals.minted_total += dust;
+    let mut totals = TOTALS.load(deps.storage)?;
+    totals.locked = sub(totals.locked, round.locked)?;
+    totals.claimable_stake = add(totals.claimable_stake, sub(round.locked, slashed)?)?;
+    totals.slashed_total = add(totals.slashed_total, slashed)?;
+    totals.unclaimed_rewards = sub(totals.unclaimed_rewards, dust)?;
+    totals.minted_total = add(totals.minted_total, dust)?;
     TOTALS.save(deps.storage, &totals)?;
     round.ending = Some(Ending::Settled);
+    round.slashed = slashed;
     ROUNDS.save(deps.storage, round_id, &round)?;
 
     let mut msgs: Vec<CosmosMsg> = vec![];
@@ -90,9 +100,9 @@ pub fn settle_round(
         .add_messages(msgs)
         .add_attribute("action", "settle_round")
         .add_attribute("round_id", round_id.to_string())
+        .add_attribute("rewards", rewards)
         .add_attribute("slashed", slashed)
-        .add_attribute("dust", dust)
-        .add_attribute("scaled_to_cap", scaled.to_string()))
+        .add_attribute("dust", dust))
 }
 
 pub fn refund_round(
@@ -100,19 +110,13 @@ pub fn refund_round(
     info: MessageInfo,
     round_id: u64,
 ) -> Result<Response, ContractError> {
-    let cfg = CONFIG.load(deps.storage)?;
-    if info.sender != cfg.round_manager {
-        return Err(ContractError::NotRoundManager);
-    }
-    let mut round = ROUNDS.may_load(deps.storage, round_id)?.unwrap_or_default();
-    if round.ending.is_some() {
-        return Err(ContractError::RoundAlreadyEnded(round_id));
-    }
-    TOTALS.update(deps.storage, |mut t| -> StdResult<_> {
-        t.locked -= round.locked;
-        t.claimable_stake += round.locked;
-        Ok(t)
-    })?;
+    let (_, mut round) = open_round(&deps, &info, round_id)?;
+    let mut totals = TOTALS.load(deps.storage)?;
+    totals.locked = sub(totals.locked, round.locked)?;
+    totals.claimable_stake = add(totals.claimable_stake, round.locked)?;
+    totals.unclaimed_rewards = sub(totals.unclaimed_rewards, round.reserved)?;
+    TOTALS.save(deps.storage, &totals)?;
+    round.reserved = Uint128::zero();
     round.ending = Some(Ending::Refunded);
     ROUNDS.save(deps.storage, round_id, &round)?;
     Ok(Response::new()
@@ -134,38 +138,18 @@ pub fn mint(cfg: &Config, recipient: &str, amount: Uint128) -> StdResult<CosmosM
     .into())
 }
 
-/// Scales rewards and dust down proportionally when minting them all would pass the token's
-/// cap (counting rewards already owed). Returns whether it scaled.
-fn fit_under_cap(
-    deps: &DepsMut,
-    cfg: &Config,
-    outcomes: &mut [StakeOutcome],
-    dust: &mut Uint128,
-) -> Result<bool, ContractError> {
+/// What can still be reserved for rewards: `cap − supply − owed`, where `owed` counts every
+/// reservation and fixed reward not yet minted (the token's maximum when it has no cap).
+pub fn reward_room(deps: Deps, cfg: &Config) -> Result<Uint128, ContractError> {
+    let owed = TOTALS.load(deps.storage)?.unclaimed_rewards;
     let minter: Option<MinterResponse> = deps
         .querier
         .query_wasm_smart(&cfg.reward_token, &Cw20QueryMsg::Minter {})?;
     let Some(cap) = minter.and_then(|m| m.cap) else {
-        return Ok(false);
+        return Ok(Uint128::MAX.saturating_sub(owed));
     };
     let info: TokenInfoResponse = deps
         .querier
         .query_wasm_smart(&cfg.reward_token, &Cw20QueryMsg::TokenInfo {})?;
-    let owed = TOTALS.load(deps.storage)?.unclaimed_rewards;
-    let room = cap.saturating_sub(info.total_supply).saturating_sub(owed);
-    let wanted = outcomes
-        .iter()
-        .fold(Uint256::from(*dust), |a, o| a + Uint256::from(o.reward));
-    if wanted <= Uint256::from(room) {
-        return Ok(false);
-    }
-    let scale = |x: Uint128| -> Result<Uint128, ContractError> {
-        Uint128::try_from(Uint256::from(x).multiply_ratio(room, wanted))
-            .map_err(|_| ContractError::Overflow)
-    };
-    for o in outcomes.iter_mut() {
-        o.reward = scale(o.reward)?;
-    }
-    *dust = scale(*dust)?;
-    Ok(true)
+    Ok(cap.saturating_sub(info.total_supply).saturating_sub(owed))
 }

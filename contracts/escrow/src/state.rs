@@ -2,6 +2,8 @@
 
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Uint128};
+
+use crate::error::ContractError;
 use cw_storage_plus::{Item, Map};
 use fairshare_protocol::escrow::{StakeStatus, TotalsResponse};
 
@@ -42,7 +44,23 @@ pub enum Ending {
 pub struct RoundStakes {
     pub stakers: u32,
     pub locked: Uint128,
+    /// Set aside for the round's rewards and dust when its pool was fixed.
+    #[serde(default)]
+    pub reserved: Uint128,
+    /// Slashed into the treasury when the round settled.
+    #[serde(default)]
+    pub slashed: Uint128,
     pub ending: Option<Ending>,
+}
+
+/// `a + b`, or an error that says a running total overflowed.
+pub fn add(a: Uint128, b: Uint128) -> Result<Uint128, ContractError> {
+    a.checked_add(b).map_err(|_| ContractError::Overflow)
+}
+
+/// `a − b`, or an error that says a running total would go below zero (a broken invariant).
+pub fn sub(a: Uint128, b: Uint128) -> Result<Uint128, ContractError> {
+    a.checked_sub(b).map_err(|_| ContractError::Underflow)
 }
 
 pub const CONFIG: Item<Config> = Item::new("config");

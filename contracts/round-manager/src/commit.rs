@@ -1,16 +1,19 @@
 //! Batches of signed update commitments, verified on chain against each participant's key.
 
 use cosmwasm_std::{DepsMut, Env, Response};
-use fairshare_protocol::commitment::{CommitmentContext, SIGNATURE_LEN, UPDATE_HASH_LEN};
+use fairshare_protocol::commitment::{is_low_s, CommitmentContext, SIGNATURE_LEN, UPDATE_HASH_LEN};
 use fairshare_protocol::round_manager::{Phase, SignedCommitment};
 
+use crate::compact::{encode_commitment, StoredCommitment, COMMITMENTS};
 use crate::error::ContractError;
 use crate::lifecycle::load_round;
 use crate::phase;
-use crate::state::{Commitment, COMMITMENTS, PARTICIPANTS, ROUNDS, UPDATE_HASHES};
+use crate::state::{PARTICIPANTS, ROUNDS};
 use crate::validate;
 
-/// Verifies and stores a batch; all or nothing, errors name the failing index.
+/// Verifies and stores a batch. A participant that has already committed (this batch or
+/// before) is skipped and named in the `skipped` attribute; any other invalid commitment
+/// fails the batch with its index.
 pub fn commit_updates(
     deps: DepsMut,
     env: Env,
@@ -34,6 +37,8 @@ pub fn commit_updates(
         ));
     }
     let contract = env.contract.address.to_string();
+    let mut skipped: Vec<String> = vec![];
+    let mut stored = 0u32;
     for (index, c) in commitments.into_iter().enumerate() {
         let addr = deps.api.addr_validate(&c.participant)?;
         let participant = PARTICIPANTS
@@ -43,37 +48,35 @@ pub fn commit_updates(
                 participant: c.participant.clone(),
                 round_id,
             })?;
-        if COMMITMENTS.has(deps.storage, (round_id, &addr)) {
-            return Err(ContractError::AlreadyCommitted {
-                index,
-                participant: c.participant,
-                round_id,
-            });
+        let canon = deps.api.addr_canonicalize(addr.as_str())?;
+        if COMMITMENTS.get(deps.storage, round_id, &canon).is_some() {
+            // Commitments are final: the one on chain stands, a repeat (or a copy relayed
+            // twice) must not fail the rest of the batch.
+            skipped.push(addr.into_string());
+            continue;
         }
-        validate::length("update_hash", &c.update_hash, UPDATE_HASH_LEN)?;
-        validate::length("signature", &c.signature, SIGNATURE_LEN)?;
-        if UPDATE_HASHES.has(deps.storage, (round_id, c.update_hash.as_slice())) {
-            return Err(ContractError::DuplicateUpdate {
-                index,
-                hash: c.update_hash.to_hex(),
-                round_id,
-            });
-        }
-        let hash: [u8; UPDATE_HASH_LEN] =
-            c.update_hash
+        let commitment: [u8; UPDATE_HASH_LEN] =
+            c.commitment
                 .to_array()
                 .map_err(|_| ContractError::BadLength {
-                    field: "update_hash",
-                    expected: 32,
-                    got: c.update_hash.len(),
+                    field: "commitment",
+                    expected: UPDATE_HASH_LEN,
+                    got: c.commitment.len(),
                 })?;
+        validate::length("signature", &c.signature, SIGNATURE_LEN)?;
+        if !is_low_s(c.signature.as_slice()) {
+            return Err(ContractError::HighS {
+                index,
+                participant: c.participant,
+            });
+        }
         let digest = CommitmentContext {
             chain_id: &env.block.chain_id,
             contract: &contract,
             round_id,
             participant: addr.as_str(),
         }
-        .digest(&hash);
+        .digest(&commitment);
         let valid = deps
             .api
             .secp256k1_verify(
@@ -88,20 +91,25 @@ pub fn commit_updates(
                 participant: c.participant,
             });
         }
-        UPDATE_HASHES.save(deps.storage, (round_id, c.update_hash.as_slice()), &addr)?;
-        COMMITMENTS.save(
+        COMMITMENTS.set(
             deps.storage,
-            (round_id, &addr),
-            &Commitment {
-                update_hash: c.update_hash,
+            round_id,
+            &canon,
+            &encode_commitment(&StoredCommitment {
+                commitment,
                 committed_at: env.block.height,
-            },
-        )?;
-        round.committed += 1;
+            }),
+        );
+        stored += 1;
     }
-    ROUNDS.save(deps.storage, round_id, &round)?;
+    round.committed += stored;
+    if stored > 0 {
+        ROUNDS.save(deps.storage, round_id, &round)?;
+    }
     Ok(Response::new()
         .add_attribute("action", "commit_updates")
         .add_attribute("round_id", round_id.to_string())
-        .add_attribute("committed", round.committed.to_string()))
+        .add_attribute("stored", stored.to_string())
+        .add_attribute("committed", round.committed.to_string())
+        .add_attribute("skipped", skipped.join(",")))
 }

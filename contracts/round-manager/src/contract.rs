@@ -7,7 +7,7 @@ use fairshare_protocol::round_manager::{ExecuteMsg, InstantiateMsg, MigrateMsg, 
 
 use crate::error::ContractError;
 use crate::state::{Config, CONFIG, NEXT_ROUND_ID, PARAMS};
-use crate::{commit, lifecycle, query, settle, validate, CONTRACT_NAME, CONTRACT_VERSION};
+use crate::{commit, lifecycle, query, report, settle, validate, CONTRACT_NAME, CONTRACT_VERSION};
 
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn instantiate(
@@ -68,9 +68,9 @@ pub fn execute(
             commitments,
         } => commit::commit_updates(deps, env, round_id, commitments),
         ExecuteMsg::SubmitReport { round_id, report } => {
-            settle::submit_report(deps, env, info, round_id, report)
+            report::submit_report(deps, env, info, round_id, report)
         }
-        ExecuteMsg::Settle { round_id } => settle::settle(deps, env, round_id),
+        ExecuteMsg::Settle { round_id, limit } => settle::settle(deps, env, round_id, limit),
     }
 }
 
@@ -101,6 +101,22 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
             start_after,
             limit,
         } => to_json_binary(&query::reports(deps, round_id, start_after, limit)?),
+        QueryMsg::ReportScores {
+            round_id,
+            evaluator,
+            start_after,
+            limit,
+        } => to_json_binary(&query::report_scores(
+            deps,
+            round_id,
+            evaluator,
+            start_after,
+            limit,
+        )?),
+        QueryMsg::Result {
+            round_id,
+            participant,
+        } => to_json_binary(&query::result(deps, round_id, participant)?),
         QueryMsg::Results {
             round_id,
             start_after,
@@ -111,6 +127,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
 
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
-    cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    cw2::ensure_from_older_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)
+        .map_err(|e| ContractError::Migration(e.to_string()))?;
     Ok(Response::new().add_attribute("action", "migrate"))
 }

@@ -61,18 +61,8 @@ pub enum ContractError {
         participant: String,
         round_id: u64,
     },
-    #[error("commitment {index}: {participant} has already committed in round {round_id}")]
-    AlreadyCommitted {
-        index: usize,
-        participant: String,
-        round_id: u64,
-    },
-    #[error("commitment {index}: update hash {hash} was already committed in round {round_id}")]
-    DuplicateUpdate {
-        index: usize,
-        hash: String,
-        round_id: u64,
-    },
+    #[error("commitment {index}: the signature of {participant} has a high S; sign again and normalise it to low S (s ≤ n/2)")]
+    HighS { index: usize, participant: String },
     #[error("commitment {index}: the signature of {participant} does not verify")]
     BadSignature { index: usize, participant: String },
 
@@ -103,6 +93,10 @@ pub enum ContractError {
     },
     #[error("round {0} is already {1:?}")]
     AlreadyFinal(u64, Phase),
+    #[error("round {0} has no settled result for {1}")]
+    NoResult(u64, String),
+    #[error("migration refused: {0}")]
+    Migration(String),
     #[error("stake total overflows: {0} + more")]
     StakeOverflow(Uint128),
 }

@@ -1,14 +1,16 @@
 //! Fairshare round-manager: the round state machine (Open → Training → Evaluating → Settled, or
 //! Failed), participants and their keys, batches of signed update commitments verified on
-//! chain, evaluator reports, and settlement by the median of the reports.
+//! chain, evaluator reports, and paged settlement by the median of the reports.
 
 pub mod commit;
+pub mod compact;
 pub mod contract;
 pub mod error;
 pub mod lifecycle;
 pub mod median;
 pub mod phase;
 pub mod query;
+pub mod report;
 pub mod settle;
 pub mod state;
 pub mod validate;

@@ -75,6 +75,7 @@ pub fn open_round(
     let join_until = h.saturating_add(s.join_blocks);
     let commit_until = join_until.saturating_add(s.train_blocks);
     let report_until = commit_until.saturating_add(s.eval_blocks);
+    let settle_until = report_until.saturating_add(s.settle_blocks);
     let round = Round {
         id,
         spec,
@@ -84,11 +85,14 @@ pub fn open_round(
             join_until,
             commit_until,
             report_until,
+            settle_until,
         },
         joined: 0,
         committed: 0,
         reports: 0,
+        reporters: 0,
         closure: Closure::Active,
+        settling: None,
     };
     ROUNDS.save(deps.storage, id, &round)?;
     NEXT_ROUND_ID.save(deps.storage, &(id + 1))?;
@@ -97,7 +101,8 @@ pub fn open_round(
         .add_attribute("round_id", id.to_string())
         .add_attribute("join_until", join_until.to_string())
         .add_attribute("commit_until", commit_until.to_string())
-        .add_attribute("report_until", report_until.to_string()))
+        .add_attribute("report_until", report_until.to_string())
+        .add_attribute("settle_until", settle_until.to_string()))
 }
 
 pub fn register(

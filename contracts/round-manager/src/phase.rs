@@ -17,8 +17,10 @@ pub fn phase_at(round: &Round, height: u64) -> Phase {
                 Phase::Open
             } else if height < d.commit_until {
                 Phase::Training
-            } else if round.committed < round.params.min_participants {
+            } else if round.committed < round.params.min_participants || height >= d.settle_until {
                 Phase::Failed
+            } else if round.settling.is_some() {
+                Phase::Settling
             } else if height < d.report_until || round.reports >= round.params.evaluator_quorum {
                 Phase::Evaluating
             } else {

@@ -1,16 +1,21 @@
 //! Read-only views, paginated where a list can grow.
 
-use cosmwasm_std::{Addr, Deps, Env, Order, StdError, StdResult};
+use cosmwasm_std::{Addr, CanonicalAddr, Deps, Env, HexBinary, Order, StdError, StdResult};
 use cw_storage_plus::{Bound, Map};
+use fairshare_protocol::rewards::{self, Entry};
 use fairshare_protocol::round_manager::{
-    CommitmentInfo, CommitmentsResponse, ConfigResponse, ParticipantResponse, ParticipantsResponse,
-    ReportInfo, ReportsResponse, ResultsResponse, RoundResponse, RoundsResponse,
+    CommitmentInfo, CommitmentsResponse, ConfigResponse, ParticipantResponse, ParticipantResult,
+    ParticipantScore, ParticipantsResponse, ReportInfo, ReportScoresResponse, ReportsResponse,
+    ResultsResponse, RoundResponse, RoundsResponse, SettleProgress,
 };
 
+use crate::compact::{
+    decode_commitment, decode_median, decode_score, COMMITMENTS, MEDIANS, SCORES,
+};
 use crate::phase::phase_at;
+use crate::settle::fixed;
 use crate::state::{
-    Closure, Participant, Round, COMMITMENTS, CONFIG, NEXT_ROUND_ID, PARAMS, PARTICIPANTS, REPORTS,
-    RESULTS, ROUNDS,
+    Closure, Participant, Pass, Round, CONFIG, NEXT_ROUND_ID, PARAMS, PARTICIPANTS, REPORTS, ROUNDS,
 };
 
 const DEFAULT_LIMIT: u32 = 30;
@@ -33,6 +38,17 @@ pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
 
 fn round_response(round: Round, height: u64) -> RoundResponse {
     let phase = phase_at(&round, height);
+    let settle_progress = match (&round.closure, &round.settling) {
+        (Closure::Active, Some(s)) => Some(SettleProgress {
+            pass: match s.pass {
+                Pass::Scoring => 1,
+                Pass::Weighing => 2,
+                Pass::Paying => 3,
+            },
+            done: s.done,
+        }),
+        _ => None,
+    };
     let settlement = match round.closure {
         Closure::Settled(s) => Some(s),
         _ => None,
@@ -46,6 +62,7 @@ fn round_response(round: Round, height: u64) -> RoundResponse {
         joined: round.joined,
         committed: round.committed,
         reports: round.reports,
+        settle_progress,
         settlement,
     }
 }
@@ -82,15 +99,18 @@ fn participant_response(
     addr: Addr,
     p: Participant,
 ) -> StdResult<ParticipantResponse> {
-    let update_hash = COMMITMENTS
-        .may_load(deps.storage, (round_id, &addr))?
-        .map(|c| c.update_hash);
+    let canon = deps.api.addr_canonicalize(addr.as_str())?;
+    let commitment = COMMITMENTS
+        .get(deps.storage, round_id, &canon)
+        .map(|b| decode_commitment(&b))
+        .transpose()?
+        .map(|c| HexBinary::from(c.commitment.to_vec()));
     Ok(ParticipantResponse {
         participant: addr,
         pubkey: p.pubkey,
         stake: p.stake,
         joined_at: p.joined_at,
-        update_hash,
+        commitment,
     })
 }
 
@@ -147,26 +167,34 @@ pub fn participants(
     Ok(ParticipantsResponse { participants })
 }
 
+/// Commitments in canonical-address order (the order they are stored in).
 pub fn commitments(
     deps: Deps,
     round_id: u64,
     start_after: Option<String>,
     lim: Option<u32>,
 ) -> StdResult<CommitmentsResponse> {
-    let commitments = page(
-        deps,
-        COMMITMENTS,
-        round_id,
-        start_after,
-        lim,
-        |participant, c| {
+    let after = start_after
+        .map(|s| deps.api.addr_canonicalize(&s))
+        .transpose()?;
+    let commitments = COMMITMENTS
+        .page(
+            deps.storage,
+            round_id,
+            &[],
+            after.as_ref().map(|a| a.as_slice()),
+            limit(lim),
+        )
+        .into_iter()
+        .map(|(k, v)| {
+            let c = decode_commitment(&v)?;
             Ok(CommitmentInfo {
-                participant,
-                update_hash: c.update_hash,
+                participant: deps.api.addr_humanize(&CanonicalAddr::from(k))?,
+                commitment: HexBinary::from(c.commitment.to_vec()),
                 committed_at: c.committed_at,
             })
-        },
-    )?;
+        })
+        .collect::<StdResult<_>>()?;
     Ok(CommitmentsResponse { commitments })
 }
 
@@ -179,19 +207,110 @@ pub fn reports(
     let reports = page(deps, REPORTS, round_id, start_after, lim, |evaluator, s| {
         Ok(ReportInfo {
             evaluator,
-            report: s.report,
+            aggregate_hash: s.aggregate_hash,
+            delta_u: s.delta_u,
             reported_at: s.reported_at,
         })
     })?;
     Ok(ReportsResponse { reports })
 }
 
+/// One evaluator's scores, in canonical-address order of the participants.
+pub fn report_scores(
+    deps: Deps,
+    round_id: u64,
+    evaluator: String,
+    start_after: Option<String>,
+    lim: Option<u32>,
+) -> StdResult<ReportScoresResponse> {
+    let evaluator = deps.api.addr_validate(&evaluator)?;
+    let report = REPORTS
+        .may_load(deps.storage, (round_id, &evaluator))?
+        .ok_or_else(|| StdError::not_found(format!("report of {evaluator} in round {round_id}")))?;
+    let after = start_after
+        .map(|s| deps.api.addr_canonicalize(&s))
+        .transpose()?;
+    let scores = SCORES
+        .page(
+            deps.storage,
+            round_id,
+            &[report.index],
+            after.as_ref().map(|a| a.as_slice()),
+            limit(lim),
+        )
+        .into_iter()
+        .map(|(k, v)| {
+            let s = decode_score(&v)?;
+            Ok(ParticipantScore {
+                participant: deps
+                    .api
+                    .addr_humanize(&CanonicalAddr::from(k))?
+                    .into_string(),
+                value: s.value,
+                std_error: s.std_error,
+            })
+        })
+        .collect::<StdResult<_>>()?;
+    Ok(ReportScoresResponse { scores })
+}
+
+/// A participant's result in a settled round: its median and the round's fixed figures
+/// give its verdict, reward and slash.
+fn result_of(deps: Deps, round: &Round, addr: Addr) -> StdResult<ParticipantResult> {
+    let not_found =
+        || StdError::not_found(format!("settled result of {addr} in round {}", round.id));
+    let settling = match (&round.closure, &round.settling) {
+        (Closure::Settled(_), Some(s)) => s,
+        _ => return Err(not_found()),
+    };
+    let canon = deps.api.addr_canonicalize(addr.as_str())?;
+    let m = MEDIANS
+        .get(deps.storage, round.id, &canon)
+        .ok_or_else(not_found)
+        .and_then(|b| decode_median(&b))?;
+    let o = rewards::outcome(
+        &round.params.rewards,
+        &fixed(round, settling),
+        &Entry {
+            stake: m.stake,
+            score: m.score,
+        },
+    );
+    Ok(ParticipantResult {
+        participant: addr,
+        score: m.score,
+        verdict: o.verdict,
+        stake: m.stake,
+        reward: o.reward,
+        slash: o.slash,
+    })
+}
+
+fn load(deps: Deps, round_id: u64) -> StdResult<Round> {
+    ROUNDS
+        .may_load(deps.storage, round_id)?
+        .ok_or_else(|| StdError::not_found(format!("round {round_id}")))
+}
+
+pub fn result(deps: Deps, round_id: u64, participant: String) -> StdResult<ParticipantResult> {
+    let round = load(deps, round_id)?;
+    let addr = deps.api.addr_validate(&participant)?;
+    result_of(deps, &round, addr)
+}
+
+/// Results in participant order; empty until the round is settled.
 pub fn results(
     deps: Deps,
     round_id: u64,
     start_after: Option<String>,
     lim: Option<u32>,
 ) -> StdResult<ResultsResponse> {
-    let results = page(deps, RESULTS, round_id, start_after, lim, |_, r| Ok(r))?;
+    let round = load(deps, round_id)?;
+    if !matches!(round.closure, Closure::Settled(_)) {
+        return Ok(ResultsResponse { results: vec![] });
+    }
+    let results = page(deps, PARTICIPANTS, round_id, start_after, lim, |a, _| {
+        result_of(deps, &round, a)
+    })?;
     Ok(ResultsResponse { results })
 }

@@ -1,100 +1,50 @@
-//! Evaluator reports and settlement: each participant's score is the median across reports.
-
-use std::collections::{BTreeMap, BTreeSet};
+//! Paged settlement. Each `Settle` call does a bounded amount of work, so a round of any
+//! allowed size settles within any block's gas limit, and state stays consistent between
+//! calls. Three passes over the participants:
+//!
+//! 1. **scoring**: each participant's median score across the reports (stored compactly),
+//!    the created value G and the evaluated count (→ the free-rider threshold);
+//! 2. **weighing**: verdicts, the total slash and the pool's total weight; at its end the
+//!    pool is fixed, capped by what the escrow can still mint, and reserved there;
+//! 3. **paying**: the rewards, summed to fix the rounding dust; at its end the round is
+//!    Settled and the escrow is told the totals.
+//!
+//! Every result (verdict, reward, slash) is a pure function of the participant's median and
+//! the round's fixed figures, so queries and the escrow's claims compute the same numbers.
+//! A round not settled by its settle deadline fails and every stake comes back.
 
 use cosmwasm_std::{
-    to_json_binary, Addr, Decimal, DepsMut, Env, MessageInfo, Order, Response, SignedDecimal,
-    StdResult, Uint128, WasmMsg,
+    to_json_binary, Addr, Binary, CosmosMsg, Deps, DepsMut, Env, Order, Response, StdResult,
+    Uint128, Uint256, WasmMsg,
 };
-use fairshare_protocol::escrow::{ExecuteMsg as EscrowMsg, StakeOutcome};
-use fairshare_protocol::rewards::{compute_payout, Entry, Score};
-use fairshare_protocol::round_manager::{ParticipantResult, Phase, Report, SettlementSummary};
+use cw_storage_plus::Bound;
+use fairshare_protocol::escrow::{
+    ExecuteMsg as EscrowMsg, QueryMsg as EscrowQuery, RewardRoomResponse,
+};
+use fairshare_protocol::rewards::{self, Entry, Fixed, Gain, Score};
+use fairshare_protocol::round_manager::{Phase, SettlementSummary};
 
+use crate::compact::{
+    decode_median, decode_score, encode_median, Median, COMMITMENTS, MEDIANS, SCORES,
+};
 use crate::error::ContractError;
 use crate::lifecycle::load_round;
 use crate::median::{median_signed, median_unsigned};
 use crate::phase;
-use crate::state::{
-    Closure, Participant, StoredReport, COMMITMENTS, CONFIG, PARTICIPANTS, REPORTS, RESULTS, ROUNDS,
-};
-use crate::validate;
+use crate::state::{Closure, Pass, Round, Settling, CONFIG, PARTICIPANTS, REPORTS, ROUNDS};
 
-pub fn submit_report(
-    deps: DepsMut,
+/// Work units one `Settle` call may do at most (and does when no limit is given).
+pub const MAX_SETTLE_UNITS: u32 = 400;
+/// Units a participant costs in the scoring pass (it reads every report's score of it and
+/// writes its median); the two later passes read one record and cost 1.
+pub const SCORING_UNITS: u32 = 4;
+
+pub fn settle(
+    mut deps: DepsMut,
     env: Env,
-    info: MessageInfo,
     round_id: u64,
-    report: Report,
+    limit: Option<u32>,
 ) -> Result<Response, ContractError> {
-    let mut round = load_round(&deps, round_id)?;
-    if !round
-        .params
-        .evaluators
-        .iter()
-        .any(|e| e == info.sender.as_str())
-    {
-        return Err(ContractError::NotEvaluator(
-            info.sender.into_string(),
-            round_id,
-        ));
-    }
-    let phase = phase::require(&round, env.block.height, &[Phase::Evaluating], "Evaluating")?;
-    if env.block.height >= round.deadlines.report_until {
-        return Err(ContractError::WrongPhase {
-            round_id,
-            phase,
-            expected: "Evaluating before its report deadline",
-        });
-    }
-    if REPORTS.has(deps.storage, (round_id, &info.sender)) {
-        return Err(ContractError::AlreadyReported(
-            info.sender.into_string(),
-            round_id,
-        ));
-    }
-    validate::length("aggregate_hash", &report.aggregate_hash, 32)?;
-    if report.scores.len() != round.committed as usize {
-        return Err(ContractError::ReportIncomplete {
-            round_id,
-            expected: round.committed,
-            got: report.scores.len(),
-        });
-    }
-    let mut seen = BTreeSet::new();
-    let mut scores = Vec::with_capacity(report.scores.len());
-    for mut s in report.scores {
-        let addr = deps.api.addr_validate(&s.participant)?;
-        if !COMMITMENTS.has(deps.storage, (round_id, &addr)) {
-            return Err(ContractError::ReportUnknownParticipant(
-                s.participant,
-                round_id,
-            ));
-        }
-        if !seen.insert(addr.clone()) {
-            return Err(ContractError::ReportDuplicate(s.participant));
-        }
-        s.participant = addr.into_string();
-        scores.push(s);
-    }
-    let report = Report { scores, ..report };
-    REPORTS.save(
-        deps.storage,
-        (round_id, &info.sender),
-        &StoredReport {
-            report,
-            reported_at: env.block.height,
-        },
-    )?;
-    round.reports += 1;
-    ROUNDS.save(deps.storage, round_id, &round)?;
-    Ok(Response::new()
-        .add_attribute("action", "submit_report")
-        .add_attribute("round_id", round_id.to_string())
-        .add_attribute("evaluator", info.sender)
-        .add_attribute("reports", round.reports.to_string()))
-}
-
-pub fn settle(deps: DepsMut, env: Env, round_id: u64) -> Result<Response, ContractError> {
     let mut round = load_round(&deps, round_id)?;
     let height = env.block.height;
     let escrow = CONFIG
@@ -109,13 +59,8 @@ pub fn settle(deps: DepsMut, env: Env, round_id: u64) -> Result<Response, Contra
         Phase::Failed => {
             round.closure = Closure::Failed { at: height };
             ROUNDS.save(deps.storage, round_id, &round)?;
-            let refund = WasmMsg::Execute {
-                contract_addr: escrow.into_string(),
-                msg: to_json_binary(&EscrowMsg::RefundRound { round_id })?,
-                funds: vec![],
-            };
             return Ok(Response::new()
-                .add_message(refund)
+                .add_message(escrow_msg(&escrow, &EscrowMsg::RefundRound { round_id })?)
                 .add_attribute("action", "settle")
                 .add_attribute("round_id", round_id.to_string())
                 .add_attribute("outcome", "failed"));
@@ -127,12 +72,118 @@ pub fn settle(deps: DepsMut, env: Env, round_id: u64) -> Result<Response, Contra
                 expected: "Evaluating",
             })
         }
-        Phase::Evaluating => {}
+        Phase::Evaluating => round.settling = Some(begin(&deps, &round, height)?),
+        Phase::Settling => {}
     }
+    let mut s = round
+        .settling
+        .take()
+        .expect("a round past Evaluating has begun settling");
+    let mut units = limit
+        .unwrap_or(MAX_SETTLE_UNITS)
+        .clamp(SCORING_UNITS, MAX_SETTLE_UNITS);
+    let mut msgs: Vec<CosmosMsg> = vec![];
+    let mut finished = false;
+    while units > 0 && !finished {
+        match s.pass {
+            Pass::Scoring => {
+                let want = units / SCORING_UNITS;
+                if want == 0 {
+                    break;
+                }
+                let (done, ended) = score_page(&mut deps, &round, &mut s, want as usize)?;
+                units -= done * SCORING_UNITS;
+                if ended {
+                    next_pass(&mut s, Pass::Weighing);
+                }
+            }
+            Pass::Weighing => {
+                let (done, ended) = weigh_page(&deps, &round, &mut s, units as usize)?;
+                units -= done;
+                if ended {
+                    s.pool = capped_pool(deps.as_ref(), &escrow, &round, &s)?;
+                    if !s.pool.is_zero() {
+                        msgs.push(escrow_msg(
+                            &escrow,
+                            &EscrowMsg::ReserveRewards {
+                                round_id,
+                                amount: s.pool,
+                            },
+                        )?);
+                    }
+                    next_pass(&mut s, Pass::Paying);
+                }
+            }
+            Pass::Paying => {
+                let (done, ended) = pay_page(&deps, &round, &mut s, units as usize)?;
+                units -= done;
+                if ended {
+                    finished = true;
+                }
+            }
+        }
+    }
+    let mut response = Response::new()
+        .add_attribute("action", "settle")
+        .add_attribute("round_id", round_id.to_string());
+    if finished {
+        let dust = s
+            .pool
+            .checked_sub(s.paid)
+            .map_err(cosmwasm_std::StdError::from)?;
+        let outliers = round
+            .params
+            .evaluators
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| s.outliers & (1u64 << i) != 0)
+            .map(|(_, e)| Addr::unchecked(e))
+            .collect::<Vec<_>>();
+        msgs.push(escrow_msg(
+            &escrow,
+            &EscrowMsg::SettleRound {
+                round_id,
+                rewards: s.paid,
+                slashed: s.slashed,
+                dust,
+            },
+        )?);
+        response = response
+            .add_attribute("outcome", "settled")
+            .add_attribute("pool", s.pool)
+            .add_attribute("dust", dust)
+            .add_attribute("slashed", s.slashed)
+            .add_attribute("outliers", outliers.len().to_string());
+        round.closure = Closure::Settled(SettlementSummary {
+            delta_u: s.delta_u,
+            pool: s.pool,
+            dust,
+            total_slashed: s.slashed,
+            outliers,
+            settled_at: height,
+        });
+    } else {
+        let pass = match s.pass {
+            Pass::Scoring => "scoring",
+            Pass::Weighing => "weighing",
+            Pass::Paying => "paying",
+        };
+        response = response
+            .add_attribute("outcome", "in_progress")
+            .add_attribute("pass", pass)
+            .add_attribute("done", s.done.to_string());
+    }
+    round.settling = Some(s);
+    ROUNDS.save(deps.storage, round_id, &round)?;
+    Ok(response.add_messages(msgs))
+}
+
+/// Checks that the round may settle now and starts its first pass.
+fn begin(deps: &DepsMut, round: &Round, height: u64) -> Result<Settling, ContractError> {
     let quorum = round.params.evaluator_quorum;
     if round.reports < quorum {
         return Err(ContractError::QuorumNotReached {
-            round_id,
+            round_id: round.id,
             reports: round.reports,
             quorum,
         });
@@ -140,132 +191,228 @@ pub fn settle(deps: DepsMut, env: Env, round_id: u64) -> Result<Response, Contra
     let evaluators = round.params.evaluators.len() as u32;
     if round.reports < evaluators && height < round.deadlines.report_until {
         return Err(ContractError::ReportsStillDue {
-            round_id,
+            round_id: round.id,
             until: round.deadlines.report_until,
             missing: evaluators - round.reports,
         });
     }
-
-    let participants: Vec<(Addr, Participant)> = PARTICIPANTS
-        .prefix(round_id)
+    let mut delta_us = REPORTS
+        .prefix(round.id)
         .range(deps.storage, None, None, Order::Ascending)
-        .collect::<StdResult<_>>()?;
-    let reports: Vec<(Addr, StoredReport)> = REPORTS
-        .prefix(round_id)
-        .range(deps.storage, None, None, Order::Ascending)
-        .collect::<StdResult<_>>()?;
+        .map(|r| r.map(|(_, rep)| rep.delta_u))
+        .collect::<StdResult<Vec<_>>>()?;
+    Ok(Settling {
+        pass: Pass::Scoring,
+        cursor: None,
+        done: 0,
+        delta_u: median_signed(&mut delta_us).unwrap_or_default(),
+        gain: Gain::default(),
+        total_weight: Uint256::zero(),
+        slashed: Uint128::zero(),
+        pool: Uint128::zero(),
+        paid: Uint128::zero(),
+        outliers: 0,
+    })
+}
 
-    let medians = median_scores(&reports);
-    let delta_u = median_signed(
-        &mut reports
-            .iter()
-            .map(|(_, r)| r.report.delta_u)
-            .collect::<Vec<_>>(),
-    )
-    .unwrap_or_default();
-    let entries: Vec<Entry> = participants
-        .iter()
-        .map(|(addr, p)| Entry {
-            stake: p.stake,
-            score: medians.get(addr.as_str()).copied(),
-        })
-        .collect();
-    let payout = compute_payout(&round.params.rewards, &entries);
-    let outliers = outliers(&reports, &medians, round.params.outlier_tolerance);
+fn next_pass(s: &mut Settling, pass: Pass) {
+    s.pass = pass;
+    s.cursor = None;
+    s.done = 0;
+}
 
-    let mut outcomes = Vec::with_capacity(participants.len());
-    let mut total_slashed = Uint128::zero();
-    for ((addr, p), (entry, o)) in participants
-        .iter()
-        .zip(entries.iter().zip(&payout.outcomes))
-    {
-        total_slashed += o.slash;
-        RESULTS.save(
+/// Pass 1 over up to `n` participants: median score, outliers, G. Returns how many it did
+/// and whether the pass has ended.
+fn score_page(
+    deps: &mut DepsMut,
+    round: &Round,
+    s: &mut Settling,
+    n: usize,
+) -> Result<(u32, bool), ContractError> {
+    let after = s
+        .cursor
+        .as_ref()
+        .map(|c| Addr::unchecked(String::from_utf8_lossy(c.as_slice())));
+    // One more than the page, to know whether the pass ends with it.
+    let mut page = PARTICIPANTS
+        .prefix(round.id)
+        .range(
             deps.storage,
-            (round_id, addr),
-            &ParticipantResult {
-                participant: addr.clone(),
-                score: entry.score,
-                verdict: o.verdict,
-                stake: p.stake,
-                reward: o.reward,
-                slash: o.slash,
-            },
-        )?;
-        outcomes.push(StakeOutcome {
-            participant: addr.to_string(),
-            reward: o.reward,
-            slash: o.slash,
-        });
-    }
-    round.closure = Closure::Settled(SettlementSummary {
-        delta_u,
-        pool: payout.pool,
-        dust: payout.dust,
-        total_slashed,
-        outliers: outliers.clone(),
-        settled_at: height,
-    });
-    ROUNDS.save(deps.storage, round_id, &round)?;
-    let msg = WasmMsg::Execute {
-        contract_addr: escrow.into_string(),
-        msg: to_json_binary(&EscrowMsg::SettleRound {
-            round_id,
-            outcomes,
-            dust: payout.dust,
-        })?,
-        funds: vec![],
-    };
-    Ok(Response::new()
-        .add_message(msg)
-        .add_attribute("action", "settle")
-        .add_attribute("round_id", round_id.to_string())
-        .add_attribute("outcome", "settled")
-        .add_attribute("pool", payout.pool)
-        .add_attribute("dust", payout.dust)
-        .add_attribute("slashed", total_slashed)
-        .add_attribute("outliers", outliers.len().to_string()))
-}
-
-/// Each scored participant's median value and median standard error across reports.
-fn median_scores(reports: &[(Addr, StoredReport)]) -> BTreeMap<String, Score> {
-    let mut columns: BTreeMap<&str, (Vec<SignedDecimal>, Vec<Decimal>)> = BTreeMap::new();
-    for (_, r) in reports {
-        for s in &r.report.scores {
-            let col = columns.entry(s.participant.as_str()).or_default();
-            col.0.push(s.value);
-            col.1.push(s.std_error);
-        }
-    }
-    columns
-        .into_iter()
-        .filter_map(|(p, (mut v, mut e))| {
-            let value = median_signed(&mut v)?;
-            let std_error = median_unsigned(&mut e)?;
-            Some((p.to_string(), Score { value, std_error }))
-        })
-        .collect()
-}
-
-/// Evaluators whose score for some participant is further than `tolerance` from the median.
-fn outliers(
-    reports: &[(Addr, StoredReport)],
-    medians: &BTreeMap<String, Score>,
-    tolerance: Decimal,
-) -> Vec<Addr> {
-    let tolerance = SignedDecimal::try_from(tolerance).unwrap_or(SignedDecimal::MAX);
-    reports
-        .iter()
-        .filter(|(_, r)| {
-            r.report.scores.iter().any(|s| {
-                medians
-                    .get(&s.participant)
-                    .is_some_and(|m| match s.value.checked_sub(m.value) {
+            after.as_ref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(n + 1)
+        .collect::<StdResult<Vec<_>>>()?;
+    let ended = page.len() <= n;
+    page.truncate(n);
+    let reporters: Vec<u8> = (0..64u8)
+        .filter(|i| round.reporters & (1u64 << i) != 0)
+        .collect();
+    let tolerance = cosmwasm_std::SignedDecimal::try_from(round.params.outlier_tolerance)
+        .unwrap_or(cosmwasm_std::SignedDecimal::MAX);
+    for (addr, p) in &page {
+        let canon = deps.api.addr_canonicalize(addr.as_str())?;
+        let score = if COMMITMENTS.get(deps.storage, round.id, &canon).is_some() {
+            let mut scores: Vec<(u8, Score)> = Vec::with_capacity(reporters.len());
+            for &i in &reporters {
+                let mut key = vec![i];
+                key.extend_from_slice(&canon);
+                if let Some(b) = SCORES.get(deps.storage, round.id, &key) {
+                    scores.push((i, decode_score(&b)?));
+                }
+            }
+            let median = median_of(&scores);
+            if let Some(m) = median {
+                for (i, sc) in &scores {
+                    let far = match sc.value.checked_sub(m.value) {
                         Ok(d) => d > tolerance || d < -tolerance,
                         Err(_) => true,
-                    })
-            })
-        })
-        .map(|(a, _)| a.clone())
-        .collect()
+                    };
+                    if far {
+                        s.outliers |= 1u64 << i;
+                    }
+                }
+            }
+            median
+        } else {
+            None
+        };
+        MEDIANS.set(
+            deps.storage,
+            round.id,
+            &canon,
+            &encode_median(&Median {
+                stake: p.stake,
+                score,
+            }),
+        );
+        s.gain.add(score);
+    }
+    if let Some((last, _)) = page.last() {
+        s.cursor = Some(Binary::from(last.as_bytes()));
+    }
+    let done = page.len() as u32;
+    s.done += done;
+    Ok((done, ended))
+}
+
+/// The median value and median standard error of one participant's scores.
+fn median_of(scores: &[(u8, Score)]) -> Option<Score> {
+    let mut values: Vec<_> = scores.iter().map(|(_, s)| s.value).collect();
+    let mut errors: Vec<_> = scores.iter().map(|(_, s)| s.std_error).collect();
+    Some(Score {
+        value: median_signed(&mut values)?,
+        std_error: median_unsigned(&mut errors)?,
+    })
+}
+
+/// One page of stored medians after the pass's cursor, and whether the pass ends with it;
+/// advances the cursor.
+fn medians_page(
+    deps: &DepsMut,
+    round: &Round,
+    s: &mut Settling,
+    n: usize,
+) -> Result<(Vec<Median>, bool), ContractError> {
+    let mut page = MEDIANS.page(
+        deps.storage,
+        round.id,
+        &[],
+        s.cursor.as_ref().map(|c| c.as_slice()),
+        n + 1,
+    );
+    let ended = page.len() <= n;
+    page.truncate(n);
+    if let Some((last, _)) = page.last() {
+        s.cursor = Some(Binary::from(last.as_slice()));
+    }
+    s.done += page.len() as u32;
+    let medians = page
+        .iter()
+        .map(|(_, v)| decode_median(v).map_err(ContractError::from))
+        .collect::<Result<_, _>>()?;
+    Ok((medians, ended))
+}
+
+/// Pass 2: verdicts, slashes, total weight.
+fn weigh_page(
+    deps: &DepsMut,
+    round: &Round,
+    s: &mut Settling,
+    n: usize,
+) -> Result<(u32, bool), ContractError> {
+    let params = &round.params.rewards;
+    let threshold = s.gain.threshold(params);
+    let (page, ended) = medians_page(deps, round, s, n)?;
+    for m in &page {
+        let (verdict, rate) = rewards::classify(params, m.score, threshold);
+        s.total_weight += rewards::weight(verdict, m.score);
+        s.slashed = s
+            .slashed
+            .checked_add(m.stake.mul_floor(rate))
+            .map_err(|_| ContractError::StakeOverflow(s.slashed))?;
+    }
+    Ok((page.len() as u32, ended))
+}
+
+/// Pass 3: rewards, summed.
+fn pay_page(
+    deps: &DepsMut,
+    round: &Round,
+    s: &mut Settling,
+    n: usize,
+) -> Result<(u32, bool), ContractError> {
+    let fixed = fixed(round, s);
+    let (page, ended) = medians_page(deps, round, s, n)?;
+    for m in &page {
+        let o = rewards::outcome(
+            &round.params.rewards,
+            &fixed,
+            &Entry {
+                stake: m.stake,
+                score: m.score,
+            },
+        );
+        s.paid = s
+            .paid
+            .checked_add(o.reward)
+            .map_err(|_| ContractError::StakeOverflow(s.paid))?;
+    }
+    Ok((page.len() as u32, ended))
+}
+
+/// The round's figures that price every participant's outcome.
+pub fn fixed(round: &Round, s: &Settling) -> Fixed {
+    Fixed {
+        threshold: s.gain.threshold(&round.params.rewards),
+        total_weight: s.total_weight,
+        pool: s.pool,
+    }
+}
+
+/// The pool of the rule, capped by what the escrow can still mint under the token's cap.
+fn capped_pool(
+    deps: Deps,
+    escrow: &Addr,
+    round: &Round,
+    s: &Settling,
+) -> Result<Uint128, ContractError> {
+    let pool = rewards::pool(&round.params.rewards, &s.gain, s.total_weight);
+    if pool.is_zero() {
+        return Ok(pool);
+    }
+    let room: RewardRoomResponse = deps
+        .querier
+        .query_wasm_smart(escrow, &EscrowQuery::RewardRoom {})?;
+    Ok(pool.min(room.room))
+}
+
+fn escrow_msg(escrow: &Addr, msg: &EscrowMsg) -> StdResult<CosmosMsg> {
+    Ok(WasmMsg::Execute {
+        contract_addr: escrow.to_string(),
+        msg: to_json_binary(msg)?,
+        funds: vec![],
+    }
+    .into())
 }

@@ -1,11 +1,11 @@
-//! Every storage item of the round-manager, with its key.
+//! Every storage item of the round-manager, with its key. Records written once per
+//! participant (commitments, scores, medians) live in [`crate::compact`].
 
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, HexBinary, Uint128};
+use cosmwasm_std::{Addr, Binary, HexBinary, SignedDecimal, Uint128, Uint256};
 use cw_storage_plus::{Item, Map};
-use fairshare_protocol::round_manager::{
-    Deadlines, Report, RoundParams, RoundSpec, SettlementSummary,
-};
+use fairshare_protocol::rewards::Gain;
+use fairshare_protocol::round_manager::{Deadlines, RoundParams, RoundSpec, SettlementSummary};
 
 #[cw_serde]
 pub struct Config {
@@ -32,7 +32,43 @@ pub struct Round {
     pub joined: u32,
     pub committed: u32,
     pub reports: u32,
+    /// Bit i set: evaluator i of `params.evaluators` has reported.
+    pub reporters: u64,
     pub closure: Closure,
+    /// Set by the first settle page; kept after settlement (its figures price every result).
+    pub settling: Option<Settling>,
+}
+
+/// The three passes of a paged settlement.
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub enum Pass {
+    /// Median score of each participant, and the created value G.
+    Scoring,
+    /// Verdicts, slashes and the pool's total weight.
+    Weighing,
+    /// Rewards, summed to fix the dust.
+    Paying,
+}
+
+/// Where a paged settlement is, and what its passes have summed so far.
+#[cw_serde]
+pub struct Settling {
+    pub pass: Pass,
+    /// Last key done in this pass: the participant's address in the scoring pass, its
+    /// canonical address after.
+    pub cursor: Option<Binary>,
+    /// Participants done in this pass.
+    pub done: u32,
+    pub delta_u: SignedDecimal,
+    pub gain: Gain,
+    pub total_weight: Uint256,
+    pub slashed: Uint128,
+    /// The pool, fixed (and reserved in the escrow) when weighing ends.
+    pub pool: Uint128,
+    pub paid: Uint128,
+    /// Bit i set: evaluator i was an outlier for some participant.
+    pub outliers: u64,
 }
 
 #[cw_serde]
@@ -42,15 +78,13 @@ pub struct Participant {
     pub joined_at: u64,
 }
 
-#[cw_serde]
-pub struct Commitment {
-    pub update_hash: HexBinary,
-    pub committed_at: u64,
-}
-
+/// An evaluator's report without its scores (those are in `compact::SCORES`).
 #[cw_serde]
 pub struct StoredReport {
-    pub report: Report,
+    /// Position of the evaluator in the round's evaluator list.
+    pub index: u8,
+    pub aggregate_hash: HexBinary,
+    pub delta_u: SignedDecimal,
     pub reported_at: u64,
 }
 
@@ -59,9 +93,4 @@ pub const PARAMS: Item<RoundParams> = Item::new("params");
 pub const NEXT_ROUND_ID: Item<u64> = Item::new("next_round_id");
 pub const ROUNDS: Map<u64, Round> = Map::new("rounds");
 pub const PARTICIPANTS: Map<(u64, &Addr), Participant> = Map::new("participants");
-pub const COMMITMENTS: Map<(u64, &Addr), Commitment> = Map::new("commitments");
-/// (round, update hash) → participant: a copied update is refused.
-pub const UPDATE_HASHES: Map<(u64, &[u8]), Addr> = Map::new("update_hashes");
 pub const REPORTS: Map<(u64, &Addr), StoredReport> = Map::new("reports");
-pub const RESULTS: Map<(u64, &Addr), fairshare_protocol::round_manager::ParticipantResult> =
-    Map::new("results");

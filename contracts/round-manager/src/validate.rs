@@ -18,12 +18,13 @@ pub const MAX_URI_LEN: usize = 512;
 pub fn params(api: &dyn Api, mut p: RoundParams) -> Result<RoundParams, ContractError> {
     let bad = |m: String| Err(ContractError::InvalidParams(m));
     let s = p.schedule;
-    if s.join_blocks == 0 || s.train_blocks == 0 || s.eval_blocks == 0 {
+    if s.join_blocks == 0 || s.train_blocks == 0 || s.eval_blocks == 0 || s.settle_blocks == 0 {
         return bad("every schedule window must last at least one block".into());
     }
     if s.join_blocks
         .checked_add(s.train_blocks)
         .and_then(|x| x.checked_add(s.eval_blocks))
+        .and_then(|x| x.checked_add(s.settle_blocks))
         .is_none()
     {
         return bad("schedule windows overflow the block height".into());

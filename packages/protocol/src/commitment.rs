@@ -1,10 +1,19 @@
 //! The commitment scheme: what a participant signs to bind its update to a round.
 //!
-//! `update_hash = sha256(adapter_model.safetensors bytes)`. The participant signs (secp256k1,
-//! ECDSA over a SHA-256 prehash, 64-byte `r || s`, low-S) the digest
+//! `update_hash = sha256(adapter_model.safetensors bytes)` never appears on chain before the
+//! bundles are published. What a participant commits is its *binding*
 //!
 //! ```text
-//! sha256( DOMAIN || lp(chain_id) || lp(contract) || round_id (u64 BE) || lp(participant) || update_hash )
+//! commitment = sha256( BINDING_DOMAIN || lp(participant) || update_hash )
+//! ```
+//!
+//! so the committed value names its participant: someone who copies it from the mempool and
+//! commits it under another identity holds a value no bundle of theirs can open, and is a
+//! no-show. The participant signs (secp256k1, ECDSA over a SHA-256 prehash, 64-byte `r || s`,
+//! low-S: `s ≤ n/2`, a high-S signature is refused) the digest
+//!
+//! ```text
+//! sha256( DOMAIN || lp(chain_id) || lp(contract) || round_id (u64 BE) || lp(participant) || commitment )
 //! ```
 //!
 //! where `lp(x)` is `x`'s length as u32 big-endian followed by its bytes. Every field is bound,
@@ -16,6 +25,8 @@ use sha2::{Digest, Sha256};
 
 /// Domain tag that separates Fairshare commitments from any other secp256k1 signature.
 pub const COMMITMENT_DOMAIN: &[u8] = b"fairshare/update-commitment/v1";
+/// Domain tag of the binding of a participant to its update hash.
+pub const BINDING_DOMAIN: &[u8] = b"fairshare/update-binding/v1";
 /// Length of an update hash (SHA-256).
 pub const UPDATE_HASH_LEN: usize = 32;
 /// Length of a compact secp256k1 signature (`r || s`).
@@ -37,17 +48,37 @@ pub struct CommitmentContext<'a> {
 }
 
 impl CommitmentContext<'_> {
-    /// The 32-byte digest a participant signs for `update_hash`.
-    pub fn digest(&self, update_hash: &[u8; UPDATE_HASH_LEN]) -> [u8; 32] {
+    /// The 32-byte digest a participant signs for its `commitment` (see [`binding`]).
+    pub fn digest(&self, commitment: &[u8; UPDATE_HASH_LEN]) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(COMMITMENT_DOMAIN);
         length_prefixed(&mut h, self.chain_id.as_bytes());
         length_prefixed(&mut h, self.contract.as_bytes());
         h.update(self.round_id.to_be_bytes());
         length_prefixed(&mut h, self.participant.as_bytes());
-        h.update(update_hash);
+        h.update(commitment);
         h.finalize().into()
     }
+}
+
+/// The value `participant` commits for an update: its address bound to the update's hash.
+pub fn binding(participant: &str, update_hash: &[u8; UPDATE_HASH_LEN]) -> [u8; UPDATE_HASH_LEN] {
+    let mut h = Sha256::new();
+    h.update(BINDING_DOMAIN);
+    length_prefixed(&mut h, participant.as_bytes());
+    h.update(update_hash);
+    h.finalize().into()
+}
+
+/// Half the order of secp256k1, big-endian: a low-S signature has `s ≤` this.
+pub const SECP256K1_HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+];
+
+/// Whether a 64-byte `r || s` signature has a low S (`s ≤ n/2`), the one form accepted.
+pub fn is_low_s(signature: &[u8]) -> bool {
+    signature.len() == SIGNATURE_LEN && signature[32..] <= SECP256K1_HALF_ORDER[..]
 }
 
 fn length_prefixed(h: &mut Sha256, bytes: &[u8]) {
@@ -157,6 +188,28 @@ mod tests {
         }
         .digest(&update_hash(b"adapter bytes"));
         assert!(sk.verifying_key().verify_prehash(&other, &sig).is_err());
+    }
+
+    #[test]
+    fn binding_names_its_participant() {
+        let h = [3u8; 32];
+        assert_ne!(binding("wasm1alice", &h), binding("wasm1bob", &h));
+        assert_ne!(binding("wasm1alice", &h), binding("wasm1alice", &[4u8; 32]));
+        assert_ne!(binding("wasm1alice", &h), h);
+    }
+
+    #[test]
+    fn low_s_is_the_normalised_form() {
+        let sk = SigningKey::from_slice(&[7u8; 32]).expect("valid scalar");
+        let digest = ctx().digest(&[1u8; 32]);
+        let (sig, _): (Signature, _) = sk.sign_prehash_recoverable(&digest).expect("signs");
+        let low = sig.normalize_s().unwrap_or(sig);
+        assert!(is_low_s(&low.to_bytes()));
+        // n − s is the high-S twin of the same signature.
+        let (r, s) = low.split_scalars();
+        let high = Signature::from_scalars(r, -*s).expect("valid scalars");
+        assert!(!is_low_s(&high.to_bytes()));
+        assert!(!is_low_s(&[0u8; 63]));
     }
 
     #[test]

@@ -7,10 +7,13 @@
 //!   period has passed;
 //! - **propose**: CW20 `Send` of exactly the configured deposit with
 //!   [`ReceiveMsg::Propose`]. The deposit is refunded when the proposal passes (on its first
-//!   execution) or when a rejected proposal that reached quorum is closed; a proposal that
-//!   ends without quorum forfeits it to the DAO treasury;
+//!   execution, or when it is closed after expiring unexecuted) or when a rejected proposal
+//!   that reached quorum is closed; a proposal that ends without quorum forfeits it to the
+//!   DAO treasury. A proposal may carry only bank and wasm messages, and toward the staking
+//!   token only CW20 `Transfer`, `Send` and `Burn` (see [`ReceiveMsg::Propose`]);
 //! - **vote**: [`ExecuteMsg::Vote`] with the power staked at the start of the proposal's block;
-//! - **execute**: [`ExecuteMsg::Execute`], by anyone, once passed and past its timelock.
+//! - **execute**: [`ExecuteMsg::Execute`], by anyone, once passed and past its timelock, and
+//!   before its execution window ends (then it is [`Status::Expired`]).
 //!
 //! `Duration` and `Expiration` have the JSON shape of `cw_utils`' types of the same names
 //! (`{"height": 5}`, `{"at_time": "1700000000000000000"}`), so any CosmWasm client reads them.
@@ -60,7 +63,14 @@ pub struct Config {
     /// proposal is decided only at the end of its voting period.
     pub allow_revoting: bool,
     /// Wait between a proposal passing and its execution; the same unit as `voting_period`.
+    /// Must be at least `unbonding_period` (and in the same unit), so that stakers who oppose
+    /// a passed proposal can unstake and claim before it runs; may be omitted only when the
+    /// unbonding period is zero.
     pub timelock: Option<Duration>,
+    /// How long a passed proposal stays executable once its timelock has ended; after that
+    /// it is [`Status::Expired`] and can only be closed. Greater than zero, the same unit as
+    /// `voting_period`.
+    pub execution_window: Duration,
     /// Tokens (of `token`) a proposer sends with a proposal; must be > 0.
     pub deposit: Uint128,
 }
@@ -80,6 +90,8 @@ pub struct ConfigUpdate {
     pub allow_revoting: bool,
     /// See [`Config::timelock`].
     pub timelock: Option<Duration>,
+    /// See [`Config::execution_window`].
+    pub execution_window: Duration,
     /// See [`Config::deposit`].
     pub deposit: Uint128,
 }
@@ -103,10 +115,11 @@ pub enum ExecuteMsg {
     Claim {},
     /// Vote on an open proposal with the power staked at its start height.
     Vote { proposal_id: u64, vote: Vote },
-    /// Anyone: run a passed proposal's messages, once its timelock has passed. If they fail,
-    /// the proposal stays executable and records the error.
+    /// Anyone: run a passed proposal's messages, once its timelock has passed and before its
+    /// execution window ends. If they fail, the proposal stays executable (until the window
+    /// ends) and records the error.
     Execute { proposal_id: u64 },
-    /// Anyone: close a rejected proposal, settling its deposit.
+    /// Anyone: close a rejected or expired proposal, settling its deposit.
     Close { proposal_id: u64 },
     /// The DAO itself only (through a proposal): replace its rules. Open proposals keep the
     /// rules they were created with.
@@ -122,6 +135,14 @@ pub enum ReceiveMsg {
     /// Stake the sent tokens for the sender.
     Stake {},
     /// Open a proposal; the sent tokens are its deposit and must equal the configured one.
+    ///
+    /// `msgs` may hold only `bank` and `wasm` messages: other kinds (`stargate`, `any`,
+    /// `custom`, ...) could wrap a call on the staking token that the DAO cannot inspect. On
+    /// the staking token itself only CW20 `transfer`, `send` and `burn` are accepted (the DAO
+    /// checks after execution that its balance still covers every stake, claim and deposit);
+    /// allowances, `*_from` spends, minter or marketing changes, and wasm `migrate`,
+    /// `update_admin` or `clear_admin` of the token are refused, since they could spend the
+    /// stakers' locked tokens.
     Propose {
         title: String,
         description: String,
@@ -147,14 +168,18 @@ pub enum Vote {
 pub enum Status {
     /// Accepting votes.
     Open,
-    /// Passed; executable once the timelock (if any) has passed.
+    /// Passed; executable once the timelock (if any) has passed, until its execution window
+    /// ends.
     Passed,
     /// Failed quorum or threshold; can be closed.
     Rejected,
     /// Its messages ran successfully.
     Executed,
-    /// Rejected and closed; its deposit settled.
+    /// Rejected or expired, then closed; its deposit settled.
     Closed,
+    /// Passed but not executed before its execution window ended; can be closed, which
+    /// refunds the deposit if it is still held.
+    Expired,
 }
 
 /// What happened to a proposal's deposit.
@@ -244,6 +269,9 @@ pub struct ProposalResponse {
     pub allow_revoting: bool,
     /// When a passed proposal becomes executable (`None` until it has passed).
     pub executable_at: Option<Expiration>,
+    /// When a passed proposal stops being executable and becomes [`Status::Expired`]
+    /// (`None` until it has passed).
+    pub executable_until: Option<Expiration>,
     pub deposit: Uint128,
     pub deposit_status: DepositStatus,
     /// Error of the last failed execution, if any.
@@ -332,6 +360,7 @@ impl std::fmt::Display for Status {
             Status::Rejected => "rejected",
             Status::Executed => "executed",
             Status::Closed => "closed",
+            Status::Expired => "expired",
         })
     }
 }

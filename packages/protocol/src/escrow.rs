@@ -22,28 +22,27 @@ pub struct InstantiateMsg {
     pub treasury: String,
 }
 
-/// One participant's outcome as the round-manager reports it.
-#[cw_serde]
-pub struct StakeOutcome {
-    pub participant: String,
-    pub reward: Uint128,
-    pub slash: Uint128,
-}
-
 #[cw_serde]
 pub enum ExecuteMsg {
     /// Bond a native-coin stake and join a round (attach exactly one coin of the stake denom).
     Join { round_id: u64, pubkey: HexBinary },
     /// CW20 hook: `Send` the stake token with a [`ReceiveMsg`].
     Receive(Cw20ReceiveMsg),
-    /// Round-manager only: fix a settled round's rewards and slashes. Every joined participant
-    /// appears once.
+    /// Round-manager only, when a round's pool is fixed: set aside `amount` of the token's
+    /// remaining cap for the round's rewards and dust, so no later claim can fail. Refused
+    /// if the cap has no room for it.
+    ReserveRewards { round_id: u64, amount: Uint128 },
+    /// Round-manager only, when a paged settlement completes: the round's totals. Each
+    /// participant's share is read from the round-manager's `Result` query when it claims;
+    /// `rewards + dust` must equal the reservation, `slashed` at most the round's stakes.
     SettleRound {
         round_id: u64,
-        outcomes: Vec<StakeOutcome>,
+        rewards: Uint128,
+        slashed: Uint128,
         dust: Uint128,
     },
-    /// Round-manager only: a failed round; every stake becomes claimable in full.
+    /// Round-manager only: a failed round; every stake becomes claimable in full and any
+    /// reservation is released.
     RefundRound { round_id: u64 },
     /// Take back one's stake (less any slash) and reward of a settled or failed round.
     Claim { round_id: u64 },
@@ -80,6 +79,15 @@ pub enum QueryMsg {
     /// What the escrow owes, for the holdings invariant.
     #[returns(TotalsResponse)]
     Totals {},
+    /// Tokens the escrow can still reserve for rewards under the reward token's cap.
+    #[returns(RewardRoomResponse)]
+    RewardRoom {},
+}
+
+#[cw_serde]
+pub struct RewardRoomResponse {
+    /// `cap − supply − rewards owed` (the token's maximum when it has no cap).
+    pub room: Uint128,
 }
 
 #[cw_serde]
@@ -128,7 +136,7 @@ pub struct TotalsResponse {
     pub locked: Uint128,
     /// Stakes of ended rounds not yet claimed (after slashes).
     pub claimable_stake: Uint128,
-    /// Rewards fixed but not yet minted.
+    /// Rewards reserved or fixed but not yet minted.
     pub unclaimed_rewards: Uint128,
     /// Everything ever slashed into the treasury.
     pub slashed_total: Uint128,

@@ -115,72 +115,124 @@ pub struct Payout {
     pub dust: Uint128,
 }
 
-/// Applies the rule to the round's entries.
-pub fn compute_payout(params: &RewardParams, entries: &[Entry]) -> Payout {
-    let evaluated = entries.iter().filter(|e| e.score.is_some()).count();
-    let gain = created_value(entries);
-    let threshold = free_rider_threshold(params.free_rider_tau, gain, evaluated);
+/// The figures a round's settlement fixes after its first pass over the participants: the
+/// created value `G` and the number of evaluated participants. Paged settlement accumulates
+/// them page by page with [`Gain::add`].
+#[cw_serde]
+#[derive(Copy, Default)]
+pub struct Gain {
+    /// Participants with a score (not no-shows).
+    pub evaluated: u32,
+    /// `G = Σ φᵢ⁺` over evaluated, non-harmful participants (saturating).
+    pub value: SignedDecimal,
+}
 
-    let mut outcomes: Vec<Outcome> = entries
-        .iter()
-        .map(|e| {
-            let (verdict, rate) = match e.score {
-                None => (Verdict::NoShow, params.slash_no_show),
-                Some(s) if is_harmful(s) => (Verdict::Harmful, params.slash_harmful),
-                // A zero value is never a contribution, even when the threshold is zero.
-                Some(s) if s.value <= threshold => (Verdict::FreeRider, params.slash_free_rider),
-                Some(_) => (Verdict::Contributor, Decimal::zero()),
-            };
-            Outcome {
-                verdict,
-                reward: Uint128::zero(),
-                slash: e.stake.mul_floor(rate),
+impl Gain {
+    /// Counts one participant's score (`None` for a no-show).
+    pub fn add(&mut self, score: Option<Score>) {
+        if let Some(s) = score {
+            self.evaluated = self.evaluated.saturating_add(1);
+            if !is_harmful(s) && s.value > SignedDecimal::zero() {
+                self.value = self.value.saturating_add(s.value);
             }
-        })
-        .collect();
-
-    let weights: Vec<Uint256> = entries
-        .iter()
-        .zip(&outcomes)
-        .map(|(e, o)| match (o.verdict, e.score) {
-            (Verdict::Contributor, Some(s)) if s.value > SignedDecimal::zero() => {
-                Uint256::from(s.value.atomics().unsigned_abs())
-            }
-            _ => Uint256::zero(),
-        })
-        .collect();
-    let total_weight: Uint256 = weights.iter().fold(Uint256::zero(), |a, w| a + *w);
-
-    let pool = if total_weight.is_zero() {
-        Uint128::zero()
-    } else {
-        params
-            .budget
-            .mul_floor(gain_fraction(gain, params.delta_u_target))
-    };
-    let mut paid = Uint128::zero();
-    if !pool.is_zero() {
-        for (o, w) in outcomes.iter_mut().zip(&weights) {
-            // pool · w / Σw ≤ pool, so the narrowing cannot fail.
-            let share = Uint256::from(pool).multiply_ratio(*w, total_weight);
-            o.reward = Uint128::try_from(share).expect("a share never exceeds the pool");
-            paid += o.reward;
         }
     }
-    Payout {
-        outcomes,
-        pool,
-        dust: pool - paid,
+
+    /// τ · G / n: at or below it a non-harmful participant is a free-rider.
+    pub fn threshold(&self, params: &RewardParams) -> SignedDecimal {
+        free_rider_threshold(params.free_rider_tau, self.value, self.evaluated as usize)
     }
 }
 
-/// `G = Σ φᵢ⁺` over evaluated, non-harmful participants (saturating).
-fn created_value(entries: &[Entry]) -> SignedDecimal {
-    entries
-        .iter()
-        .filter_map(|e| e.score)
-        .filter(|s| !is_harmful(*s) && s.value > SignedDecimal::zero())
-        .fold(SignedDecimal::zero(), |acc, s| acc.saturating_add(s.value))
+/// A participant's verdict and the fraction of its stake it forfeits.
+pub fn classify(
+    params: &RewardParams,
+    score: Option<Score>,
+    threshold: SignedDecimal,
+) -> (Verdict, Decimal) {
+    match score {
+        None => (Verdict::NoShow, params.slash_no_show),
+        Some(s) if is_harmful(s) => (Verdict::Harmful, params.slash_harmful),
+        // A zero value is never a contribution, even when the threshold is zero.
+        Some(s) if s.value <= threshold => (Verdict::FreeRider, params.slash_free_rider),
+        Some(_) => (Verdict::Contributor, Decimal::zero()),
+    }
+}
+
+/// A participant's weight in the pool: φᵢ⁺ for a contributor, zero for everyone else.
+pub fn weight(verdict: Verdict, score: Option<Score>) -> Uint256 {
+    match (verdict, score) {
+        (Verdict::Contributor, Some(s)) if s.value > SignedDecimal::zero() => {
+            Uint256::from(s.value.atomics().unsigned_abs())
+        }
+        _ => Uint256::zero(),
+    }
+}
+
+/// `floor(budget · clamp(G / ΔU_target, 0, 1))`, or zero when no contributor has weight.
+pub fn pool(params: &RewardParams, gain: &Gain, total_weight: Uint256) -> Uint128 {
+    if total_weight.is_zero() {
+        return Uint128::zero();
+    }
+    params
+        .budget
+        .mul_floor(gain_fraction(gain.value, params.delta_u_target))
+}
+
+/// `floor(pool · w / Σw)`: a contributor's reward.
+pub fn share(pool: Uint128, weight: Uint256, total_weight: Uint256) -> Uint128 {
+    if total_weight.is_zero() || pool.is_zero() {
+        return Uint128::zero();
+    }
+    // pool · w / Σw ≤ pool whenever w ≤ Σw; a larger w is clamped to the pool.
+    Uint128::try_from(Uint256::from(pool).multiply_ratio(weight.min(total_weight), total_weight))
+        .unwrap_or(pool)
+}
+
+/// What the whole round fixes before paying anyone: enough to compute any participant's
+/// outcome on its own.
+#[cw_serde]
+#[derive(Copy)]
+pub struct Fixed {
+    pub threshold: SignedDecimal,
+    pub total_weight: Uint256,
+    pub pool: Uint128,
+}
+
+/// One participant's outcome under the round's fixed figures.
+pub fn outcome(params: &RewardParams, fixed: &Fixed, entry: &Entry) -> Outcome {
+    let (verdict, rate) = classify(params, entry.score, fixed.threshold);
+    let reward = share(fixed.pool, weight(verdict, entry.score), fixed.total_weight);
+    Outcome {
+        verdict,
+        reward,
+        slash: entry.stake.mul_floor(rate),
+    }
+}
+
+/// Applies the rule to the round's entries in one pass over them (the paged settlement on
+/// chain computes the same figures with [`Gain`], [`weight`] and [`outcome`]).
+pub fn compute_payout(params: &RewardParams, entries: &[Entry]) -> Payout {
+    let mut gain = Gain::default();
+    for e in entries {
+        gain.add(e.score);
+    }
+    let threshold = gain.threshold(params);
+    let total_weight = entries.iter().fold(Uint256::zero(), |a, e| {
+        a + weight(classify(params, e.score, threshold).0, e.score)
+    });
+    let fixed = Fixed {
+        threshold,
+        total_weight,
+        pool: pool(params, &gain, total_weight),
+    };
+    let outcomes: Vec<Outcome> = entries.iter().map(|e| outcome(params, &fixed, e)).collect();
+    let paid = outcomes.iter().fold(Uint128::zero(), |a, o| a + o.reward);
+    Payout {
+        outcomes,
+        pool: fixed.pool,
+        dust: fixed.pool - paid,
+    }
 }
 
 /// `clamp(G / target, 0, 1)`.
@@ -215,7 +267,7 @@ fn free_rider_threshold(tau: Decimal, delta_u: SignedDecimal, n: usize) -> Signe
 }
 
 /// Negative beyond its standard error.
-fn is_harmful(s: Score) -> bool {
+pub fn is_harmful(s: Score) -> bool {
     let se = SignedDecimal::try_from(s.std_error).unwrap_or(SignedDecimal::MAX);
     s.value.is_negative()
         && s.value

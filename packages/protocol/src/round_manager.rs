@@ -16,6 +16,9 @@ pub struct Schedule {
     pub train_blocks: u64,
     /// Blocks after commitments close during which evaluators report.
     pub eval_blocks: u64,
+    /// Blocks after the report deadline by which settlement must be complete; a round not
+    /// settled by then fails and every stake comes back.
+    pub settle_blocks: u64,
 }
 
 /// Every DAO-governed constant of a round. A round copies them when it opens, so a change
@@ -67,9 +70,12 @@ pub struct InstantiateMsg {
 #[cw_serde]
 pub struct SignedCommitment {
     pub participant: String,
-    /// sha256 of the update's `adapter_model.safetensors`.
-    pub update_hash: HexBinary,
-    /// 64-byte secp256k1 signature over the commitment digest.
+    /// The participant's binding to its update:
+    /// `sha256(BINDING_DOMAIN ‖ lp(participant) ‖ sha256(adapter_model.safetensors))`
+    /// (see `fairshare_protocol::commitment::binding`). It names its participant, so a copy
+    /// committed under another identity opens to no bundle of that identity.
+    pub commitment: HexBinary,
+    /// 64-byte low-S secp256k1 signature over the commitment digest.
     pub signature: HexBinary,
 }
 
@@ -111,16 +117,21 @@ pub enum ExecuteMsg {
         pubkey: HexBinary,
         stake: Uint128,
     },
-    /// Anyone (usually the relayer): post a batch of signed commitments. All or nothing: the
-    /// first invalid commitment fails the batch with its index.
+    /// Anyone (usually the relayer): post a batch of signed commitments. A participant that
+    /// has already committed is skipped (named in the `skipped` attribute), so a copy of a
+    /// commitment cannot fail a batch; any other invalid commitment fails the batch with its
+    /// index.
     CommitUpdates {
         round_id: u64,
         commitments: Vec<SignedCommitment>,
     },
     /// An evaluator of the round: report scores for every committed participant.
     SubmitReport { round_id: u64, report: Report },
-    /// Anyone: settle a round whose reports reached quorum, or fail one that cannot.
-    Settle { round_id: u64 },
+    /// Anyone: take the next page of a round's settlement (once its reports reached quorum),
+    /// or fail a round that cannot settle. Call again until the round is Settled; `limit`
+    /// bounds the work of one call in units (a participant costs 4 units in the scoring
+    /// pass, 1 in each of the two passes after it; default and maximum 400).
+    Settle { round_id: u64, limit: Option<u32> },
 }
 
 #[cw_serde]
@@ -152,13 +163,24 @@ pub enum QueryMsg {
         start_after: Option<String>,
         limit: Option<u32>,
     },
-    /// Evaluator reports of a round in evaluator order.
+    /// Evaluator reports of a round (without their scores) in evaluator order.
     #[returns(ReportsResponse)]
     Reports {
         round_id: u64,
         start_after: Option<String>,
         limit: Option<u32>,
     },
+    /// The scores one evaluator reported, in participant order.
+    #[returns(ReportScoresResponse)]
+    ReportScores {
+        round_id: u64,
+        evaluator: String,
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    /// One participant's settled result (what the escrow pays on claim).
+    #[returns(ParticipantResult)]
+    Result { round_id: u64, participant: String },
     /// Settled results of a round in participant order.
     #[returns(ResultsResponse)]
     Results {
@@ -188,10 +210,12 @@ pub enum Phase {
     Training,
     /// Commitments closed; evaluators report.
     Evaluating,
+    /// Settlement has begun and goes on page by page (`Settle`) until the settle deadline.
+    Settling,
     /// Rewards and slashes fixed; claims open.
     Settled,
-    /// Too few commitments or reports by the deadline; stakes go back. Becomes final when
-    /// `Settle` is called.
+    /// Too few commitments or reports by the deadline, or settlement not complete by the
+    /// settle deadline; stakes go back. Becomes final when `Settle` is called.
     Failed,
 }
 
@@ -203,6 +227,8 @@ pub struct Deadlines {
     pub join_until: u64,
     pub commit_until: u64,
     pub report_until: u64,
+    /// A round not settled by this height fails.
+    pub settle_until: u64,
 }
 
 /// Figures fixed at settlement.
@@ -228,7 +254,19 @@ pub struct RoundResponse {
     pub joined: u32,
     pub committed: u32,
     pub reports: u32,
+    /// Participants processed by settlement so far, in its current pass (1 to 3).
+    pub settle_progress: Option<SettleProgress>,
     pub settlement: Option<SettlementSummary>,
+}
+
+/// How far a paged settlement has come.
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub struct SettleProgress {
+    /// 1: scoring (medians), 2: weighing (verdicts, slashes), 3: paying (rewards).
+    pub pass: u8,
+    /// Participants done in this pass.
+    pub done: u32,
 }
 
 #[cw_serde]
@@ -242,7 +280,8 @@ pub struct ParticipantResponse {
     pub pubkey: HexBinary,
     pub stake: Uint128,
     pub joined_at: u64,
-    pub update_hash: Option<HexBinary>,
+    /// Its committed binding, once committed.
+    pub commitment: Option<HexBinary>,
 }
 
 #[cw_serde]
@@ -253,7 +292,8 @@ pub struct ParticipantsResponse {
 #[cw_serde]
 pub struct CommitmentInfo {
     pub participant: Addr,
-    pub update_hash: HexBinary,
+    /// The participant's binding to its update hash.
+    pub commitment: HexBinary,
     pub committed_at: u64,
 }
 
@@ -265,8 +305,14 @@ pub struct CommitmentsResponse {
 #[cw_serde]
 pub struct ReportInfo {
     pub evaluator: Addr,
-    pub report: Report,
+    pub aggregate_hash: HexBinary,
+    pub delta_u: SignedDecimal,
     pub reported_at: u64,
+}
+
+#[cw_serde]
+pub struct ReportScoresResponse {
+    pub scores: Vec<ParticipantScore>,
 }
 
 #[cw_serde]

@@ -337,9 +337,16 @@ fn dispatch(cfg: &Config, command: Command) -> Result<Output> {
         Command::Settle { who, round: id } => {
             let d = s.deployment()?;
             let k = s.account(&who)?;
-            let tx = round::settle(&mut s.chain, &d, &k.key, id)?;
-            let outcome = tx.attribute("outcome").unwrap_or("settled").to_string();
-            out(format!("round {id}: {outcome}"), tx_json(&tx))
+            let pages = round::settle(&mut s.chain, &d, &k.key, id)?;
+            let outcome = pages
+                .last()
+                .and_then(|tx| tx.attribute("outcome"))
+                .unwrap_or("settled")
+                .to_string();
+            out(
+                format!("round {id}: {outcome} in {} page(s)", pages.len()),
+                json!({ "pages": pages.iter().map(tx_json).collect::<Vec<_>>() }),
+            )
         }
         Command::Claim { who, round: id } => {
             let d = s.deployment()?;
@@ -541,7 +548,7 @@ fn relay(s: &mut Session, who: &Who, id: u64, batch: usize) -> Result<Output> {
             },
         );
         match p {
-            Ok(p) if p.update_hash.is_some() => {}
+            Ok(p) if p.commitment.is_some() => {}
             _ => todo.push(c),
         }
     }

@@ -51,12 +51,14 @@ pub fn schedule(choice: ChainChoice) -> Schedule {
             join_blocks: 10,
             train_blocks: 20,
             eval_blocks: 20,
+            settle_blocks: 20,
         },
         // 0.5 s blocks on the localnet: 10 s to join, 4 min to train, 4 min to evaluate.
         ChainChoice::Wasmd => Schedule {
             join_blocks: 20,
             train_blocks: 480,
             eval_blocks: 480,
+            settle_blocks: 480,
         },
     }
 }

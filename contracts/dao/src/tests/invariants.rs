@@ -203,7 +203,7 @@ proptest! {
         ops in prop::collection::vec(op(), 1..80),
     ) {
         let mut suite = Suite::with_rules(ConfigUpdate {
-            unbonding_period: Duration::Height(3),
+            unbonding_period: Duration::Height(2),
             voting_period: Duration::Height(8),
             quorum: Decimal::percent(20),
             timelock: Some(Duration::Height(2)),

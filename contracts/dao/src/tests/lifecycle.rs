@@ -89,6 +89,7 @@ fn revoting_changes_the_tally_and_decides_at_expiry() {
     let mut suite = Suite::with_rules(ConfigUpdate {
         allow_revoting: true,
         timelock: None,
+        unbonding_period: Duration::Height(0),
         ..rules()
     })
     .expect("valid rules");
@@ -289,7 +290,7 @@ fn the_dao_changes_its_own_config_only_by_proposal() {
 fn unstaking_waits_for_the_unbonding_period() {
     let mut suite = staked_suite();
     suite.unstake("alice", 200).expect("unstakes");
-    let release_at = Expiration::AtHeight(suite.height() + 10);
+    let release_at = Expiration::AtHeight(suite.height() + 5);
     let stake = suite.staked("alice");
     assert_eq!(stake.staked, Uint128::new(300));
     assert_eq!(
@@ -305,7 +306,7 @@ fn unstaking_waits_for_the_unbonding_period() {
         contract_error(suite.claim("alice").unwrap_err()),
         ContractError::NothingToClaim
     );
-    suite.advance(10);
+    suite.advance(5);
     suite.claim("alice").expect("claims");
     assert_eq!(suite.balance("alice"), 700);
     assert!(suite.staked("alice").claims.is_empty());
@@ -342,6 +343,7 @@ fn time_based_periods_work() {
         voting_period: Duration::Time(3600),
         timelock: Some(Duration::Time(600)),
         unbonding_period: Duration::Time(60),
+        execution_window: Duration::Time(3600),
         ..rules()
     })
     .expect("valid rules");

@@ -121,15 +121,16 @@ pub mod target {
 }
 
 /// Default rules of the test DAO: votes over 20 blocks, quorum 30%, majority, 5-block
-/// timelock, 10-block unbonding, deposit 100.
+/// timelock and unbonding, 20-block execution window, deposit 100.
 pub fn rules() -> ConfigUpdate {
     ConfigUpdate {
-        unbonding_period: Duration::Height(10),
+        unbonding_period: Duration::Height(5),
         voting_period: Duration::Height(20),
         quorum: Decimal::percent(30),
         threshold: Decimal::percent(50),
         allow_revoting: false,
         timelock: Some(Duration::Height(5)),
+        execution_window: Duration::Height(20),
         deposit: Uint128::new(100),
     }
 }
