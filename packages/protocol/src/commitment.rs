@@ -190,6 +190,39 @@ mod tests {
         assert!(sk.verifying_key().verify_prehash(&other, &sig).is_err());
     }
 
+    /// The worked example of README's protocol section, computed independently there.
+    #[test]
+    fn readme_worked_example() {
+        let h = update_hash(b"adapter bytes");
+        assert_eq!(
+            hex_encode(&h),
+            "dd70d2c1a473d6e87c6dd52a250ca1c9f055a3910d10f1674121461cf6c96bf7"
+        );
+        let c = binding("wasm1alice", &h);
+        assert_eq!(
+            hex_encode(&c),
+            "f9cf7ec884d9111d32f351df6149dddfae62c8f17a28d2ee8d919fdb51a5ed4f"
+        );
+        let ctx = CommitmentContext {
+            chain_id: "fairshare-1",
+            contract: "wasm1contract",
+            round_id: 7,
+            participant: "wasm1alice",
+        };
+        assert_eq!(
+            hex_encode(&ctx.digest(&c)),
+            "7cfbfa856ca35f1ea594b7d501ebcac3757a61e9e2db44f69cbba2c9e4049ba1"
+        );
+        let readme = include_str!("../../../README.md");
+        for hex in [
+            "dd70d2c1a473d6e87c6dd52a250ca1c9f055a3910d10f1674121461cf6c96bf7",
+            "f9cf7ec884d9111d32f351df6149dddfae62c8f17a28d2ee8d919fdb51a5ed4f",
+            "7cfbfa856ca35f1ea594b7d501ebcac3757a61e9e2db44f69cbba2c9e4049ba1",
+        ] {
+            assert!(readme.contains(hex), "README's worked example shows {hex}");
+        }
+    }
+
     #[test]
     fn binding_names_its_participant() {
         let h = [3u8; 32];
