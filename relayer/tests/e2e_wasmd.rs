@@ -841,7 +841,11 @@ fn gas_per_message() -> Res<()> {
         c100 / 100
     ));
     println!("{table}");
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/gas-wasmd.md");
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    std::fs::create_dir_all(&dir)?;
+    let out = dir.join("gas-wasmd.md");
     std::fs::write(&out, &table)?;
     println!("written to {}", out.display());
     Ok(())

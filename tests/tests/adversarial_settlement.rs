@@ -83,8 +83,8 @@ fn a_round_of_1000_settles_in_pages_and_matches_the_one_shot_rule() {
         assert_eq!(t.claimable_stake, totals_before.claimable_stake);
         assert!(pages < 100, "settlement must make progress");
     }
-    // 1000 participants × (4 + 1 + 1) units at 400 a page.
-    assert_eq!(pages, 15);
+    // 1000 participants × (5 + 1 + 1) units (3 reports) at 400 a page.
+    assert_eq!(pages, 18);
     let r = s.chain.round(round).expect("round");
     assert_eq!(r.phase, Phase::Settled);
     let summary = r.settlement.expect("settled");
@@ -152,9 +152,10 @@ fn a_round_of_1000_settles_in_pages_and_matches_the_one_shot_rule() {
 fn a_settlement_not_done_by_its_deadline_fails_and_refunds_everyone() {
     let (mut s, round, keys) = big_round(5);
     let anyone = s.chain.addr("anyone");
-    // Scoring for all five (20 units), then weighing (the pool is reserved) and one payment.
+    // Scoring for all five (5 units each with 3 reports), then weighing (the pool is
+    // reserved) and one payment.
     s.chain
-        .settle_page(&anyone, round, Some(20))
+        .settle_page(&anyone, round, Some(25))
         .expect("scoring page");
     s.chain
         .settle_page(&anyone, round, Some(6))

@@ -33,11 +33,16 @@ use crate::median::{median_signed, median_unsigned};
 use crate::phase;
 use crate::state::{Closure, Pass, Round, Settling, CONFIG, PARTICIPANTS, REPORTS, ROUNDS};
 
-/// Work units one `Settle` call may do at most (and does when no limit is given).
-pub const MAX_SETTLE_UNITS: u32 = 400;
-/// Units a participant costs in the scoring pass (it reads every report's score of it and
-/// writes its median); the two later passes read one record and cost 1.
-pub const SCORING_UNITS: u32 = 4;
+/// Work units one `Settle` call may do at most (and does when no limit is given). A unit is
+/// about 2,700 gas on wasmd, so a full page stays well under 2 M gas.
+pub const MAX_SETTLE_UNITS: u32 = 600;
+
+/// Units a participant costs in the scoring pass: it reads its record and commitment and
+/// writes its median (3), and reads one score per report (half a unit each). The two later
+/// passes read one record and cost 1.
+pub fn scoring_units(reports: u32) -> u32 {
+    3 + reports.div_ceil(2)
+}
 
 pub fn settle(
     mut deps: DepsMut,
@@ -79,20 +84,21 @@ pub fn settle(
         .settling
         .take()
         .expect("a round past Evaluating has begun settling");
+    let per_scoring = scoring_units(round.reports);
     let mut units = limit
         .unwrap_or(MAX_SETTLE_UNITS)
-        .clamp(SCORING_UNITS, MAX_SETTLE_UNITS);
+        .clamp(per_scoring, MAX_SETTLE_UNITS);
     let mut msgs: Vec<CosmosMsg> = vec![];
     let mut finished = false;
     while units > 0 && !finished {
         match s.pass {
             Pass::Scoring => {
-                let want = units / SCORING_UNITS;
+                let want = units / per_scoring;
                 if want == 0 {
                     break;
                 }
                 let (done, ended) = score_page(&mut deps, &round, &mut s, want as usize)?;
-                units -= done * SCORING_UNITS;
+                units -= done * per_scoring;
                 if ended {
                     next_pass(&mut s, Pass::Weighing);
                 }

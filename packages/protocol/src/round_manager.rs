@@ -129,8 +129,8 @@ pub enum ExecuteMsg {
     SubmitReport { round_id: u64, report: Report },
     /// Anyone: take the next page of a round's settlement (once its reports reached quorum),
     /// or fail a round that cannot settle. Call again until the round is Settled; `limit`
-    /// bounds the work of one call in units (a participant costs 4 units in the scoring
-    /// pass, 1 in each of the two passes after it; default and maximum 400).
+    /// bounds the work of one call in units (a participant costs 3 + ⌈reports / 2⌉ units in
+    /// the scoring pass, 1 in each of the two passes after it; default and maximum 600).
     Settle { round_id: u64, limit: Option<u32> },
 }
 
