@@ -201,3 +201,48 @@ fn a_quorate_round_left_unsettled_fails_at_its_deadline() {
     s.chain.advance(1);
     assert_eq!(s.chain.round(round).expect("round").phase, Phase::Failed);
 }
+
+/// Anyone may call `settle` with any limit: a griefer taking the smallest pages (a limit of
+/// zero or one) still moves settlement forward every call and ends with exactly the figures
+/// one large call gives.
+#[test]
+fn the_smallest_pages_neither_stall_nor_change_the_settlement() {
+    let (mut big, round_a, keys_a) = big_round(12);
+    let (mut tiny, round_b, keys_b) = big_round(12);
+    big.settle(round_a).expect("settles in one call");
+    let anyone = tiny.chain.addr("griefer");
+    let mut calls = 0;
+    for limit in [Some(0), Some(1)].into_iter().cycle() {
+        let res = tiny
+            .chain
+            .settle_page(&anyone, round_b, limit)
+            .expect("a tiny page settles");
+        calls += 1;
+        let more = res
+            .events
+            .iter()
+            .flat_map(|e| &e.attributes)
+            .any(|a| a.key == "outcome" && a.value == "in_progress");
+        if !more {
+            break;
+        }
+        assert!(calls <= 12 * 3 + 3, "every call must make progress");
+    }
+    assert_eq!(
+        tiny.chain.round(round_b).expect("round").phase,
+        Phase::Settled
+    );
+    let a = big.chain.round(round_a).expect("round").settlement;
+    let b = tiny.chain.round(round_b).expect("round").settlement;
+    assert_eq!(
+        a.map(|s| (s.pool, s.dust, s.total_slashed)),
+        b.map(|s| (s.pool, s.dust, s.total_slashed))
+    );
+    for (ka, kb) in keys_a.iter().zip(&keys_b) {
+        let (ra, rb) = (big.result_of(round_a, ka), tiny.result_of(round_b, kb));
+        assert_eq!(
+            (ra.verdict, ra.reward, ra.slash),
+            (rb.verdict, rb.reward, rb.slash)
+        );
+    }
+}

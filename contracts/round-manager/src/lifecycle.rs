@@ -89,7 +89,6 @@ pub fn open_round(
         },
         joined: 0,
         committed: 0,
-        reports: 0,
         reporters: 0,
         closure: Closure::Active,
         settling: None,

@@ -21,7 +21,7 @@ pub fn phase_at(round: &Round, height: u64) -> Phase {
                 Phase::Failed
             } else if round.settling.is_some() {
                 Phase::Settling
-            } else if height < d.report_until || round.reports >= round.params.evaluator_quorum {
+            } else if height < d.report_until || round.reports() >= round.params.evaluator_quorum {
                 Phase::Evaluating
             } else {
                 Phase::Failed

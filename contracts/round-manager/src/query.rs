@@ -38,6 +38,7 @@ pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
 
 fn round_response(round: Round, height: u64) -> RoundResponse {
     let phase = phase_at(&round, height);
+    let reports = round.reports();
     let settle_progress = match (&round.closure, &round.settling) {
         (Closure::Active, Some(s)) => Some(SettleProgress {
             pass: match s.pass {
@@ -61,7 +62,7 @@ fn round_response(round: Round, height: u64) -> RoundResponse {
         phase,
         joined: round.joined,
         committed: round.committed,
-        reports: round.reports,
+        reports,
         settle_progress,
         settlement,
     }

@@ -88,12 +88,11 @@ pub fn submit_report(
             reported_at: env.block.height,
         },
     )?;
-    round.reports += 1;
     round.reporters |= bit;
     ROUNDS.save(deps.storage, round_id, &round)?;
     Ok(Response::new()
         .add_attribute("action", "submit_report")
         .add_attribute("round_id", round_id.to_string())
         .add_attribute("evaluator", info.sender)
-        .add_attribute("reports", round.reports.to_string()))
+        .add_attribute("reports", round.reports().to_string()))
 }

@@ -84,7 +84,7 @@ pub fn settle(
         .settling
         .take()
         .expect("a round past Evaluating has begun settling");
-    let per_scoring = scoring_units(round.reports);
+    let per_scoring = scoring_units(round.reports());
     let mut units = limit
         .unwrap_or(MAX_SETTLE_UNITS)
         .clamp(per_scoring, MAX_SETTLE_UNITS);
@@ -187,19 +187,19 @@ pub fn settle(
 /// Checks that the round may settle now and starts its first pass.
 fn begin(deps: &DepsMut, round: &Round, height: u64) -> Result<Settling, ContractError> {
     let quorum = round.params.evaluator_quorum;
-    if round.reports < quorum {
+    if round.reports() < quorum {
         return Err(ContractError::QuorumNotReached {
             round_id: round.id,
-            reports: round.reports,
+            reports: round.reports(),
             quorum,
         });
     }
     let evaluators = round.params.evaluators.len() as u32;
-    if round.reports < evaluators && height < round.deadlines.report_until {
+    if round.reports() < evaluators && height < round.deadlines.report_until {
         return Err(ContractError::ReportsStillDue {
             round_id: round.id,
             until: round.deadlines.report_until,
-            missing: evaluators - round.reports,
+            missing: evaluators - round.reports(),
         });
     }
     let mut delta_us = REPORTS

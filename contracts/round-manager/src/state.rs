@@ -31,12 +31,18 @@ pub struct Round {
     pub deadlines: Deadlines,
     pub joined: u32,
     pub committed: u32,
-    pub reports: u32,
     /// Bit i set: evaluator i of `params.evaluators` has reported.
     pub reporters: u64,
     pub closure: Closure,
     /// Set by the first settle page; kept after settlement (its figures price every result).
     pub settling: Option<Settling>,
+}
+
+impl Round {
+    /// Reports received so far.
+    pub fn reports(&self) -> u32 {
+        self.reporters.count_ones()
+    }
 }
 
 /// The three passes of a paged settlement.
