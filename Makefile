@@ -43,7 +43,7 @@ wasm: tools ## build every contract to wasm, lower bulk-memory, cosmwasm-check, 
 	@mkdir -p artifacts
 	@set -e; for c in $(CONTRACT_CRATES); do \
 	  n=fairshare_$$(echo $$c | tr - _); \
-	  $(WASM_OPT) -Os --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+	  $(WASM_OPT) -Os --one-caller-inline-max-function-size=500 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
 	    --enable-nontrapping-float-to-int --llvm-memory-copy-fill-lowering --signext-lowering \
 	    $(WASM_TARGET_DIR)/$$n.wasm -o artifacts/$$n.wasm; \
 	  $(COSMWASM_CHECK) artifacts/$$n.wasm; \

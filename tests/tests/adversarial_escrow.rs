@@ -14,7 +14,7 @@ use fairshare_relayer::keys::ParticipantKey;
 
 /// A settled round where alice contributed and bob free-rode.
 fn settled() -> (Scenario, u64, ParticipantKey, ParticipantKey) {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let alice = s.participant("alice", 1_000);
     let bob = s.participant("bob", 1_000);
     let round = s.open();
@@ -22,7 +22,7 @@ fn settled() -> (Scenario, u64, ParticipantKey, ParticipantKey) {
     s.advance_to_training(round);
     s.commit_all(&[alice.clone(), bob.clone()], round);
     s.advance_to_evaluating(round);
-    s.report(0, round, "0.5", &[(&alice, "0.5"), (&bob, "0.0")])
+    s.report_all(round, "0.5", &[(&alice, "0.5"), (&bob, "0.0")])
         .expect("reports");
     s.settle(round).expect("settles");
     (s, round, alice, bob)
@@ -52,7 +52,7 @@ fn claim_by_a_stranger_is_rejected() {
 
 #[test]
 fn claim_before_the_round_ends_is_rejected() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let alice = s.participant("alice", 1_000);
     let round = s.open();
     s.chain.join(&alice, round, 1_000).expect("joins");
@@ -63,7 +63,7 @@ fn claim_before_the_round_ends_is_rejected() {
 
 #[test]
 fn only_the_round_manager_reports_outcomes() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let alice = s.participant("alice", 1_000);
     let round = s.open();
     s.chain.join(&alice, round, 1_000).expect("joins");
@@ -90,7 +90,10 @@ fn only_the_round_manager_reports_outcomes() {
         s.chain.app.execute_contract(
             mallory.clone(),
             escrow.clone(),
-            &ExecuteMsg::RefundRound { round_id: round },
+            &ExecuteMsg::RefundRound {
+                round_id: round,
+                slashed: Uint128::zero(),
+            },
             &[],
         )
     });
@@ -98,7 +101,7 @@ fn only_the_round_manager_reports_outcomes() {
 
 #[test]
 fn config_change_by_a_non_owner_is_rejected() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let mallory = s.chain.addr("mallory");
     let escrow = s.chain.d.escrow.clone();
     assert_rejected(&mut s, ContractError::NotOwner, |s| {
@@ -118,7 +121,7 @@ fn config_change_by_a_non_owner_is_rejected() {
 
 #[test]
 fn stake_below_the_minimum_or_in_the_wrong_coin_is_rejected() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let round = s.open();
     let alice = s.participant("alice", 1_000);
     assert_rejected(
@@ -171,7 +174,7 @@ fn stake_below_the_minimum_or_in_the_wrong_coin_is_rejected() {
 
 #[test]
 fn a_cw20_that_is_not_the_stake_token_is_rejected() {
-    let mut s = Scenario::new(1, 1); // native stakes
+    let mut s = Scenario::new(3, 3); // native stakes
     let round = s.open();
     let alice = s.participant("alice", 0);
     let faucet = s.chain.faucet.clone();
@@ -217,7 +220,7 @@ fn a_cw20_that_is_not_the_stake_token_is_rejected() {
 
 #[test]
 fn malformed_hook_and_json_are_rejected() {
-    let mut s = Scenario::cw20(1, 1);
+    let mut s = Scenario::cw20(3, 3);
     let alice = s.participant("alice", 1_000);
     s.open();
     let token = s.chain.d.token.clone();
@@ -262,7 +265,7 @@ fn malformed_hook_and_json_are_rejected() {
 
 #[test]
 fn stake_near_u128_max_is_held_and_returned_exactly() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let round = s.open();
     let whale = s.participant("whale", u128::MAX);
     s.chain

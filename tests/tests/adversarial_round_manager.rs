@@ -12,7 +12,7 @@ use fairshare_round_manager::ContractError;
 
 /// A round in Training with `alice` and `bob` joined and nothing committed.
 fn training_round() -> (Scenario, u64, ParticipantKey, ParticipantKey) {
-    let mut s = Scenario::new(2, 2);
+    let mut s = Scenario::new(3, 3);
     let alice = s.participant("alice", 1_000);
     let bob = s.participant("bob", 1_000);
     let round = s.open();
@@ -123,7 +123,7 @@ fn signature_for_another_contract_or_chain_is_rejected() {
 /// is now the participant's binding to its update, and nobody owns a value by committing first.
 #[test]
 fn a_squatted_commitment_neither_blocks_nor_profits() {
-    let mut s = Scenario::new(2, 2);
+    let mut s = Scenario::new(3, 3);
     let alice = s.participant("alice", 1_000);
     let bob = s.participant("bob", 1_000);
     // The squatter joined in time with a cheap second identity.
@@ -326,57 +326,99 @@ fn malformed_lengths_are_rejected() {
 }
 
 #[test]
-fn report_by_a_non_evaluator_is_rejected() {
+fn report_by_a_non_evaluator_or_an_unbonded_evaluator_is_rejected() {
     let (mut s, round, alice, bob) = evaluating_round();
     let mallory = s.chain.addr("mallory");
     let report = report_of("0.5", &[(&alice, "0.1"), (&bob, "0.4")]);
     assert_rejected(
         &mut s,
+        ContractError::NotBonded(mallory.to_string(), round),
+        |s| s.chain.commit_report(&mallory, round, &report, &[0; 32]),
+    );
+    s.chain.fund(mallory.as_str(), 10_000).expect("funds");
+    assert_rejected(
+        &mut s,
         ContractError::NotEvaluator(mallory.to_string(), round),
-        |s| s.chain.report(&mallory, round, report),
+        |s| s.chain.serve(&mallory, round, 1_000),
+    );
+    let e0 = s.evaluators[0].clone();
+    assert_rejected(
+        &mut s,
+        ContractError::NotBonded(e0.to_string(), round),
+        |s| s.chain.commit_report(&e0, round, &report, &[0; 32]),
+    );
+    assert_rejected(
+        &mut s,
+        ContractError::BondTooSmall {
+            bond: Uint128::new(999),
+            min: Uint128::new(1_000),
+        },
+        |s| s.chain.serve(&e0, round, 999),
     );
 }
 
 #[test]
-fn double_report_is_rejected() {
+fn double_report_commitment_or_reveal_is_rejected() {
     let (mut s, round, alice, bob) = evaluating_round();
     s.report(0, round, "0.5", &[(&alice, "0.1"), (&bob, "0.4")])
         .expect("first report");
     let e = s.evaluators[0].to_string();
+    assert_rejected(
+        &mut s,
+        ContractError::AlreadyCommitted(e.clone(), round),
+        |s| s.report(0, round, "0.5", &[(&alice, "0.4"), (&bob, "0.1")]),
+    );
+    let (_, _, report, salt) = s.pending[0].clone();
+    s.reveal_all(round).expect("reveals");
+    let e0 = s.evaluators[0].clone();
     assert_rejected(&mut s, ContractError::AlreadyReported(e, round), |s| {
-        s.report(0, round, "0.5", &[(&alice, "0.4"), (&bob, "0.1")])
+        s.chain.reveal_report(&e0, round, report, &salt)
     });
 }
 
 #[test]
-fn incomplete_or_padded_reports_are_rejected() {
+fn incomplete_or_padded_reports_are_rejected_at_reveal() {
     let (mut s, round, alice, bob) = evaluating_round();
-    assert_rejected(
-        &mut s,
-        ContractError::ReportIncomplete {
-            round_id: round,
-            expected: 2,
-            got: 1,
-        },
-        |s| s.report(0, round, "0.5", &[(&alice, "0.5")]),
-    );
-    assert_rejected(
-        &mut s,
-        ContractError::ReportDuplicate(alice.address().to_string()),
-        |s| s.report(0, round, "0.5", &[(&alice, "0.5"), (&alice, "0.5")]),
-    );
-    let ghost = s.chain.key("ghost");
-    assert_rejected(
-        &mut s,
-        ContractError::ReportUnknownParticipant(ghost.address().to_string(), round),
-        |s| s.report(0, round, "0.5", &[(&alice, "0.5"), (&ghost, "0.5")]),
-    );
+    let cases = [
+        (
+            report_of("0.5", &[(&alice, "0.5")]),
+            ContractError::ReportIncomplete {
+                round_id: round,
+                expected: 2,
+                got: 1,
+            },
+        ),
+        (
+            report_of("0.5", &[(&alice, "0.5"), (&alice, "0.5")]),
+            ContractError::ReportDuplicate(alice.address().to_string()),
+        ),
+        (
+            report_of("0.5", &[(&alice, "0.5"), (&s.chain.key("ghost"), "0.5")]),
+            ContractError::ReportUnknownParticipant(
+                s.chain.key("ghost").address().to_string(),
+                round,
+            ),
+        ),
+    ];
+    for (i, (report, _)) in cases.iter().enumerate() {
+        s.commit_report(i, round, report.clone()).expect("commits");
+    }
+    let r = s.chain.round(round).expect("round");
+    s.chain.advance(r.deadlines.report_until - s.chain.height());
+    for (i, (report, err)) in cases.into_iter().enumerate() {
+        let e = s.evaluators[i].clone();
+        let salt = s.pending[i].3;
+        assert_rejected(&mut s, err, |s| {
+            s.chain.reveal_report(&e, round, report, &salt)
+        });
+    }
     let _ = bob;
 }
 
 #[test]
 fn report_before_evaluation_is_rejected() {
     let (mut s, round, alice, bob) = training_round();
+    s.serve(0, round).expect("an evaluator may bond early");
     assert_rejected(
         &mut s,
         ContractError::WrongPhase {
@@ -389,28 +431,38 @@ fn report_before_evaluation_is_rejected() {
 }
 
 #[test]
-fn settlement_before_quorum_is_rejected() {
+fn settlement_before_the_dispute_deadline_is_rejected() {
     let (mut s, round, alice, bob) = evaluating_round();
-    s.report(0, round, "0.5", &[(&alice, "0.1"), (&bob, "0.4")])
-        .expect("one of two");
+    s.report_all(round, "0.5", &[(&alice, "0.1"), (&bob, "0.4")])
+        .expect("reports");
+    s.reveal_all(round).expect("reveals");
     assert_rejected(
         &mut s,
-        ContractError::QuorumNotReached {
+        ContractError::WrongPhase {
             round_id: round,
-            reports: 1,
-            quorum: 2,
+            phase: Phase::Revealing,
+            expected: "Settling (after the dispute deadline)",
         },
-        |s| s.settle(round),
+        |s| s.settle_now(round),
     );
+}
+
+#[test]
+fn a_round_short_of_quorum_at_the_reveal_deadline_fails() {
+    let (mut s, round, alice, bob) = evaluating_round();
+    for e in 0..2 {
+        s.report(e, round, "0.5", &[(&alice, "0.1"), (&bob, "0.4")])
+            .expect("two of three");
+    }
+    s.to_settling(round).expect("reveals");
+    assert_eq!(s.chain.round(round).expect("round").phase, Phase::Failed);
 }
 
 #[test]
 fn double_settlement_is_rejected() {
     let (mut s, round, alice, bob) = evaluating_round();
-    for e in 0..2 {
-        s.report(e, round, "0.5", &[(&alice, "0.1"), (&bob, "0.4")])
-            .expect("reports");
-    }
+    s.report_all(round, "0.5", &[(&alice, "0.1"), (&bob, "0.4")])
+        .expect("reports");
     s.settle(round).expect("settles");
     assert_rejected(
         &mut s,
@@ -421,7 +473,7 @@ fn double_settlement_is_rejected() {
 
 #[test]
 fn parameter_and_config_changes_by_a_non_owner_are_rejected() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let mallory = s.chain.addr("mallory");
     let params = s.chain.rm_config().expect("config").params;
     let rm = s.chain.d.round_manager.clone();
@@ -458,7 +510,7 @@ fn parameter_and_config_changes_by_a_non_owner_are_rejected() {
 
 #[test]
 fn only_the_escrow_registers_participants() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let round = s.open();
     let mallory = s.chain.key("mallory");
     let rm = s.chain.d.round_manager.clone();
@@ -479,7 +531,7 @@ fn only_the_escrow_registers_participants() {
 
 #[test]
 fn a_key_that_does_not_derive_the_sender_is_rejected() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let round = s.open();
     let alice = s.participant("alice", 1_000);
     let other = s.chain.key("other");
@@ -503,7 +555,7 @@ fn a_key_that_does_not_derive_the_sender_is_rejected() {
 
 #[test]
 fn joining_twice_or_late_is_rejected() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let round = s.open();
     let alice = s.participant("alice", 3_000);
     s.chain.join(&alice, round, 1_000).expect("joins");
@@ -527,18 +579,20 @@ fn joining_twice_or_late_is_rejected() {
 
 #[test]
 fn amounts_near_u128_max_settle_without_overflow() {
-    let mut s = Scenario::with(1, 1, |o| {
+    let mut s = Scenario::with(3, 3, |o| {
         o.params.rewards.budget = Uint128::MAX;
         o.token_cap = None;
         o.faucet_tokens = Uint128::zero();
     });
-    let [a, b] = ["a", "b"].map(|n| s.participant(n, u128::MAX / 2));
+    // Stakes as large as the bank allows beside the evaluators' bonds.
+    let stake = u128::MAX / 2 - 1_000_000;
+    let [a, b] = ["a", "b"].map(|n| s.participant(n, stake));
     let round = s.open();
-    s.join_all(&[a.clone(), b.clone()], round, u128::MAX / 2);
+    s.join_all(&[a.clone(), b.clone()], round, stake);
     s.advance_to_training(round);
     s.commit_all(&[a.clone(), b.clone()], round);
     s.advance_to_evaluating(round);
-    s.report(0, round, "1", &[(&a, "0.5"), (&b, "0.5")])
+    s.report_all(round, "1", &[(&a, "0.5"), (&b, "0.5")])
         .expect("reports");
     s.settle(round).expect("settles");
     let summary = s
@@ -547,23 +601,31 @@ fn amounts_near_u128_max_settle_without_overflow() {
         .expect("round")
         .settlement
         .expect("settled");
-    assert_eq!(summary.pool, Uint128::MAX);
+    // The evaluators' 10% first, the participants' pool on the rest (all of it: G ≥ target).
+    let evaluators = Uint128::MAX.mul_floor(cosmwasm_std::Decimal::percent(10));
+    assert_eq!(summary.pool, Uint128::MAX - evaluators);
     s.claim(&a, round).expect("claims");
     s.claim(&b, round).expect("claims");
+    let r = s.chain.round(round).expect("round");
+    s.chain.advance(r.params.evaluation.appeal_blocks);
+    for e in s.evaluators.clone() {
+        s.chain.claim(&e, round).expect("evaluator claims");
+    }
     let supply = s.chain.token_info().expect("info").total_supply;
-    // Each gets floor(MAX / 2); the one token of rounding dust is minted to the treasury.
+    // Everything reserved is minted exactly once: rewards to the claimants, dust to the
+    // treasury.
     assert_eq!(supply, Uint128::MAX);
     assert_eq!(
         s.chain
             .token_balance(s.chain.d.treasury.as_str())
             .expect("balance"),
-        1
+        summary.dust.u128()
     );
 }
 
 #[test]
 fn malformed_json_is_rejected_without_change() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let before = s.snapshot();
     let mallory = s.chain.addr("mallory");
     for raw in [
@@ -592,15 +654,31 @@ fn malformed_json_is_rejected_without_change() {
 
 #[test]
 fn invalid_params_are_refused_with_a_reason() {
-    let mut s = Scenario::new(2, 1);
+    let mut s = Scenario::new(3, 3);
     let owner = s.chain.d.owner.clone();
     let rm = s.chain.d.round_manager.clone();
     let base = s.chain.rm_config().expect("config").params;
     type Tweak = Box<dyn Fn(&mut fairshare_protocol::round_manager::RoundParams)>;
     let cases: Vec<(Tweak, &str)> = vec![
         (
-            Box::new(|p| p.evaluator_quorum = 3),
-            "evaluator_quorum must be between 1 and the number of evaluators (2)",
+            Box::new(|p| p.evaluator_quorum = 5),
+            "at most the number of evaluators (3); got 5",
+        ),
+        (
+            Box::new(|p| p.evaluator_quorum = 2),
+            "evaluator_quorum must be odd, at least 3",
+        ),
+        (
+            Box::new(|p| p.evaluator_quorum = 1),
+            "evaluator_quorum must be odd, at least 3",
+        ),
+        (
+            Box::new(|p| p.evaluation.outlier_fraction = cosmwasm_std::Decimal::zero()),
+            "outlier_fraction must be greater than zero",
+        ),
+        (
+            Box::new(|p| p.schedule.reveal_blocks = 0),
+            "every schedule window must last at least one block",
         ),
         (
             Box::new(|p| p.min_participants = 0),

@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::{assert_err, report_of, Scenario};
+use common::{assert_err, report_of, Scenario, BOND};
 use cosmwasm_std::{Decimal, SignedDecimal, Uint128};
+use fairshare_protocol::evaluation::{consensus, Opinion};
 use fairshare_protocol::rewards::{compute_payout, Entry, Score};
 use fairshare_protocol::round_manager::Phase;
 use fairshare_relayer::keys::ParticipantKey;
@@ -42,6 +43,8 @@ fn big_round(n: usize) -> (Scenario, u64, Vec<ParticipantKey>) {
             keys.iter().zip(values.iter().map(String::as_str)).collect();
         s.report(e, round, "1", &pairs).expect("reports");
     }
+    s.to_settling(round)
+        .expect("reveals and waits out the dispute window");
     (s, round, keys)
 }
 
@@ -77,7 +80,8 @@ fn a_round_of_1000_settles_in_pages_and_matches_the_one_shot_rule() {
         assert_err(&err, &fairshare_escrow::ContractError::RoundNotEnded(round));
         let late = report_of("1", &[(&keys[0], "9")]);
         let e0 = s.evaluators[0].clone();
-        assert!(s.chain.report(&e0, round, late).is_err());
+        assert!(s.chain.commit_report(&e0, round, &late, &[0; 32]).is_err());
+        assert!(s.chain.reveal_report(&e0, round, late, &[0; 32]).is_err());
         let t = s.chain.totals().expect("totals");
         assert_eq!(t.locked, totals_before.locked);
         assert_eq!(t.claimable_stake, totals_before.claimable_stake);
@@ -89,32 +93,37 @@ fn a_round_of_1000_settles_in_pages_and_matches_the_one_shot_rule() {
     assert_eq!(r.phase, Phase::Settled);
     let summary = r.settlement.expect("settled");
 
-    // The same figures as the rule applied in one pass to the medians.
+    // The same figures as the rule applied in one pass to the consensus scores, on the
+    // participants' part of the budget.
     let results = s.chain.results(round).expect("results");
     assert_eq!(results.len(), n);
     let mut by_addr: Vec<(String, Entry)> = keys
         .iter()
         .enumerate()
         .map(|(i, k)| {
-            let mut v: Vec<SignedDecimal> = (0..3)
-                .map(|e| value(i, e).parse().expect("decimal"))
+            let opinions: Vec<Opinion> = (0..3)
+                .map(|e| Opinion {
+                    bond: Uint128::new(BOND),
+                    score: Score {
+                        value: value(i, e).parse::<SignedDecimal>().expect("decimal"),
+                        std_error: common::default_se(),
+                    },
+                })
                 .collect();
-            v.sort();
             (
                 k.address().to_string(),
                 Entry {
                     stake: Uint128::new(1_000),
-                    score: Some(Score {
-                        value: v[1],
-                        std_error: Decimal::permille(1),
-                    }),
+                    score: consensus(&opinions),
                 },
             )
         })
         .collect();
     by_addr.sort_by(|a, b| a.0.cmp(&b.0));
     let entries: Vec<Entry> = by_addr.iter().map(|(_, e)| *e).collect();
-    let expected = compute_payout(&r.params.rewards, &entries);
+    let mut participants_rule = r.params.rewards.clone();
+    participants_rule.budget -= r.params.evaluation.budget(r.params.rewards.budget);
+    let expected = compute_payout(&participants_rule, &entries, 7);
     let mut got = results.clone();
     got.sort_by(|a, b| a.participant.cmp(&b.participant));
     for ((addr, _), (res, want)) in by_addr.iter().zip(got.iter().zip(&expected.outcomes)) {
@@ -126,7 +135,7 @@ fn a_round_of_1000_settles_in_pages_and_matches_the_one_shot_rule() {
     }
     assert_eq!(summary.pool, expected.pool);
     assert_eq!(summary.dust, expected.dust);
-    // The liar (evaluator 2) is an outlier; the honest pair is not.
+    // The liar (evaluator 2) is an outlier (deviant, in fact); the honest pair is not.
     assert_eq!(summary.outliers, vec![s.evaluators[2].clone()]);
 
     // Claims pay exactly what the results show.
@@ -191,13 +200,10 @@ fn a_settlement_not_done_by_its_deadline_fails_and_refunds_everyone() {
 fn a_quorate_round_left_unsettled_fails_at_its_deadline() {
     let (mut s, round, _) = big_round(2);
     let r = s.chain.round(round).expect("round");
-    assert_eq!(r.phase, Phase::Evaluating);
+    assert_eq!(r.phase, Phase::Settling);
     let h = s.chain.height();
     s.chain.advance(r.deadlines.settle_until - 1 - h);
-    assert_eq!(
-        s.chain.round(round).expect("round").phase,
-        Phase::Evaluating
-    );
+    assert_eq!(s.chain.round(round).expect("round").phase, Phase::Settling);
     s.chain.advance(1);
     assert_eq!(s.chain.round(round).expect("round").phase, Phase::Failed);
 }

@@ -10,7 +10,7 @@ use cw_multi_test::Executor;
 
 #[test]
 fn only_the_escrow_can_mint() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let before = s.snapshot();
     for who in [s.chain.d.owner.clone(), s.chain.addr("mallory")] {
         let err = s
@@ -35,7 +35,7 @@ fn only_the_escrow_can_mint() {
 
 #[test]
 fn nobody_moves_more_than_their_balance() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let before = s.snapshot();
     let mallory = s.chain.addr("mallory");
     let err = s

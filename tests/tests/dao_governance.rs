@@ -56,7 +56,8 @@ impl Governed {
         let mut app = App::default();
         let deployer = app.api().addr_make("deployer");
         let operator = app.api().addr_make("operator");
-        let evaluators = ["evaluator-0", "evaluator-1"].map(|e| app.api().addr_make(e).to_string());
+        let evaluators = ["evaluator-0", "evaluator-1", "evaluator-2"]
+            .map(|e| app.api().addr_make(e).to_string());
         let token_code = app.store_code(token_contract());
         let dao_code = app.store_code(dao_contract());
         let rm_code = app.store_code(round_manager_contract());
@@ -116,7 +117,7 @@ impl Governed {
                     owner: Some(dao.to_string()),
                     operator: Some(operator.to_string()),
                     escrow: None,
-                    params: params(1_000_000, evaluators.to_vec(), 2),
+                    params: params(1_000_000, evaluators.to_vec(), 3),
                 },
                 &[],
                 "round-manager",
@@ -267,10 +268,10 @@ fn a_proposal_changes_the_reward_budget_and_evaluators_of_the_next_round() {
         Uint128::new(1_000_000)
     );
 
-    let new_evaluators = ["evaluator-2", "evaluator-3", "evaluator-4"]
+    let new_evaluators = ["evaluator-3", "evaluator-4", "evaluator-5"]
         .map(|e| g.addr(e).to_string())
         .to_vec();
-    let new_params = params(2_500_000, new_evaluators.clone(), 2);
+    let new_params = params(2_500_000, new_evaluators.clone(), 3);
     let update = rm::ExecuteMsg::UpdateParams {
         params: new_params.clone(),
     };
@@ -304,7 +305,7 @@ fn a_proposal_changes_the_reward_budget_and_evaluators_of_the_next_round() {
     let round = g.round(next);
     assert_eq!(round.params.rewards.budget, Uint128::new(2_500_000));
     assert_eq!(round.params.evaluators, new_evaluators);
-    assert_eq!(round.params.evaluator_quorum, 2);
+    assert_eq!(round.params.evaluator_quorum, 3);
 }
 
 #[test]

@@ -21,14 +21,14 @@ fn dao_owned_deployment_plays_a_round_and_changes_the_budget() {
     let mut app = App::default();
     let deployer = key("deployer");
     let operator = key("operator");
-    let evaluators = [key("eval-0"), key("eval-1")];
+    let evaluators = [key("eval-0"), key("eval-1"), key("eval-2")];
     let voters = [key("voter-0"), key("voter-1")];
     let participants = [key("p0"), key("p1"), key("p2")];
     let denom = "ustake";
     let opts = DeployOptions {
         params: ops::default_params(
             evaluators.iter().map(|e| e.address().to_string()).collect(),
-            2,
+            3,
         ),
         min_stake: Uint128::new(100),
         token_cap: None,
@@ -60,7 +60,7 @@ fn dao_owned_deployment_plays_a_round_and_changes_the_budget() {
     }
 
     // A round, through the generic operations.
-    for p in &participants {
+    for p in participants.iter().chain(&evaluators) {
         app.sudo(SudoMsg::Bank(BankSudo::Mint {
             to_address: p.address().to_string(),
             amount: coins(1_000, denom),
@@ -68,6 +68,9 @@ fn dao_owned_deployment_plays_a_round_and_changes_the_budget() {
         .expect("funds");
     }
     let id = round::open(&mut app, &d, &operator, ops::spec_for("governed")).expect("opens");
+    for e in &evaluators {
+        round::serve(&mut app, &d, &opts.stake, e, id, 1_000).expect("bonds");
+    }
     for p in &participants {
         round::join(&mut app, &d, &opts.stake, p, id, 1_000).expect("joins");
     }
@@ -87,22 +90,32 @@ fn dao_owned_deployment_plays_a_round_and_changes_the_budget() {
         .collect();
     round::commit(&mut app, &d, &deployer, id, signed, 2).expect("two batches");
     app.wait_blocks(20).expect("moves");
-    for e in &evaluators {
-        let report = Report {
-            aggregate_hash: HexBinary::from(update_hash(b"agg").to_vec()),
-            delta_u: "0.5".parse().expect("decimal"),
-            scores: participants
-                .iter()
-                .zip(["0.3", "0.2", "0.0"])
-                .map(|(p, v)| ParticipantScore {
-                    participant: p.address().to_string(),
-                    value: v.parse().expect("decimal"),
-                    std_error: Decimal::permille(1),
-                })
-                .collect(),
-        };
-        round::report(&mut app, &d, e, id, report).expect("reports");
+    let report = Report {
+        aggregate_hash: HexBinary::from(update_hash(b"agg").to_vec()),
+        table_hash: HexBinary::from(update_hash(b"table").to_vec()),
+        delta_u: "0.5".parse().expect("decimal"),
+        dof: 7,
+        scores: participants
+            .iter()
+            .zip(["0.3", "0.2", "0.0"])
+            .map(|(p, v)| ParticipantScore {
+                participant: p.address().to_string(),
+                value: v.parse().expect("decimal"),
+                std_error: Decimal::from_atomics(1u128, 5).expect("decimal"),
+            })
+            .collect(),
+    };
+    for (i, e) in evaluators.iter().enumerate() {
+        round::commit_report(&mut app, &d, e, id, &report, &[i as u8; 32]).expect("commits");
     }
+    let deadlines = round::status(&app, &d, id).expect("status").deadlines;
+    let h = app.block_info().height;
+    app.wait_blocks(deadlines.report_until - h).expect("moves");
+    for (i, e) in evaluators.iter().enumerate() {
+        round::reveal_report(&mut app, &d, e, id, report.clone(), &[i as u8; 32]).expect("reveals");
+    }
+    let h = app.block_info().height;
+    app.wait_blocks(deadlines.dispute_until - h).expect("moves");
     round::settle(&mut app, &d, &deployer, id).expect("settles");
     assert_eq!(
         round::status(&app, &d, id).expect("status").phase,

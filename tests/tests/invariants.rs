@@ -1,5 +1,7 @@
 //! Property tests: random sequences of messages — joins, commits (forged, copied, repeated),
-//! reports, settlement pages of random sizes interleaved with everything else, claims, and DAO
+//! evaluator bonds, report commitments and reveals (honest, lying, tampered at reveal),
+//! disputes with the committed utility tables, settlement pages of random sizes interleaved
+//! with everything else, claims by participants, challengers and evaluators, and DAO
 //! stakes, proposals, votes and executions — and after every step the invariants of
 //! DESIGN §2: token supply equals the sum of balances; the escrow holds exactly its stakes and
 //! unclaimed returns; rewards owed always fit under the token's cap (so no claim can fail);
@@ -13,17 +15,21 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{report_of, Scenario};
-use cosmwasm_std::{to_json_binary, Addr, CosmosMsg, Uint128, WasmMsg};
+use common::{report_of, Scenario, BOND};
+use cosmwasm_std::{to_json_binary, Addr, CosmosMsg, HexBinary, Uint128, WasmMsg};
 use cw_multi_test::Executor;
 use fairshare_protocol::dao::{Duration, LockedResponse, Vote};
+use fairshare_protocol::report::{
+    grand_value, nanos_to_decimal, pack_utilities, shapley, Estimator, UtilityTable,
+};
 use fairshare_protocol::round_manager::{ExecuteMsg, Phase};
 use fairshare_relayer::keys::ParticipantKey;
 use fairshare_relayer::ops::governance;
 use proptest::prelude::*;
 
 const PARTICIPANTS: usize = 4;
-const EVALUATORS: usize = 3;
+/// One more than the quorum of 3, so a round survives one struck-out report or no-show.
+const EVALUATORS: usize = 4;
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -39,11 +45,29 @@ enum Action {
         forged: bool,
         copy_of: Option<usize>,
     },
+    /// Evaluator `e` bonds (if it has not) and commits to a report derived from a utility
+    /// table of random values; a liar's φ do not follow from its table.
     Report {
         e: usize,
         round: usize,
         values: Vec<i64>,
-        delta_u: i64,
+        lie: bool,
+    },
+    /// Evaluator `e` reveals its pending report, or a tampered copy of it.
+    Reveal {
+        e: usize,
+        round: usize,
+        tamper: bool,
+    },
+    /// Participant `p` disputes evaluator `e`'s report with the table it committed to.
+    Dispute {
+        p: usize,
+        e: usize,
+        round: usize,
+    },
+    ClaimEvaluator {
+        e: usize,
+        round: usize,
     },
     Settle {
         round: usize,
@@ -114,8 +138,11 @@ fn action() -> impl Strategy<Value = Action> {
         6 => (p.clone(), r.clone(), 50u128..2_000).prop_map(|(p, round, stake)| Action::Join { p, round, stake }),
         6 => (p.clone(), r.clone(), prop::bool::weighted(0.2), proptest::option::weighted(0.2, 0..PARTICIPANTS))
             .prop_map(|(p, round, forged, copy_of)| Action::Commit { p, round, forged, copy_of }),
-        9 => (0..EVALUATORS, r.clone(), prop::collection::vec(-200i64..1_000, PARTICIPANTS), -100i64..1_500)
-            .prop_map(|(e, round, values, delta_u)| Action::Report { e, round, values, delta_u }),
+        9 => (0..EVALUATORS, r.clone(), prop::collection::vec(-200i64..1_000, 1 << PARTICIPANTS), prop::bool::weighted(0.2))
+            .prop_map(|(e, round, values, lie)| Action::Report { e, round, values, lie }),
+        4 => (0..EVALUATORS, r.clone(), prop::bool::weighted(0.2)).prop_map(|(e, round, tamper)| Action::Reveal { e, round, tamper }),
+        2 => (p.clone(), 0..EVALUATORS, r.clone()).prop_map(|(p, e, round)| Action::Dispute { p, e, round }),
+        2 => (0..EVALUATORS, r.clone()).prop_map(|(e, round)| Action::ClaimEvaluator { e, round }),
         4 => (r.clone(), settle_limit()).prop_map(|(round, limit)| Action::Settle { round, limit }),
         2 => (p.clone(), 1u128..20_000).prop_map(|(p, amount)| Action::DaoStake { p, amount }),
         1 => (p.clone(), proposal_kind()).prop_map(|(p, kind)| Action::DaoPropose { p, kind }),
@@ -144,9 +171,11 @@ fn cycle(k: usize) -> impl Strategy<Value = Vec<Action>> {
         ),
         prop::collection::vec(
             (
-                prop::bool::weighted(0.8),
-                prop::collection::vec(-200i64..1_000, p),
-                -100i64..1_500,
+                prop::bool::weighted(0.85),
+                prop::collection::vec(-200i64..1_000, 1 << p),
+                prop::bool::weighted(0.2),
+                prop::bool::weighted(0.9),
+                proptest::option::weighted(0.3, 0..p),
             ),
             EVALUATORS,
         ),
@@ -190,12 +219,31 @@ fn cycle(k: usize) -> impl Strategy<Value = Vec<Action>> {
                             e,
                             round: k,
                             values: r.1.clone(),
-                            delta_u: r.2,
+                            lie: r.2,
                         }),
                 );
                 out.extend(noise[2].clone());
+                out.push(Action::Advance { blocks: 12 });
+                // Reveals (most evaluators show up), then disputes.
+                out.extend(
+                    reports
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.3)
+                        .map(|(e, _)| Action::Reveal {
+                            e,
+                            round: k,
+                            tamper: false,
+                        }),
+                );
+                out.extend(
+                    reports
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(e, r)| r.4.map(|p| Action::Dispute { p, e, round: k })),
+                );
                 if wait {
-                    out.push(Action::Advance { blocks: 12 });
+                    out.push(Action::Advance { blocks: 8 });
                 }
                 // Pages of random sizes, with claims and noise between them.
                 for (i, limit) in pages.iter().enumerate() {
@@ -220,6 +268,7 @@ fn cycle(k: usize) -> impl Strategy<Value = Vec<Action>> {
                 );
                 out.extend(noise[3].clone());
                 out.push(Action::Advance { blocks: 24 });
+                out.extend((0..EVALUATORS).map(|e| Action::ClaimEvaluator { e, round: k }));
                 out.push(Action::Settle {
                     round: k,
                     limit: None,
@@ -247,6 +296,19 @@ struct Model {
     keys: Vec<ParticipantKey>,
     rounds: Vec<u64>,
     claims: BTreeMap<(usize, u64), u32>,
+    /// Evaluators' successful claims.
+    evaluator_claims: BTreeMap<(usize, u64), u32>,
+    /// Reports committed and not yet revealed, with their tables: `(evaluator, round)`.
+    pending: BTreeMap<
+        (usize, u64),
+        (
+            fairshare_protocol::round_manager::Report,
+            [u8; 32],
+            UtilityTable,
+        ),
+    >,
+    /// Tables of revealed reports, for disputes.
+    tables: BTreeMap<(usize, u64), UtilityTable>,
     /// Reward paid by each successful claim.
     claimed_rewards: BTreeMap<(usize, u64), u128>,
     proposals: Vec<u64>,
@@ -256,11 +318,13 @@ struct Model {
 
 impl Model {
     fn new() -> Self {
-        let mut s = Scenario::with(EVALUATORS, 2, |o| {
+        let mut s = Scenario::with(EVALUATORS, 3, |o| {
             o.params.schedule = fairshare_protocol::round_manager::Schedule {
                 join_blocks: 4,
                 train_blocks: 4,
                 eval_blocks: 12,
+                reveal_blocks: 6,
+                dispute_blocks: 4,
                 settle_blocks: 12,
             };
             o.params.min_participants = 1;
@@ -290,6 +354,9 @@ impl Model {
             keys,
             rounds: vec![],
             claims: BTreeMap::new(),
+            evaluator_claims: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            tables: BTreeMap::new(),
             claimed_rewards: BTreeMap::new(),
             proposals: vec![],
             deposited: 0,
@@ -356,37 +423,116 @@ impl Model {
                 e,
                 round,
                 values,
-                delta_u,
+                lie,
             } => {
                 if let Some(r) = self.round(*round) {
-                    let committed: Vec<(usize, String)> = self
-                        .keys
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, k)| {
+                    let committed: Vec<usize> = (0..self.keys.len())
+                        .filter(|&i| {
                             self.s
                                 .chain
-                                .app
-                                .wrap()
-                                .query_wasm_smart::<fairshare_protocol::round_manager::ParticipantResponse>(
-                                    &self.s.chain.d.round_manager,
-                                    &fairshare_protocol::round_manager::QueryMsg::Participant {
-                                        round_id: r,
-                                        participant: k.address().to_string(),
-                                    },
-                                )
+                                .participant(r, self.keys[i].address())
                                 .map(|p| p.commitment.is_some())
                                 .unwrap_or(false)
                         })
-                        .map(|(i, _)| (i, format!("{}", values[i] as f64 / 1000.0)))
                         .collect();
-                    let pairs: Vec<(&ParticipantKey, &str)> = committed
-                        .iter()
-                        .map(|(i, v)| (&self.keys[*i], v.as_str()))
+                    let n = committed.len();
+                    let spec = self.s.chain.round(r).expect("round").spec;
+                    let utilities: Vec<f64> = (0..1usize << n)
+                        .map(|m| {
+                            if m == 0 {
+                                0.0
+                            } else {
+                                values[m] as f64 / 1000.0
+                            }
+                        })
                         .collect();
-                    let report = report_of(&format!("{}", *delta_u as f64 / 1000.0), &pairs);
+                    let table = UtilityTable {
+                        participants: committed
+                            .iter()
+                            .map(|&i| self.keys[i].address().to_string())
+                            .collect(),
+                        validation_set_hash: spec.validation_set_hash,
+                        estimator: Estimator::Exact,
+                        utilities: pack_utilities(&utilities).expect("finite"),
+                    };
+                    let report = match (shapley(&table), grand_value(&table)) {
+                        (Ok((num, den)), Ok((g, gd))) => {
+                            let values: Vec<String> = num
+                                .iter()
+                                .enumerate()
+                                .map(|(k, &x)| {
+                                    let v = nanos_to_decimal(x, den);
+                                    let v = if *lie && k == 0 {
+                                        v + cosmwasm_std::SignedDecimal::percent(50)
+                                    } else {
+                                        v
+                                    };
+                                    v.to_string()
+                                })
+                                .collect();
+                            let pairs: Vec<(&ParticipantKey, &str)> = committed
+                                .iter()
+                                .zip(&values)
+                                .map(|(&i, v)| (&self.keys[i], v.as_str()))
+                                .collect();
+                            let mut report =
+                                report_of(&nanos_to_decimal(g, gd).to_string(), &pairs);
+                            report.table_hash = HexBinary::from(table.hash().to_vec());
+                            report
+                        }
+                        // No one committed: an empty report (refused at reveal if anyone has).
+                        _ => report_of("0", &[]),
+                    };
                     let ev = self.s.evaluators[*e].clone();
-                    let _ = self.s.chain.report(&ev, r, report);
+                    if self.s.chain.serve(&ev, r, BOND).is_ok() {
+                        self.deposited += BOND;
+                    }
+                    let salt = [*e as u8 + 1; 32];
+                    if self.s.chain.commit_report(&ev, r, &report, &salt).is_ok() {
+                        self.pending.insert((*e, r), (report, salt, table));
+                    }
+                }
+            }
+            Action::Reveal { e, round, tamper } => {
+                if let Some(r) = self.round(*round) {
+                    if let Some((report, salt, table)) = self.pending.get(&(*e, r)).cloned() {
+                        let mut shown = report.clone();
+                        if *tamper {
+                            shown.delta_u += cosmwasm_std::SignedDecimal::percent(1);
+                        }
+                        let ev = self.s.evaluators[*e].clone();
+                        let res = self.s.chain.reveal_report(&ev, r, shown, &salt);
+                        if *tamper {
+                            assert!(res.is_err(), "a tampered report opened a commitment");
+                        } else if res.is_ok() {
+                            self.pending.remove(&(*e, r));
+                            self.tables.insert((*e, r), table);
+                        }
+                    }
+                }
+            }
+            Action::Dispute { p, e, round } => {
+                if let Some(r) = self.round(*round) {
+                    if let Some(table) = self.tables.get(&(*e, r)).cloned() {
+                        let who = Addr::unchecked(self.keys[*p].address());
+                        let ev = self.s.evaluators[*e].clone();
+                        if self.s.chain.dispute(&who, r, &ev, table, 500).is_ok() {
+                            self.deposited += 500;
+                        }
+                    }
+                }
+            }
+            Action::ClaimEvaluator { e, round } => {
+                if let Some(r) = self.round(*round) {
+                    let ev = self.s.evaluators[*e].clone();
+                    let phase = self.s.chain.round(r).expect("round").phase;
+                    if self.s.chain.claim(&ev, r).is_ok() {
+                        assert!(
+                            matches!(phase, Phase::Settled | Phase::Failed),
+                            "an evaluator claimed while the round was {phase:?}"
+                        );
+                        *self.evaluator_claims.entry((*e, r)).or_default() += 1;
+                    }
                 }
             }
             Action::Settle { round, limit } => {
@@ -394,7 +540,7 @@ impl Model {
                     let anyone = self.s.chain.addr("anyone");
                     let _ = match limit {
                         Some(l) => self.s.chain.settle_page(&anyone, r, Some(*l)),
-                        None => self.s.settle(r),
+                        None => self.s.settle_now(r),
                     };
                 }
             }
@@ -533,7 +679,10 @@ impl Model {
             "every minted token is a reward or dust"
         );
         assert!(
-            self.claims.values().all(|&n| n == 1),
+            self.claims
+                .values()
+                .chain(self.evaluator_claims.values())
+                .all(|&n| n == 1),
             "nothing is claimed twice"
         );
         let owed = t.unclaimed_rewards.u128();
@@ -598,7 +747,7 @@ impl Model {
             let round = c.round(r).expect("round");
             if let Some(s) = round.settlement {
                 assert!(
-                    s.pool <= round.params.rewards.budget,
+                    s.pool + s.evaluator_pool <= round.params.rewards.budget,
                     "a round paid more than its budget"
                 );
                 let paid: u128 = c
@@ -607,7 +756,19 @@ impl Model {
                     .iter()
                     .map(|x| x.reward.u128())
                     .sum();
-                assert_eq!(paid + s.dust.u128(), s.pool.u128());
+                assert_eq!(
+                    paid + s.evaluator_rewards.u128() + s.dust.u128(),
+                    s.pool.u128() + s.evaluator_pool.u128(),
+                    "rewards and dust are exactly what was reserved"
+                );
+                let evaluators: u128 = self
+                    .s
+                    .evaluators
+                    .iter()
+                    .filter_map(|e| c.evaluator_result(r, e).ok())
+                    .map(|x| x.reward.u128())
+                    .sum();
+                assert_eq!(evaluators, s.evaluator_rewards.u128());
             }
         }
     }
@@ -692,19 +853,67 @@ fn a_scripted_sequence_reaches_settlement_and_claims() {
         Action::Report {
             e: 0,
             round: 0,
-            values: vec![300, 100, 0, 0],
-            delta_u: 400,
+            values: (0..16).map(|m| 100 * (m as i64 % 5)).collect(),
+            lie: false,
         },
         Action::Report {
             e: 1,
             round: 0,
-            values: vec![300, 100, 0, 0],
-            delta_u: 400,
+            values: (0..16).map(|m| 100 * (m as i64 % 5)).collect(),
+            lie: false,
+        },
+        Action::Report {
+            e: 2,
+            round: 0,
+            values: (0..16).map(|m| 100 * (m as i64 % 5)).collect(),
+            lie: true,
+        },
+        Action::Report {
+            e: 3,
+            round: 0,
+            values: (0..16).map(|m| 100 * (m as i64 % 5)).collect(),
+            lie: false,
         },
         Action::Settle {
             round: 0,
             limit: None,
-        }, // refused: the third evaluator is still due
+        }, // refused: the round is still Evaluating
+        Action::Advance { blocks: 12 },
+        Action::Reveal {
+            e: 0,
+            round: 0,
+            tamper: true,
+        }, // refused: it does not open the commitment
+        Action::Reveal {
+            e: 0,
+            round: 0,
+            tamper: false,
+        },
+        Action::Reveal {
+            e: 1,
+            round: 0,
+            tamper: false,
+        },
+        Action::Reveal {
+            e: 2,
+            round: 0,
+            tamper: false,
+        },
+        Action::Reveal {
+            e: 3,
+            round: 0,
+            tamper: false,
+        },
+        Action::Dispute {
+            p: 3,
+            e: 0,
+            round: 0,
+        }, // rejected: consistent, deposit forfeited
+        Action::Dispute {
+            p: 2,
+            e: 2,
+            round: 0,
+        }, // upheld: the liar is struck out
         Action::Advance { blocks: 12 },
         Action::Settle {
             round: 0,
@@ -718,6 +927,14 @@ fn a_scripted_sequence_reaches_settlement_and_claims() {
         Action::Claim { p: 0, round: 0 },
         Action::Claim { p: 0, round: 0 },
         Action::Claim { p: 1, round: 0 },
+        Action::Claim { p: 2, round: 0 }, // the challenger whose dispute was upheld
+        Action::Claim { p: 3, round: 0 }, // pays nothing: its deposit was forfeited
+        Action::ClaimEvaluator { e: 0, round: 0 }, // refused: the appeal window
+        Action::Advance { blocks: 10 },
+        Action::ClaimEvaluator { e: 0, round: 0 },
+        Action::ClaimEvaluator { e: 1, round: 0 },
+        Action::ClaimEvaluator { e: 2, round: 0 },
+        Action::ClaimEvaluator { e: 3, round: 0 },
     ];
     for a in &script {
         m.apply(a);
@@ -730,5 +947,20 @@ fn a_scripted_sequence_reaches_settlement_and_claims() {
         .expect("round")
         .settlement
         .is_some());
-    assert_eq!(m.claims.len(), 2);
+    assert_eq!(m.claims.len(), 4);
+    assert_eq!(m.evaluator_claims.len(), 4);
+    let disputes: fairshare_protocol::round_manager::DisputesResponse =
+        m.s.chain
+            .app
+            .wrap()
+            .query_wasm_smart(
+                &m.s.chain.d.round_manager,
+                &fairshare_protocol::round_manager::QueryMsg::Disputes {
+                    round_id: m.rounds[0],
+                },
+            )
+            .expect("disputes");
+    let upheld: Vec<bool> = disputes.disputes.iter().map(|d| d.upheld).collect();
+    assert_eq!(upheld.iter().filter(|u| **u).count(), 1, "{disputes:?}");
+    assert_eq!(upheld.len(), 2);
 }

@@ -9,7 +9,7 @@ use fairshare_protocol::round_manager::Phase;
 
 #[test]
 fn three_participants_settle_and_claim() {
-    let mut s = Scenario::new(2, 2);
+    let mut s = Scenario::new(3, 3);
     let [alice, bob, carol] = ["alice", "bob", "carol"].map(|n| s.participant(n, 1_000));
     let round = s.open();
     assert_eq!(s.chain.round(round).expect("round").phase, Phase::Open);
@@ -28,19 +28,21 @@ fn three_participants_settle_and_claim() {
         s.chain.round(round).expect("round").phase,
         Phase::Evaluating
     );
-    // ΔU 0.25 is half the target 0.5: half the budget of 1,000,000 is paid.
+    // The evaluators' share is 10% of the budget of 1,000,000; ΔU 0.25 is half the target
+    // 0.5, so half of the other 900,000 is paid to the participants.
     let scores = [(&alice, "0.15"), (&bob, "0.075"), (&carol, "0.025")];
-    s.report(0, round, "0.25", &scores).expect("reports");
-    s.report(1, round, "0.25", &scores).expect("reports");
+    s.report_all(round, "0.25", &scores).expect("reports");
     s.settle(round).expect("settles");
     let r = s.chain.round(round).expect("round");
     assert_eq!(r.phase, Phase::Settled);
     let summary = r.settlement.expect("settled");
-    assert_eq!(summary.pool.u128(), 500_000);
-    assert_eq!(summary.dust.u128(), 0);
+    assert_eq!(summary.pool.u128(), 450_000);
+    // 100,000 among three unanimous evaluators of equal bond: 33,333 each, 1 of dust.
+    assert_eq!(summary.evaluator_rewards.u128(), 99_999);
+    assert_eq!(summary.dust.u128(), 1);
     assert!(summary.outliers.is_empty());
 
-    for (k, reward) in [(&alice, 300_000), (&bob, 150_000), (&carol, 50_000)] {
+    for (k, reward) in [(&alice, 270_000), (&bob, 135_000), (&carol, 45_000)] {
         let res = s.result_of(round, k);
         assert_eq!(res.verdict, Verdict::Contributor);
         assert_eq!(res.reward.u128(), reward);
@@ -71,12 +73,25 @@ fn three_participants_settle_and_claim() {
         ),
         (0, 0, 0)
     );
-    assert_eq!(t.minted_total.u128(), 500_000);
+    assert_eq!(t.minted_total.u128(), 450_000);
+    s.claim_evaluators(round).expect("evaluators claim");
+    let t = s.chain.totals().expect("totals");
+    assert_eq!(
+        t.minted_total.u128(),
+        1_000_000,
+        "everything reserved is minted once"
+    );
+    assert_eq!(
+        s.chain
+            .stake_balance(s.chain.d.escrow.as_str())
+            .expect("balance"),
+        0
+    );
 }
 
 #[test]
 fn fifty_participants_with_free_riders_and_no_shows() {
-    let mut s = Scenario::new(3, 2);
+    let mut s = Scenario::new(3, 3);
     let keys = s.participants(50, 10_000);
     let round = s.open();
     s.join_all(&keys, round, 1_000);
@@ -136,6 +151,7 @@ fn fifty_participants_with_free_riders_and_no_shows() {
     for k in &keys {
         s.claim(k, round).expect("claims");
     }
+    s.claim_evaluators(round).expect("evaluators claim");
     assert_eq!(
         s.chain
             .stake_balance(s.chain.d.escrow.as_str())
@@ -152,7 +168,7 @@ fn fifty_participants_with_free_riders_and_no_shows() {
 
 #[test]
 fn round_without_quorum_fails_and_refunds_everyone() {
-    let mut s = Scenario::new(3, 2);
+    let mut s = Scenario::new(3, 3);
     let keys = s.participants(3, 1_000);
     let round = s.open();
     s.join_all(&keys, round, 1_000);
@@ -161,7 +177,7 @@ fn round_without_quorum_fails_and_refunds_everyone() {
     s.advance_to_evaluating(round);
     let scores: Vec<(&_, &str)> = keys.iter().map(|k| (k, "0.1")).collect();
     s.report(0, round, "0.3", &scores).expect("one report");
-    s.past_report_deadline(round);
+    s.to_settling(round).expect("reveals the one report");
     assert_eq!(s.chain.round(round).expect("round").phase, Phase::Failed);
     s.settle(round)
         .expect("failing a round is a settlement too");
@@ -176,7 +192,7 @@ fn round_without_quorum_fails_and_refunds_everyone() {
 
 #[test]
 fn round_with_too_few_commitments_fails() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let keys = s.participants(3, 1_000);
     let round = s.open();
     s.join_all(&keys, round, 500);
@@ -216,7 +232,9 @@ fn outlier_evaluator_is_overruled_by_the_median() {
     let rb = s.result_of(round, &b);
     assert_eq!(ra.score.expect("scored").value.to_string(), "0.4");
     assert_eq!(rb.score.expect("scored").value.to_string(), "0.1");
-    assert_eq!((ra.reward.u128(), rb.reward.u128()), (800_000, 200_000));
+    // G = 0.5 reaches the target: the participants' whole 900,000 (the budget less the
+    // evaluators' 10%).
+    assert_eq!((ra.reward.u128(), rb.reward.u128()), (720_000, 180_000));
     let outliers = s
         .chain
         .round(round)
@@ -229,14 +247,14 @@ fn outlier_evaluator_is_overruled_by_the_median() {
 
 #[test]
 fn harmful_update_loses_its_whole_stake() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let [good, bad] = ["good", "bad"].map(|n| s.participant(n, 1_000));
     let round = s.open();
     s.join_all(&[good.clone(), bad.clone()], round, 1_000);
     s.advance_to_training(round);
     s.commit_all(&[good.clone(), bad.clone()], round);
     s.advance_to_evaluating(round);
-    s.report(0, round, "0.2", &[(&good, "0.3"), (&bad, "-0.1")])
+    s.report_all(round, "0.2", &[(&good, "0.3"), (&bad, "-0.1")])
         .expect("reports");
     s.settle(round).expect("settles");
     assert_eq!(s.result_of(round, &bad).verdict, Verdict::Harmful);
@@ -252,7 +270,7 @@ fn harmful_update_loses_its_whole_stake() {
 
 #[test]
 fn cw20_stakes_round_trip_through_the_receive_hook() {
-    let mut s = Scenario::cw20(1, 1);
+    let mut s = Scenario::cw20(3, 3);
     let keys = s.participants(2, 5_000);
     let round = s.open();
     s.join_all(&keys, round, 5_000);
@@ -265,16 +283,17 @@ fn cw20_stakes_round_trip_through_the_receive_hook() {
     s.advance_to_training(round);
     s.commit_all(&keys, round);
     s.advance_to_evaluating(round);
-    s.report(0, round, "0.5", &[(&keys[0], "0.25"), (&keys[1], "0.25")])
+    s.report_all(round, "0.5", &[(&keys[0], "0.25"), (&keys[1], "0.25")])
         .expect("reports");
     s.settle(round).expect("settles");
     for k in &keys {
         s.claim(k, round).expect("claims");
         assert_eq!(
             s.chain.token_balance(k.address()).expect("balance"),
-            5_000 + 500_000
+            5_000 + 450_000
         );
     }
+    s.claim_evaluators(round).expect("evaluators claim");
     assert_eq!(
         s.chain
             .token_balance(s.chain.d.escrow.as_str())
@@ -289,7 +308,7 @@ fn cw20_stakes_round_trip_through_the_receive_hook() {
 
 #[test]
 fn rewards_are_scaled_to_fit_the_token_cap() {
-    let mut s = Scenario::with(1, 1, |o| {
+    let mut s = Scenario::with(3, 3, |o| {
         o.token_cap = Some(cosmwasm_std::Uint128::new(1_000_000_000 + 1_000)); // faucet holds 1e9
     });
     let keys = s.participants(2, 1_000);
@@ -298,24 +317,24 @@ fn rewards_are_scaled_to_fit_the_token_cap() {
     s.advance_to_training(round);
     s.commit_all(&keys, round);
     s.advance_to_evaluating(round);
-    s.report(0, round, "1", &[(&keys[0], "0.75"), (&keys[1], "0.25")])
+    s.report_all(round, "1", &[(&keys[0], "0.75"), (&keys[1], "0.25")])
         .expect("reports");
     s.settle(round).expect("settles");
-    // The budget (1,000,000) is capped to the 1,000 the token can still mint, and every
-    // query shows the capped figures the escrow pays (finding 6: results used to show the
-    // unscaled rewards).
+    // The budget (1,000,000: 100,000 for the evaluators, 900,000 for the participants) is
+    // scaled to the 1,000 the token can still mint (100 and 900), and every query shows the
+    // capped figures the escrow pays (finding 6: results used to show the unscaled rewards).
     let summary = s
         .chain
         .round(round)
         .expect("round")
         .settlement
         .expect("settled");
-    assert_eq!(summary.pool.u128(), 1_000);
+    assert_eq!(summary.pool.u128(), 900);
     let shown: Vec<u128> = keys
         .iter()
         .map(|k| s.result_of(round, k).reward.u128())
         .collect();
-    assert_eq!(shown, vec![750, 250]);
+    assert_eq!(shown, vec![675, 225]);
     for k in &keys {
         s.claim(k, round)
             .expect("every claim succeeds under the cap");
@@ -325,17 +344,21 @@ fn rewards_are_scaled_to_fit_the_token_cap() {
     assert!(supply <= minter.cap.expect("capped"));
     assert_eq!(
         s.chain.token_balance(keys[0].address()).expect("balance"),
-        750
+        675
     );
     assert_eq!(
         s.chain.token_balance(keys[1].address()).expect("balance"),
-        250
+        225
     );
+    s.claim_evaluators(round)
+        .expect("evaluators claim under the cap too");
+    let supply = s.chain.token_info().expect("info").total_supply;
+    assert!(supply <= minter.cap.expect("capped"));
 }
 
 #[test]
 fn a_parameter_change_applies_from_the_next_round() {
-    let mut s = Scenario::new(1, 1);
+    let mut s = Scenario::new(3, 3);
     let first = s.open();
     let mut cfg = s.chain.rm_config().expect("config").params;
     cfg.rewards.budget = cosmwasm_std::Uint128::new(42);

@@ -8,11 +8,12 @@ use cosmwasm_std::{
 };
 use fairshare_protocol::asset::StakeAsset;
 use fairshare_protocol::escrow::{
-    ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg, ReceiveMsg, RewardRoomResponse,
+    ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg, ReceiveMsg, RewardRoomResponse, Role,
     TotalsResponse,
 };
 
 use crate::error::ContractError;
+use crate::join::Purpose;
 use crate::state::{Asset, Config, CONFIG, TOTALS};
 use crate::{claim, join, query, settle, CONTRACT_NAME, CONTRACT_VERSION};
 
@@ -59,20 +60,53 @@ pub fn instantiate(
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn execute(
     deps: DepsMut,
-    _env: Env,
+    env: Env,
     info: MessageInfo,
     msg: ExecuteMsg,
 ) -> Result<Response, ContractError> {
     match msg {
-        ExecuteMsg::Join { round_id, pubkey } => join::join_native(deps, info, round_id, pubkey),
+        ExecuteMsg::Join { round_id, pubkey } => {
+            let amount = join::native_payment(&deps, &info)?;
+            join::bond(
+                deps,
+                info.sender,
+                amount,
+                round_id,
+                Purpose::Join { pubkey },
+            )
+        }
+        ExecuteMsg::Serve { round_id } => {
+            let amount = join::native_payment(&deps, &info)?;
+            join::bond(deps, info.sender, amount, round_id, Purpose::Serve)
+        }
+        ExecuteMsg::Dispute {
+            round_id,
+            evaluator,
+            table,
+        } => {
+            let amount = join::native_payment(&deps, &info)?;
+            join::bond(
+                deps,
+                info.sender,
+                amount,
+                round_id,
+                Purpose::Dispute { evaluator, table },
+            )
+        }
         ExecuteMsg::Receive(wrapper) => {
             let hook: ReceiveMsg =
                 from_json(&wrapper.msg).map_err(|e| ContractError::BadHookMsg(e.to_string()))?;
-            match hook {
-                ReceiveMsg::Join { round_id, pubkey } => {
-                    join::join_cw20(deps, info, wrapper, round_id, pubkey)
-                }
-            }
+            let (staker, amount) = join::cw20_payment(&deps, &info, &wrapper)?;
+            let (round_id, purpose) = match hook {
+                ReceiveMsg::Join { round_id, pubkey } => (round_id, Purpose::Join { pubkey }),
+                ReceiveMsg::Serve { round_id } => (round_id, Purpose::Serve),
+                ReceiveMsg::Dispute {
+                    round_id,
+                    evaluator,
+                    table,
+                } => (round_id, Purpose::Dispute { evaluator, table }),
+            };
+            join::bond(deps, staker, amount, round_id, purpose)
         }
         ExecuteMsg::ReserveRewards { round_id, amount } => {
             settle::reserve_rewards(deps, info, round_id, amount)
@@ -83,8 +117,16 @@ pub fn execute(
             slashed,
             dust,
         } => settle::settle_round(deps, info, round_id, rewards, slashed, dust),
-        ExecuteMsg::RefundRound { round_id } => settle::refund_round(deps, info, round_id),
-        ExecuteMsg::Claim { round_id } => claim::claim(deps, info, round_id),
+        ExecuteMsg::RefundRound { round_id, slashed } => {
+            settle::refund_round(deps, info, round_id, slashed)
+        }
+        ExecuteMsg::Claim { round_id } => claim::claim(deps, env, info, round_id),
+        ExecuteMsg::PenalizeEvaluator {
+            round_id,
+            evaluator,
+            amount,
+            reason,
+        } => claim::penalize_evaluator(deps, env, info, round_id, evaluator, amount, reason),
         ExecuteMsg::UpdateConfig {
             owner,
             round_manager,
@@ -129,7 +171,17 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
         QueryMsg::Stake {
             round_id,
             participant,
-        } => to_json_binary(&query::stake(deps, round_id, participant)?),
+        } => to_json_binary(&query::bond(
+            deps,
+            round_id,
+            participant,
+            Role::Participant,
+        )?),
+        QueryMsg::Bond {
+            round_id,
+            address,
+            role,
+        } => to_json_binary(&query::bond(deps, round_id, address, role)?),
         QueryMsg::Stakes {
             round_id,
             start_after,

@@ -63,4 +63,20 @@ pub enum ContractError {
     RoundNotEnded(u64),
     #[error("{0} has already claimed round {1}")]
     AlreadyClaimed(String, u64),
+    #[error("the bond of evaluator {evaluator} in round {round_id} is held for the appeal window until block {until}")]
+    InAppeal {
+        evaluator: String,
+        round_id: u64,
+        until: u64,
+    },
+    #[error("the appeal window of round {round_id} closed at block {until}; the bond of {evaluator} can no longer be penalised")]
+    AppealClosed {
+        evaluator: String,
+        round_id: u64,
+        until: u64,
+    },
+    #[error("{0} has no unclaimed evaluator bond in round {1}")]
+    NoBond(String, u64),
+    #[error("a penalty of {amount} exceeds what is left of the bond ({left})")]
+    PenaltyTooLarge { amount: Uint128, left: Uint128 },
 }

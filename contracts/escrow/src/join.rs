@@ -1,43 +1,58 @@
-//! Bonding a stake and joining a round: the escrow records the stake, then asks the
-//! round-manager to register the participant; if that fails, the whole join reverts.
+//! Bonding: a participant's stake (joining a round), an evaluator's bond (serving in one) and
+//! a challenger's deposit (disputing a report). The escrow records what it received, then asks
+//! the round-manager to register it; if the round-manager refuses, the whole message reverts.
 
 use cosmwasm_std::{
     to_json_binary, Addr, DepsMut, HexBinary, MessageInfo, Response, Uint128, WasmMsg,
 };
 use cw20::Cw20ReceiveMsg;
-use fairshare_protocol::escrow::StakeStatus;
+use fairshare_protocol::escrow::{Role, StakeStatus};
+use fairshare_protocol::report::UtilityTable;
 use fairshare_protocol::round_manager::ExecuteMsg as RoundMsg;
 
 use crate::error::ContractError;
-use crate::state::{Asset, Stake, CONFIG, ROUNDS, STAKES, TOTALS};
+use crate::state::{add, records, Asset, Stake, CONFIG, ROUNDS, TOTALS};
 
-pub fn join_native(
-    deps: DepsMut,
-    info: MessageInfo,
-    round_id: u64,
-    pubkey: HexBinary,
-) -> Result<Response, ContractError> {
-    let cfg = CONFIG.load(deps.storage)?;
-    let denom = match &cfg.stake_asset {
-        Asset::Native(d) => d.clone(),
-        Asset::Cw20(addr) => {
-            return Err(ContractError::WrongAsset {
-                expected: format!("CW20 {addr} (send it with a Join hook)"),
-                got: "native coins".into(),
-            })
-        }
-    };
-    let amount = cw_utils::must_pay(&info, &denom)?;
-    bond(deps, info.sender, amount, round_id, pubkey)
+/// What a bond is for, with what the round-manager needs to register it.
+pub enum Purpose {
+    Join {
+        pubkey: HexBinary,
+    },
+    Serve,
+    Dispute {
+        evaluator: String,
+        table: UtilityTable,
+    },
 }
 
-pub fn join_cw20(
-    deps: DepsMut,
-    info: MessageInfo,
-    wrapper: Cw20ReceiveMsg,
-    round_id: u64,
-    pubkey: HexBinary,
-) -> Result<Response, ContractError> {
+impl Purpose {
+    fn role(&self) -> Role {
+        match self {
+            Purpose::Join { .. } => Role::Participant,
+            Purpose::Serve => Role::Evaluator,
+            Purpose::Dispute { .. } => Role::Challenger,
+        }
+    }
+}
+
+/// The amount of native stake coin attached to `info`.
+pub fn native_payment(deps: &DepsMut, info: &MessageInfo) -> Result<Uint128, ContractError> {
+    let cfg = CONFIG.load(deps.storage)?;
+    match &cfg.stake_asset {
+        Asset::Native(denom) => Ok(cw_utils::must_pay(info, denom)?),
+        Asset::Cw20(addr) => Err(ContractError::WrongAsset {
+            expected: format!("CW20 {addr} (send it with a hook message)"),
+            got: "native coins".into(),
+        }),
+    }
+}
+
+/// The sender and amount of a CW20 `Send`, if the token is the stake asset.
+pub fn cw20_payment(
+    deps: &DepsMut,
+    info: &MessageInfo,
+    wrapper: &Cw20ReceiveMsg,
+) -> Result<(Addr, Uint128), ContractError> {
     let cfg = CONFIG.load(deps.storage)?;
     match &cfg.stake_asset {
         Asset::Cw20(token) if *token == info.sender => {}
@@ -51,66 +66,93 @@ pub fn join_cw20(
             })
         }
     }
-    let staker = deps.api.addr_validate(&wrapper.sender)?;
-    bond(deps, staker, wrapper.amount, round_id, pubkey)
+    Ok((deps.api.addr_validate(&wrapper.sender)?, wrapper.amount))
 }
 
-fn bond(
+/// Locks `amount` from `staker` in `round_id` for `purpose` and registers it with the
+/// round-manager.
+pub fn bond(
     deps: DepsMut,
     staker: Addr,
     amount: Uint128,
     round_id: u64,
-    pubkey: HexBinary,
+    purpose: Purpose,
 ) -> Result<Response, ContractError> {
     let cfg = CONFIG.load(deps.storage)?;
-    if amount < cfg.min_stake {
+    let role = purpose.role();
+    if role == Role::Participant && amount < cfg.min_stake {
         return Err(ContractError::StakeTooLow {
             got: amount,
             min: cfg.min_stake,
         });
     }
-    if STAKES.has(deps.storage, (round_id, &staker)) {
-        return Err(ContractError::AlreadyStaked(staker.into_string(), round_id));
-    }
+    let map = records(role);
+    let existing = map.may_load(deps.storage, (round_id, &staker))?;
+    let record = match (existing, role) {
+        (None, _) => Stake {
+            amount,
+            status: StakeStatus::Locked,
+            penalty: Uint128::zero(),
+        },
+        // A challenger may dispute several reports; its deposits add up.
+        (Some(mut s), Role::Challenger) => {
+            s.amount = add(s.amount, amount)?;
+            s
+        }
+        (Some(_), _) => return Err(ContractError::AlreadyStaked(staker.into_string(), round_id)),
+    };
     let mut round = ROUNDS.may_load(deps.storage, round_id)?.unwrap_or_default();
     if round.ending.is_some() {
         return Err(ContractError::RoundAlreadyEnded(round_id));
     }
-    round.stakers += 1;
-    round.locked = round
-        .locked
-        .checked_add(amount)
-        .map_err(|_| ContractError::Overflow)?;
+    if record.amount == amount {
+        round.stakers += 1;
+    }
+    round.locked = add(round.locked, amount)?;
     ROUNDS.save(deps.storage, round_id, &round)?;
-    STAKES.save(
-        deps.storage,
-        (round_id, &staker),
-        &Stake {
-            amount,
-            status: StakeStatus::Locked,
-        },
-    )?;
+    map.save(deps.storage, (round_id, &staker), &record)?;
     TOTALS.update(deps.storage, |mut t| -> Result<_, ContractError> {
-        t.locked = t
-            .locked
-            .checked_add(amount)
-            .map_err(|_| ContractError::Overflow)?;
+        t.locked = add(t.locked, amount)?;
         Ok(t)
     })?;
+    let (action, msg) = match purpose {
+        Purpose::Join { pubkey } => (
+            "join",
+            RoundMsg::RegisterParticipant {
+                round_id,
+                participant: staker.to_string(),
+                pubkey,
+                stake: amount,
+            },
+        ),
+        Purpose::Serve => (
+            "serve",
+            RoundMsg::RegisterEvaluator {
+                round_id,
+                evaluator: staker.to_string(),
+                bond: amount,
+            },
+        ),
+        Purpose::Dispute { evaluator, table } => (
+            "dispute",
+            RoundMsg::Dispute {
+                round_id,
+                evaluator,
+                challenger: staker.to_string(),
+                deposit: amount,
+                table,
+            },
+        ),
+    };
     let register = WasmMsg::Execute {
         contract_addr: cfg.round_manager.into_string(),
-        msg: to_json_binary(&RoundMsg::RegisterParticipant {
-            round_id,
-            participant: staker.to_string(),
-            pubkey,
-            stake: amount,
-        })?,
+        msg: to_json_binary(&msg)?,
         funds: vec![],
     };
     Ok(Response::new()
         .add_message(register)
-        .add_attribute("action", "join")
+        .add_attribute("action", action)
         .add_attribute("round_id", round_id.to_string())
-        .add_attribute("participant", staker)
-        .add_attribute("stake", amount))
+        .add_attribute("staker", staker)
+        .add_attribute("amount", amount))
 }

@@ -3,11 +3,13 @@
 use cosmwasm_std::{Addr, Deps, Order, StdError, StdResult};
 use cw_storage_plus::Bound;
 use fairshare_protocol::asset::StakeAsset;
-use fairshare_protocol::escrow::{ConfigResponse, StakeResponse, StakeStatus, StakesResponse};
+use fairshare_protocol::escrow::{
+    ConfigResponse, Role, StakeResponse, StakeStatus, StakesResponse,
+};
 
 use crate::claim::payable;
 
-use crate::state::{Asset, Stake, CONFIG, STAKES};
+use crate::state::{records, Asset, Stake, CONFIG, STAKES};
 
 const DEFAULT_LIMIT: u32 = 30;
 const MAX_LIMIT: u32 = 100;
@@ -30,16 +32,22 @@ pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
 }
 
 /// A stake as it stands: a locked stake of a round that has ended shows what it can claim.
-fn response(deps: Deps, round_id: u64, participant: Addr, s: Stake) -> StdResult<StakeResponse> {
+fn response(
+    deps: Deps,
+    round_id: u64,
+    participant: Addr,
+    role: Role,
+    s: Stake,
+) -> StdResult<StakeResponse> {
     let status = match s.status {
         StakeStatus::Locked => {
             let cfg = CONFIG.load(deps.storage)?;
-            match payable(deps, &cfg, round_id, &participant, &s)
+            match payable(deps, &cfg, round_id, &participant, role, &s)
                 .map_err(|e| StdError::generic_err(e.to_string()))?
             {
-                Some((stake_return, reward)) => StakeStatus::Claimable {
-                    stake_return,
-                    reward,
+                Some(p) => StakeStatus::Claimable {
+                    stake_return: p.stake_return,
+                    reward: p.reward,
                 },
                 None => StakeStatus::Locked,
             }
@@ -54,14 +62,15 @@ fn response(deps: Deps, round_id: u64, participant: Addr, s: Stake) -> StdResult
     })
 }
 
-pub fn stake(deps: Deps, round_id: u64, participant: String) -> StdResult<StakeResponse> {
-    let addr = deps.api.addr_validate(&participant)?;
-    let s = STAKES
+/// What `address` has bonded in `round_id` as `role`.
+pub fn bond(deps: Deps, round_id: u64, address: String, role: Role) -> StdResult<StakeResponse> {
+    let addr = deps.api.addr_validate(&address)?;
+    let s = records(role)
         .may_load(deps.storage, (round_id, &addr))?
         .ok_or_else(|| {
-            StdError::not_found(format!("stake of {participant} in round {round_id}"))
+            StdError::not_found(format!("{role:?} bond of {address} in round {round_id}"))
         })?;
-    response(deps, round_id, addr, s)
+    response(deps, round_id, addr, role, s)
 }
 
 pub fn stakes(
@@ -82,7 +91,7 @@ pub fn stakes(
             Order::Ascending,
         )
         .take(limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT) as usize)
-        .map(|r| r.and_then(|(a, s)| response(deps, round_id, a, s)))
+        .map(|r| r.and_then(|(a, s)| response(deps, round_id, a, Role::Participant, s)))
         .collect::<StdResult<_>>()?;
     Ok(StakesResponse { stakes })
 }

@@ -109,20 +109,36 @@ pub fn refund_round(
     deps: DepsMut,
     info: MessageInfo,
     round_id: u64,
+    slashed: Uint128,
 ) -> Result<Response, ContractError> {
-    let (_, mut round) = open_round(&deps, &info, round_id)?;
+    let (cfg, mut round) = open_round(&deps, &info, round_id)?;
+    if slashed > round.locked {
+        return Err(ContractError::SlashExceedsStakes {
+            round_id,
+            slashed,
+            locked: round.locked,
+        });
+    }
+    let refundable = sub(round.locked, slashed)?;
     let mut totals = TOTALS.load(deps.storage)?;
     totals.locked = sub(totals.locked, round.locked)?;
-    totals.claimable_stake = add(totals.claimable_stake, round.locked)?;
+    totals.claimable_stake = add(totals.claimable_stake, refundable)?;
+    totals.slashed_total = add(totals.slashed_total, slashed)?;
     totals.unclaimed_rewards = sub(totals.unclaimed_rewards, round.reserved)?;
     TOTALS.save(deps.storage, &totals)?;
     round.reserved = Uint128::zero();
+    round.slashed = slashed;
     round.ending = Some(Ending::Refunded);
     ROUNDS.save(deps.storage, round_id, &round)?;
-    Ok(Response::new()
+    let mut response = Response::new();
+    if !slashed.is_zero() {
+        response = response.add_message(pay_stake(&cfg.stake_asset, &cfg.treasury, slashed)?);
+    }
+    Ok(response
         .add_attribute("action", "refund_round")
         .add_attribute("round_id", round_id.to_string())
-        .add_attribute("refundable", round.locked))
+        .add_attribute("refundable", refundable)
+        .add_attribute("slashed", slashed))
 }
 
 /// A mint of the reward token.

@@ -5,7 +5,7 @@ use cosmwasm_std::{Addr, Uint128};
 
 use crate::error::ContractError;
 use cw_storage_plus::{Item, Map};
-use fairshare_protocol::escrow::{StakeStatus, TotalsResponse};
+use fairshare_protocol::escrow::{Role, StakeStatus, TotalsResponse};
 
 /// The stake asset with its contract address checked.
 #[cw_serde]
@@ -28,6 +28,10 @@ pub struct Config {
 pub struct Stake {
     pub amount: Uint128,
     pub status: StakeStatus,
+    /// Taken by the DAO from an evaluator's bond during the appeal window (already paid to
+    /// the treasury).
+    #[serde(default)]
+    pub penalty: Uint128,
 }
 
 /// How a round ended in the escrow.
@@ -64,6 +68,20 @@ pub fn sub(a: Uint128, b: Uint128) -> Result<Uint128, ContractError> {
 }
 
 pub const CONFIG: Item<Config> = Item::new("config");
+/// Participants' stakes.
 pub const STAKES: Map<(u64, &Addr), Stake> = Map::new("stakes");
+/// Evaluators' bonds.
+pub const BONDS: Map<(u64, &Addr), Stake> = Map::new("bonds");
+/// Challengers' dispute deposits (summed over their disputes in the round).
+pub const DEPOSITS: Map<(u64, &Addr), Stake> = Map::new("deposits");
+
+/// Where the bonds of `role` are kept.
+pub fn records(role: Role) -> Map<(u64, &'static Addr), Stake> {
+    match role {
+        Role::Participant => STAKES,
+        Role::Evaluator => BONDS,
+        Role::Challenger => DEPOSITS,
+    }
+}
 pub const ROUNDS: Map<u64, RoundStakes> = Map::new("rounds");
 pub const TOTALS: Item<TotalsResponse> = Item::new("totals");

@@ -7,7 +7,9 @@ use fairshare_protocol::round_manager::{ExecuteMsg, InstantiateMsg, MigrateMsg, 
 
 use crate::error::ContractError;
 use crate::state::{Config, CONFIG, NEXT_ROUND_ID, PARAMS};
-use crate::{commit, lifecycle, query, report, settle, validate, CONTRACT_NAME, CONTRACT_VERSION};
+use crate::{
+    commit, dispute, lifecycle, query, report, settle, validate, CONTRACT_NAME, CONTRACT_VERSION,
+};
 
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn instantiate(
@@ -67,9 +69,28 @@ pub fn execute(
             round_id,
             commitments,
         } => commit::commit_updates(deps, env, round_id, commitments),
-        ExecuteMsg::SubmitReport { round_id, report } => {
-            report::submit_report(deps, env, info, round_id, report)
+        ExecuteMsg::RegisterEvaluator {
+            round_id,
+            evaluator,
+            bond,
+        } => lifecycle::register_evaluator(deps, env, info, round_id, evaluator, bond),
+        ExecuteMsg::CommitReport { round_id, digest } => {
+            report::commit_report(deps, env, info, round_id, digest)
         }
+        ExecuteMsg::RevealReport {
+            round_id,
+            report,
+            salt,
+        } => report::reveal_report(deps, env, info, round_id, report, salt),
+        ExecuteMsg::Dispute {
+            round_id,
+            evaluator,
+            challenger,
+            deposit,
+            table,
+        } => dispute::dispute(
+            deps, env, info, round_id, evaluator, challenger, deposit, table,
+        ),
         ExecuteMsg::Settle { round_id, limit } => settle::settle(deps, env, round_id, limit),
     }
 }
@@ -96,6 +117,16 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
             start_after,
             limit,
         } => to_json_binary(&query::commitments(deps, round_id, start_after, limit)?),
+        QueryMsg::Evaluators { round_id } => to_json_binary(&query::evaluators(deps, round_id)?),
+        QueryMsg::EvaluatorResult {
+            round_id,
+            evaluator,
+        } => to_json_binary(&query::evaluator_result(deps, round_id, evaluator)?),
+        QueryMsg::Disputes { round_id } => to_json_binary(&query::disputes(deps, round_id)?),
+        QueryMsg::ChallengerResult {
+            round_id,
+            challenger,
+        } => to_json_binary(&query::challenger_result(deps, round_id, challenger)?),
         QueryMsg::Reports {
             round_id,
             start_after,

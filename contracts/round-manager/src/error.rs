@@ -14,7 +14,7 @@ pub enum ContractError {
     NotOwner,
     #[error("only the owner or the operator may open a round")]
     NotOperator,
-    #[error("only the escrow contract may register participants")]
+    #[error("only the escrow contract may register participants and evaluators and file disputes")]
     NotEscrow,
     #[error("no escrow contract is configured yet")]
     EscrowNotSet,
@@ -66,8 +66,36 @@ pub enum ContractError {
     #[error("commitment {index}: the signature of {participant} does not verify")]
     BadSignature { index: usize, participant: String },
 
-    #[error("{0} has already reported for round {1}")]
+    #[error("{0} is an evaluator of round {1} and cannot also join it as a participant")]
+    EvaluatorCannotJoin(String, u64),
+    #[error("{0} has already bonded for round {1}")]
+    AlreadyBonded(String, u64),
+    #[error("an evaluator bond of {bond} is below the round's minimum of {min}")]
+    BondTooSmall { bond: Uint128, min: Uint128 },
+    #[error(
+        "{0} has not bonded for round {1}; bond in the escrow (serve) before committing a report"
+    )]
+    NotBonded(String, u64),
+    #[error("{0} has already committed a report for round {1}")]
+    AlreadyCommitted(String, u64),
+    #[error("{0} committed no report in round {1}, so there is nothing to reveal")]
+    NothingToReveal(String, u64),
+    #[error("{0} has already revealed its report for round {1}")]
     AlreadyReported(String, u64),
+    #[error("the revealed report and salt do not hash to the digest {0} committed; a report can only be opened by the evaluator that committed it, with the exact report and salt")]
+    RevealMismatch(String),
+    #[error("{0} has revealed no report in round {1} to dispute")]
+    NoReportToDispute(String, u64),
+    #[error(
+        "the report of {0} in round {1} has already been disputed; its table fixes the outcome"
+    )]
+    AlreadyDisputed(String, u64),
+    #[error("a dispute needs a deposit of at least {min}, got {got}")]
+    DepositTooSmall { got: Uint128, min: Uint128 },
+    #[error("the table does not hash to the report's table_hash {committed} (it hashes to {got}): it is not the table the evaluator committed to")]
+    TableMismatch { committed: String, got: String },
+    #[error("the table cannot be checked on chain: {0}")]
+    TableUnchecked(String),
     #[error("the report scores {got} participants; round {round_id} has {expected} committed")]
     ReportIncomplete {
         round_id: u64,
@@ -84,12 +112,6 @@ pub enum ContractError {
         round_id: u64,
         reports: u32,
         quorum: u32,
-    },
-    #[error("round {round_id} is waiting for reports until block {until} (quorum reached, {missing} evaluators still due)")]
-    ReportsStillDue {
-        round_id: u64,
-        until: u64,
-        missing: u32,
     },
     #[error("round {0} is already {1:?}")]
     AlreadyFinal(u64, Phase),

@@ -1,13 +1,16 @@
-//! Fairshare round-manager: the round state machine (Open → Training → Evaluating → Settled, or
-//! Failed), participants and their keys, batches of signed update commitments verified on
-//! chain, evaluator reports, and paged settlement by the median of the reports.
+//! Fairshare round-manager: the round state machine (Open → Training → Evaluating → Revealing
+//! → Challenging → Settling → Settled, or Failed), participants and their keys, batches of
+//! signed update commitments verified on chain, bonded evaluators' committed and revealed
+//! reports, disputes that recompute Shapley values from a report's own utility table, and
+//! paged settlement by the bond-weighted consensus of the reports.
 
 pub mod commit;
 pub mod compact;
 pub mod contract;
+pub mod dispute;
 pub mod error;
+pub mod evaluators;
 pub mod lifecycle;
-pub mod median;
 pub mod phase;
 pub mod query;
 pub mod report;

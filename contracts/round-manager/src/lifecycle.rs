@@ -1,13 +1,14 @@
 //! Configuration, parameters, opening rounds and registering participants.
 
-use cosmwasm_std::{DepsMut, Env, HexBinary, MessageInfo, Response, Uint128};
+use cosmwasm_std::{Addr, DepsMut, Env, HexBinary, MessageInfo, Response, Uint128};
 use fairshare_protocol::commitment::{address_bytes, PUBKEY_LEN};
 use fairshare_protocol::round_manager::{Deadlines, Phase, RoundParams, RoundSpec};
 
 use crate::error::ContractError;
 use crate::phase;
 use crate::state::{
-    Closure, Participant, Round, CONFIG, NEXT_ROUND_ID, PARAMS, PARTICIPANTS, ROUNDS,
+    Closure, EvaluatorBond, Participant, Round, CONFIG, EVALUATORS, NEXT_ROUND_ID, PARAMS,
+    PARTICIPANTS, ROUNDS,
 };
 use crate::validate;
 
@@ -75,7 +76,9 @@ pub fn open_round(
     let join_until = h.saturating_add(s.join_blocks);
     let commit_until = join_until.saturating_add(s.train_blocks);
     let report_until = commit_until.saturating_add(s.eval_blocks);
-    let settle_until = report_until.saturating_add(s.settle_blocks);
+    let reveal_until = report_until.saturating_add(s.reveal_blocks);
+    let dispute_until = reveal_until.saturating_add(s.dispute_blocks);
+    let settle_until = dispute_until.saturating_add(s.settle_blocks);
     let round = Round {
         id,
         spec,
@@ -85,11 +88,16 @@ pub fn open_round(
             join_until,
             commit_until,
             report_until,
+            reveal_until,
+            dispute_until,
             settle_until,
         },
         joined: 0,
         committed: 0,
+        bonded: 0,
+        report_commits: 0,
         reporters: 0,
+        struck: 0,
         closure: Closure::Active,
         settling: None,
     };
@@ -101,6 +109,8 @@ pub fn open_round(
         .add_attribute("join_until", join_until.to_string())
         .add_attribute("commit_until", commit_until.to_string())
         .add_attribute("report_until", report_until.to_string())
+        .add_attribute("reveal_until", reveal_until.to_string())
+        .add_attribute("dispute_until", dispute_until.to_string())
         .add_attribute("settle_until", settle_until.to_string()))
 }
 
@@ -113,12 +123,7 @@ pub fn register(
     pubkey: HexBinary,
     stake: Uint128,
 ) -> Result<Response, ContractError> {
-    let cfg = CONFIG.load(deps.storage)?;
-    match cfg.escrow {
-        Some(e) if e == info.sender => {}
-        Some(_) => return Err(ContractError::NotEscrow),
-        None => return Err(ContractError::EscrowNotSet),
-    }
+    require_escrow(&deps, &info)?;
     let mut round = load_round(&deps, round_id)?;
     phase::require(&round, env.block.height, &[Phase::Open], "Open")?;
     if round.joined >= round.params.max_participants {
@@ -131,6 +136,9 @@ pub fn register(
         return Err(ContractError::ZeroStake);
     }
     let addr = deps.api.addr_validate(&participant)?;
+    if round.params.evaluators.iter().any(|e| e == addr.as_str()) {
+        return Err(ContractError::EvaluatorCannotJoin(participant, round_id));
+    }
     if PARTICIPANTS.has(deps.storage, (round_id, &addr)) {
         return Err(ContractError::AlreadyJoined(participant, round_id));
     }
@@ -155,6 +163,70 @@ pub fn register(
         .add_attribute("round_id", round_id.to_string())
         .add_attribute("participant", addr)
         .add_attribute("stake", stake))
+}
+
+/// Escrow only: an evaluator of the round's list has bonded `bond`.
+pub fn register_evaluator(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    round_id: u64,
+    evaluator: String,
+    bond: Uint128,
+) -> Result<Response, ContractError> {
+    require_escrow(&deps, &info)?;
+    let mut round = load_round(&deps, round_id)?;
+    phase::require(
+        &round,
+        env.block.height,
+        &[Phase::Open, Phase::Training, Phase::Evaluating],
+        "Open, Training or Evaluating",
+    )?;
+    let addr = deps.api.addr_validate(&evaluator)?;
+    let index = evaluator_index(&round, &addr)?;
+    if round.bonded & (1u64 << index) != 0 {
+        return Err(ContractError::AlreadyBonded(evaluator, round_id));
+    }
+    let min = round.params.evaluation.min_bond;
+    if bond < min {
+        return Err(ContractError::BondTooSmall { bond, min });
+    }
+    EVALUATORS.save(
+        deps.storage,
+        (round_id, &addr),
+        &EvaluatorBond {
+            index,
+            bond,
+            digest: None,
+        },
+    )?;
+    round.bonded |= 1u64 << index;
+    ROUNDS.save(deps.storage, round_id, &round)?;
+    Ok(Response::new()
+        .add_attribute("action", "register_evaluator")
+        .add_attribute("round_id", round_id.to_string())
+        .add_attribute("evaluator", addr)
+        .add_attribute("bond", bond))
+}
+
+/// Position of `addr` in the round's evaluator list.
+pub fn evaluator_index(round: &Round, addr: &Addr) -> Result<u8, ContractError> {
+    round
+        .params
+        .evaluators
+        .iter()
+        .position(|e| e == addr.as_str())
+        .and_then(|i| u8::try_from(i).ok())
+        .ok_or_else(|| ContractError::NotEvaluator(addr.to_string(), round.id))
+}
+
+/// Errors unless the sender is the configured escrow.
+pub fn require_escrow(deps: &DepsMut, info: &MessageInfo) -> Result<(), ContractError> {
+    match CONFIG.load(deps.storage)?.escrow {
+        Some(e) if e == info.sender => Ok(()),
+        Some(_) => Err(ContractError::NotEscrow),
+        None => Err(ContractError::EscrowNotSet),
+    }
 }
 
 /// Loads a round or says it does not exist.

@@ -21,10 +21,17 @@ pub fn phase_at(round: &Round, height: u64) -> Phase {
                 Phase::Failed
             } else if round.settling.is_some() {
                 Phase::Settling
-            } else if height < d.report_until || round.reports() >= round.params.evaluator_quorum {
+            } else if height < d.report_until {
                 Phase::Evaluating
-            } else {
+            } else if height < d.reveal_until {
+                Phase::Revealing
+            } else if round.reports() < round.params.evaluator_quorum {
+                // Too few revealed reports (or too many struck out by disputes) to decide.
                 Phase::Failed
+            } else if height < d.dispute_until {
+                Phase::Challenging
+            } else {
+                Phase::Settling
             }
         }
     }

@@ -4,18 +4,21 @@ use cosmwasm_std::{Addr, CanonicalAddr, Deps, Env, HexBinary, Order, StdError, S
 use cw_storage_plus::{Bound, Map};
 use fairshare_protocol::rewards::{self, Entry};
 use fairshare_protocol::round_manager::{
-    CommitmentInfo, CommitmentsResponse, ConfigResponse, ParticipantResponse, ParticipantResult,
-    ParticipantScore, ParticipantsResponse, ReportInfo, ReportScoresResponse, ReportsResponse,
-    ResultsResponse, RoundResponse, RoundsResponse, SettleProgress,
+    ChallengerResult, CommitmentInfo, CommitmentsResponse, ConfigResponse, DisputeInfo,
+    DisputesResponse, EvaluatorInfo, EvaluatorResult, EvaluatorsResponse, ParticipantResponse,
+    ParticipantResult, ParticipantScore, ParticipantsResponse, ReportInfo, ReportScoresResponse,
+    ReportsResponse, ResultsResponse, RoundResponse, RoundsResponse, SettleProgress,
 };
 
 use crate::compact::{
     decode_commitment, decode_median, decode_score, COMMITMENTS, MEDIANS, SCORES,
 };
+use crate::evaluators;
 use crate::phase::phase_at;
 use crate::settle::fixed;
 use crate::state::{
-    Closure, Participant, Pass, Round, CONFIG, NEXT_ROUND_ID, PARAMS, PARTICIPANTS, REPORTS, ROUNDS,
+    Closure, Participant, Pass, Round, CONFIG, DISPUTES, EVALUATORS, NEXT_ROUND_ID, PARAMS,
+    PARTICIPANTS, REPORTS, ROUNDS,
 };
 
 const DEFAULT_LIMIT: u32 = 30;
@@ -62,6 +65,8 @@ fn round_response(round: Round, height: u64) -> RoundResponse {
         phase,
         joined: round.joined,
         committed: round.committed,
+        evaluators_bonded: round.bonded.count_ones(),
+        report_commitments: round.report_commits.count_ones(),
         reports,
         settle_progress,
         settlement,
@@ -209,8 +214,10 @@ pub fn reports(
         Ok(ReportInfo {
             evaluator,
             aggregate_hash: s.aggregate_hash,
+            table_hash: s.table_hash,
             delta_u: s.delta_u,
-            reported_at: s.reported_at,
+            dof: s.dof,
+            revealed_at: s.revealed_at,
         })
     })?;
     Ok(ReportsResponse { reports })
@@ -314,4 +321,78 @@ pub fn results(
         result_of(deps, &round, a)
     })?;
     Ok(ResultsResponse { results })
+}
+
+/// The round's bonded evaluators in address order (at most the evaluator list's length).
+pub fn evaluators(deps: Deps, round_id: u64) -> StdResult<EvaluatorsResponse> {
+    let round = load(deps, round_id)?;
+    let evaluators = EVALUATORS
+        .prefix(round_id)
+        .range(deps.storage, None, None, Order::Ascending)
+        .map(|r| {
+            let (evaluator, b) = r?;
+            let revealed_at = REPORTS
+                .may_load(deps.storage, (round_id, &evaluator))?
+                .map(|r| r.revealed_at);
+            Ok(EvaluatorInfo {
+                evaluator,
+                bond: b.bond,
+                digest: b.digest,
+                revealed_at,
+                struck_out: round.struck & (1u64 << b.index) != 0,
+            })
+        })
+        .collect::<StdResult<_>>()?;
+    Ok(EvaluatorsResponse { evaluators })
+}
+
+/// An evaluator's result once the round has ended.
+pub fn evaluator_result(
+    deps: Deps,
+    round_id: u64,
+    evaluator: String,
+) -> StdResult<EvaluatorResult> {
+    let round = load(deps, round_id)?;
+    let addr = deps.api.addr_validate(&evaluator)?;
+    if matches!(round.closure, Closure::Active) {
+        return Err(StdError::not_found(format!(
+            "result of evaluator {addr}: round {round_id} has not ended"
+        )));
+    }
+    let bond = EVALUATORS
+        .may_load(deps.storage, (round_id, &addr))?
+        .ok_or_else(|| {
+            StdError::not_found(format!("bond of evaluator {addr} in round {round_id}"))
+        })?;
+    Ok(evaluators::evaluator_result(&round, addr, &bond))
+}
+
+pub fn disputes(deps: Deps, round_id: u64) -> StdResult<DisputesResponse> {
+    let disputes = DISPUTES
+        .prefix(round_id)
+        .range(deps.storage, None, None, Order::Ascending)
+        .map(|r| {
+            let (evaluator, d) = r?;
+            Ok(DisputeInfo {
+                evaluator,
+                challenger: d.challenger,
+                deposit: d.deposit,
+                upheld: d.upheld,
+                findings: d.findings,
+                at: d.at,
+            })
+        })
+        .collect::<StdResult<_>>()?;
+    Ok(DisputesResponse { disputes })
+}
+
+/// A challenger's position; what comes back to it is payable once the round has ended.
+pub fn challenger_result(
+    deps: Deps,
+    round_id: u64,
+    challenger: String,
+) -> StdResult<ChallengerResult> {
+    let round = load(deps, round_id)?;
+    let addr = deps.api.addr_validate(&challenger)?;
+    evaluators::challenger_result(deps.storage, &round, addr)
 }

@@ -1,9 +1,14 @@
-//! Evaluator reports: each score is stored on its own, keyed by evaluator and participant, so
+//! Evaluator reports by commit–reveal. While the round is Evaluating a bonded evaluator posts
+//! only a digest of its report (`fairshare_protocol::report::digest`, which names the
+//! evaluator and a salt); once commitments close it reveals the report, which must hash to the
+//! digest. Nobody sees a report before every report is fixed, and nobody can open another's
+//! digest. Each revealed score is stored on its own, keyed by evaluator and participant, so
 //! settlement reads one participant's scores without reading whole reports.
 
 use std::collections::BTreeSet;
 
-use cosmwasm_std::{DepsMut, Env, MessageInfo, Response};
+use cosmwasm_std::{DepsMut, Env, HexBinary, MessageInfo, Response};
+use fairshare_protocol::report::{digest, SALT_LEN};
 use fairshare_protocol::rewards::Score;
 use fairshare_protocol::round_manager::{Phase, Report};
 
@@ -11,39 +16,80 @@ use crate::compact::{encode_score, COMMITMENTS, SCORES};
 use crate::error::ContractError;
 use crate::lifecycle::load_round;
 use crate::phase;
-use crate::state::{StoredReport, REPORTS, ROUNDS};
+use crate::state::{StoredReport, EVALUATORS, REPORTS, ROUNDS};
 use crate::validate;
 
-pub fn submit_report(
+pub fn commit_report(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    round_id: u64,
+    report_digest: HexBinary,
+) -> Result<Response, ContractError> {
+    let mut round = load_round(&deps, round_id)?;
+    let mut bond = EVALUATORS
+        .may_load(deps.storage, (round_id, &info.sender))?
+        .ok_or_else(|| ContractError::NotBonded(info.sender.to_string(), round_id))?;
+    phase::require(&round, env.block.height, &[Phase::Evaluating], "Evaluating")?;
+    if bond.digest.is_some() {
+        return Err(ContractError::AlreadyCommitted(
+            info.sender.into_string(),
+            round_id,
+        ));
+    }
+    validate::length("digest", &report_digest, 32)?;
+    bond.digest = Some(report_digest);
+    EVALUATORS.save(deps.storage, (round_id, &info.sender), &bond)?;
+    round.report_commits |= 1u64 << bond.index;
+    ROUNDS.save(deps.storage, round_id, &round)?;
+    Ok(Response::new()
+        .add_attribute("action", "commit_report")
+        .add_attribute("round_id", round_id.to_string())
+        .add_attribute("evaluator", info.sender)
+        .add_attribute(
+            "report_commitments",
+            round.report_commits.count_ones().to_string(),
+        ))
+}
+
+pub fn reveal_report(
     deps: DepsMut,
     env: Env,
     info: MessageInfo,
     round_id: u64,
     report: Report,
+    salt: HexBinary,
 ) -> Result<Response, ContractError> {
     let mut round = load_round(&deps, round_id)?;
-    let index = round
-        .params
-        .evaluators
-        .iter()
-        .position(|e| e == info.sender.as_str())
-        .ok_or_else(|| ContractError::NotEvaluator(info.sender.to_string(), round_id))?;
-    let phase = phase::require(&round, env.block.height, &[Phase::Evaluating], "Evaluating")?;
-    if env.block.height >= round.deadlines.report_until {
-        return Err(ContractError::WrongPhase {
+    let bond = EVALUATORS
+        .may_load(deps.storage, (round_id, &info.sender))?
+        .ok_or_else(|| ContractError::NotBonded(info.sender.to_string(), round_id))?;
+    phase::require(&round, env.block.height, &[Phase::Revealing], "Revealing")?;
+    let Some(committed) = &bond.digest else {
+        return Err(ContractError::NothingToReveal(
+            info.sender.into_string(),
             round_id,
-            phase,
-            expected: "Evaluating before its report deadline",
-        });
-    }
-    let bit = 1u64 << index;
-    if round.reporters & bit != 0 {
+        ));
+    };
+    if REPORTS.has(deps.storage, (round_id, &info.sender)) {
         return Err(ContractError::AlreadyReported(
             info.sender.into_string(),
             round_id,
         ));
     }
+    validate::length("salt", &salt, SALT_LEN)?;
     validate::length("aggregate_hash", &report.aggregate_hash, 32)?;
+    validate::length("table_hash", &report.table_hash, 32)?;
+    let opened = digest(
+        env.contract.address.as_str(),
+        round_id,
+        info.sender.as_str(),
+        &report,
+        salt.as_slice(),
+    );
+    if opened.as_slice() != committed.as_slice() {
+        return Err(ContractError::RevealMismatch(info.sender.into_string()));
+    }
     if report.scores.len() != round.committed as usize {
         return Err(ContractError::ReportIncomplete {
             round_id,
@@ -52,8 +98,6 @@ pub fn submit_report(
         });
     }
     let mut seen = BTreeSet::new();
-    let evaluator = [u8::try_from(index)
-        .map_err(|_| ContractError::InvalidParams("evaluator index does not fit a byte".into()))?];
     for s in report.scores {
         let addr = deps.api.addr_validate(&s.participant)?;
         let canon = deps.api.addr_canonicalize(addr.as_str())?;
@@ -66,7 +110,7 @@ pub fn submit_report(
         if !seen.insert(canon.to_vec()) {
             return Err(ContractError::ReportDuplicate(s.participant));
         }
-        let mut key = evaluator.to_vec();
+        let mut key = vec![bond.index];
         key.extend_from_slice(&canon);
         SCORES.set(
             deps.storage,
@@ -82,16 +126,18 @@ pub fn submit_report(
         deps.storage,
         (round_id, &info.sender),
         &StoredReport {
-            index: evaluator[0],
+            index: bond.index,
             aggregate_hash: report.aggregate_hash,
+            table_hash: report.table_hash,
             delta_u: report.delta_u,
-            reported_at: env.block.height,
+            dof: report.dof,
+            revealed_at: env.block.height,
         },
     )?;
-    round.reporters |= bit;
+    round.reporters |= 1u64 << bond.index;
     ROUNDS.save(deps.storage, round_id, &round)?;
     Ok(Response::new()
-        .add_attribute("action", "submit_report")
+        .add_attribute("action", "reveal_report")
         .add_attribute("round_id", round_id.to_string())
         .add_attribute("evaluator", info.sender)
         .add_attribute("reports", round.reports().to_string()))

@@ -2,36 +2,46 @@
 //! allowed size settles within any block's gas limit, and state stays consistent between
 //! calls. Three passes over the participants:
 //!
-//! 1. **scoring**: each participant's median score across the reports (stored compactly),
-//!    the created value G and the evaluated count (→ the free-rider threshold);
+//! 1. **scoring**: each participant's consensus score across the revealed reports (bond-
+//!    weighted median, see `fairshare_protocol::evaluation`; stored compactly), the created
+//!    value G, the evaluated count (→ the free-rider threshold) and each evaluator's deviation
+//!    from the consensus; at its end each evaluator's standing and the evaluators' pay weight;
 //! 2. **weighing**: verdicts, the total slash and the pool's total weight; at its end the
-//!    pool is fixed, capped by what the escrow can still mint, and reserved there;
+//!    participants' and evaluators' pools are fixed, capped by what the escrow can still mint,
+//!    and reserved there;
 //! 3. **paying**: the rewards, summed to fix the rounding dust; at its end the round is
-//!    Settled and the escrow is told the totals.
+//!    Settled and the escrow is told the totals (evaluators' pay and slashes, challengers'
+//!    bounties and forfeited deposits included).
 //!
 //! Every result (verdict, reward, slash) is a pure function of the participant's median and
 //! the round's fixed figures, so queries and the escrow's claims compute the same numbers.
 //! A round not settled by its settle deadline fails and every stake comes back.
 
 use cosmwasm_std::{
-    to_json_binary, Addr, Binary, CosmosMsg, Deps, DepsMut, Env, Order, Response, StdResult,
-    Uint128, Uint256, WasmMsg,
+    to_json_binary, Addr, Binary, CosmosMsg, Decimal, Deps, DepsMut, Env, Order, Response,
+    StdResult, Uint128, Uint256, WasmMsg,
 };
 use cw_storage_plus::Bound;
 use fairshare_protocol::escrow::{
     ExecuteMsg as EscrowMsg, QueryMsg as EscrowQuery, RewardRoomResponse,
 };
-use fairshare_protocol::rewards::{self, Entry, Fixed, Gain, Score};
+use fairshare_protocol::evaluation::{
+    abs_diff, consensus, judging_scale, magnitude, pay_weight, standing, weighted_median_index,
+    Opinion,
+};
+use fairshare_protocol::rewards::{self, Entry, Fixed, Gain};
 use fairshare_protocol::round_manager::{Phase, SettlementSummary};
 
 use crate::compact::{
     decode_median, decode_score, encode_median, Median, COMMITMENTS, MEDIANS, SCORES,
 };
 use crate::error::ContractError;
+use crate::evaluators;
 use crate::lifecycle::load_round;
-use crate::median::{median_signed, median_unsigned};
 use crate::phase;
-use crate::state::{Closure, Pass, Round, Settling, CONFIG, PARTICIPANTS, REPORTS, ROUNDS};
+use crate::state::{
+    Closure, Pass, Round, Settling, CONFIG, EVALUATORS, PARTICIPANTS, REPORTS, ROUNDS,
+};
 
 /// Work units one `Settle` call may do at most (and does when no limit is given). A unit is
 /// about 2,700 gas on wasmd, so a full page stays well under 2 M gas.
@@ -64,21 +74,33 @@ pub fn settle(
         Phase::Failed => {
             round.closure = Closure::Failed { at: height };
             ROUNDS.save(deps.storage, round_id, &round)?;
+            let slashed = evaluators::totals(deps.storage, &round)?.to_treasury;
             return Ok(Response::new()
-                .add_message(escrow_msg(&escrow, &EscrowMsg::RefundRound { round_id })?)
+                .add_message(escrow_msg(
+                    &escrow,
+                    &EscrowMsg::RefundRound { round_id, slashed },
+                )?)
                 .add_attribute("action", "settle")
                 .add_attribute("round_id", round_id.to_string())
-                .add_attribute("outcome", "failed"));
+                .add_attribute("outcome", "failed")
+                .add_attribute("slashed", slashed));
         }
-        p @ (Phase::Open | Phase::Training) => {
+        p @ (Phase::Open
+        | Phase::Training
+        | Phase::Evaluating
+        | Phase::Revealing
+        | Phase::Challenging) => {
             return Err(ContractError::WrongPhase {
                 round_id,
                 phase: p,
-                expected: "Evaluating",
+                expected: "Settling (after the dispute deadline)",
             })
         }
-        Phase::Evaluating => round.settling = Some(begin(&deps, &round, height)?),
-        Phase::Settling => {}
+        Phase::Settling => {
+            if round.settling.is_none() {
+                round.settling = Some(begin(&deps, &round)?);
+            }
+        }
     }
     let mut s = round
         .settling
@@ -100,6 +122,7 @@ pub fn settle(
                 let (done, ended) = score_page(&mut deps, &round, &mut s, want as usize)?;
                 units -= done * per_scoring;
                 if ended {
+                    weigh_evaluators(&round, &mut s);
                     next_pass(&mut s, Pass::Weighing);
                 }
             }
@@ -107,13 +130,14 @@ pub fn settle(
                 let (done, ended) = weigh_page(&deps, &round, &mut s, units as usize)?;
                 units -= done;
                 if ended {
-                    s.pool = capped_pool(deps.as_ref(), &escrow, &round, &s)?;
-                    if !s.pool.is_zero() {
+                    fix_pools(deps.as_ref(), &escrow, &round, &mut s)?;
+                    let reserved = s.pool + s.evaluator_pool;
+                    if !reserved.is_zero() {
                         msgs.push(escrow_msg(
                             &escrow,
                             &EscrowMsg::ReserveRewards {
                                 round_id,
-                                amount: s.pool,
+                                amount: reserved,
                             },
                         )?);
                     }
@@ -133,39 +157,75 @@ pub fn settle(
         .add_attribute("action", "settle")
         .add_attribute("round_id", round_id.to_string());
     if finished {
+        // The evaluators' figures are final now that the closure is Settled.
+        round.closure = Closure::Settled(SettlementSummary {
+            delta_u: s.delta_u,
+            pool: s.pool,
+            dust: Uint128::zero(),
+            total_slashed: s.slashed,
+            outliers: vec![],
+            evaluator_pool: s.evaluator_pool,
+            evaluator_rewards: Uint128::zero(),
+            t_critical: s.t,
+            settled_at: height,
+        });
+        round.settling = Some(s.clone());
+        let ev = evaluators::totals(deps.storage, &round)?;
+        let rewards = s
+            .paid
+            .checked_add(ev.rewards)
+            .map_err(cosmwasm_std::StdError::from)?;
         let dust = s
             .pool
-            .checked_sub(s.paid)
+            .checked_add(s.evaluator_pool)
+            .map_err(cosmwasm_std::StdError::from)?
+            .checked_sub(rewards)
             .map_err(cosmwasm_std::StdError::from)?;
-        let outliers = round
-            .params
-            .evaluators
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| s.outliers & (1u64 << i) != 0)
-            .map(|(_, e)| Addr::unchecked(e))
-            .collect::<Vec<_>>();
+        let slashed = s
+            .slashed
+            .checked_add(ev.to_treasury)
+            .map_err(cosmwasm_std::StdError::from)?;
+        let outliers = EVALUATORS
+            .prefix(round_id)
+            .range(deps.storage, None, None, Order::Ascending)
+            .filter_map(|r| match r {
+                Ok((addr, bond)) => {
+                    let v = evaluators::evaluator_result(&round, addr.clone(), &bond).verdict;
+                    matches!(
+                        v,
+                        fairshare_protocol::evaluation::EvaluatorVerdict::Outlier
+                            | fairshare_protocol::evaluation::EvaluatorVerdict::Deviant
+                    )
+                    .then_some(Ok(addr))
+                }
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<StdResult<Vec<Addr>>>()?;
         msgs.push(escrow_msg(
             &escrow,
             &EscrowMsg::SettleRound {
                 round_id,
-                rewards: s.paid,
-                slashed: s.slashed,
+                rewards,
+                slashed,
                 dust,
             },
         )?);
         response = response
             .add_attribute("outcome", "settled")
             .add_attribute("pool", s.pool)
+            .add_attribute("evaluator_rewards", ev.rewards)
             .add_attribute("dust", dust)
-            .add_attribute("slashed", s.slashed)
+            .add_attribute("slashed", slashed)
             .add_attribute("outliers", outliers.len().to_string());
         round.closure = Closure::Settled(SettlementSummary {
             delta_u: s.delta_u,
             pool: s.pool,
             dust,
-            total_slashed: s.slashed,
+            total_slashed: slashed,
             outliers,
+            evaluator_pool: s.evaluator_pool,
+            evaluator_rewards: ev.rewards,
+            t_critical: s.t,
             settled_at: height,
         });
     } else {
@@ -184,8 +244,8 @@ pub fn settle(
     Ok(response.add_messages(msgs))
 }
 
-/// Checks that the round may settle now and starts its first pass.
-fn begin(deps: &DepsMut, round: &Round, height: u64) -> Result<Settling, ContractError> {
+/// Starts the first pass: the figures every page needs from the revealed reports.
+fn begin(deps: &DepsMut, round: &Round) -> Result<Settling, ContractError> {
     let quorum = round.params.evaluator_quorum;
     if round.reports() < quorum {
         return Err(ContractError::QuorumNotReached {
@@ -194,31 +254,66 @@ fn begin(deps: &DepsMut, round: &Round, height: u64) -> Result<Settling, Contrac
             quorum,
         });
     }
-    let evaluators = round.params.evaluators.len() as u32;
-    if round.reports() < evaluators && height < round.deadlines.report_until {
-        return Err(ContractError::ReportsStillDue {
-            round_id: round.id,
-            until: round.deadlines.report_until,
-            missing: evaluators - round.reports(),
-        });
-    }
-    let mut delta_us = REPORTS
+    let slots = round.params.evaluators.len();
+    let mut bonds = vec![Uint128::zero(); slots];
+    let (mut delta_us, mut dofs, mut weights) = (vec![], vec![], vec![]);
+    for item in REPORTS
         .prefix(round.id)
         .range(deps.storage, None, None, Order::Ascending)
-        .map(|r| r.map(|(_, rep)| rep.delta_u))
-        .collect::<StdResult<Vec<_>>>()?;
+    {
+        let (addr, rep) = item?;
+        if round.reporters & (1u64 << rep.index) == 0 {
+            continue; // struck out by a dispute
+        }
+        let bond = EVALUATORS.load(deps.storage, (round.id, &addr))?.bond;
+        if let Some(b) = bonds.get_mut(rep.index as usize) {
+            *b = bond;
+        }
+        delta_us.push(rep.delta_u);
+        dofs.push(rep.dof);
+        weights.push(bond);
+    }
+    let delta_u = weighted_median_index(&delta_us, &weights)
+        .map(|i| delta_us[i])
+        .unwrap_or_default();
+    let dof = weighted_median_index(&dofs, &weights)
+        .map(|i| dofs[i])
+        .unwrap_or(0);
     Ok(Settling {
         pass: Pass::Scoring,
         cursor: None,
         done: 0,
-        delta_u: median_signed(&mut delta_us).unwrap_or_default(),
+        delta_u,
         gain: Gain::default(),
         total_weight: Uint256::zero(),
         slashed: Uint128::zero(),
         pool: Uint128::zero(),
         paid: Uint128::zero(),
-        outliers: 0,
+        t: round.params.rewards.critical_t(dof),
+        bonds,
+        deviations: vec![Decimal::zero(); slots],
+        scale: Decimal::zero(),
+        noise: Decimal::zero(),
+        evaluator_pool: Uint128::zero(),
+        evaluator_weight: Uint256::zero(),
     })
+}
+
+/// At the end of scoring: the evaluators' total pay weight (bond × agreement).
+fn weigh_evaluators(round: &Round, s: &mut Settling) {
+    let params = &round.params.evaluation;
+    let mut total = Uint256::zero();
+    let scale = judging_scale(params, s.scale, s.noise);
+    for i in round.positions(round.reporters) {
+        let i = i as usize;
+        let st = standing(
+            params,
+            s.deviations.get(i).copied().unwrap_or_default(),
+            scale,
+        );
+        total += pay_weight(s.bonds.get(i).copied().unwrap_or_default(), st);
+    }
+    s.evaluator_weight = total;
 }
 
 fn next_pass(s: &mut Settling, pass: Pass) {
@@ -252,35 +347,34 @@ fn score_page(
         .collect::<StdResult<Vec<_>>>()?;
     let ended = page.len() <= n;
     page.truncate(n);
-    let reporters: Vec<u8> = (0..64u8)
-        .filter(|i| round.reporters & (1u64 << i) != 0)
-        .collect();
-    let tolerance = cosmwasm_std::SignedDecimal::try_from(round.params.outlier_tolerance)
-        .unwrap_or(cosmwasm_std::SignedDecimal::MAX);
+    let reporters: Vec<u8> = round.positions(round.reporters).collect();
     for (addr, p) in &page {
         let canon = deps.api.addr_canonicalize(addr.as_str())?;
         let score = if COMMITMENTS.get(deps.storage, round.id, &canon).is_some() {
-            let mut scores: Vec<(u8, Score)> = Vec::with_capacity(reporters.len());
+            let mut from: Vec<u8> = Vec::with_capacity(reporters.len());
+            let mut opinions: Vec<Opinion> = Vec::with_capacity(reporters.len());
             for &i in &reporters {
                 let mut key = vec![i];
                 key.extend_from_slice(&canon);
                 if let Some(b) = SCORES.get(deps.storage, round.id, &key) {
-                    scores.push((i, decode_score(&b)?));
+                    from.push(i);
+                    opinions.push(Opinion {
+                        bond: s.bonds.get(i as usize).copied().unwrap_or_default(),
+                        score: decode_score(&b)?,
+                    });
                 }
             }
-            let median = median_of(&scores);
-            if let Some(m) = median {
-                for (i, sc) in &scores {
-                    let far = match sc.value.checked_sub(m.value) {
-                        Ok(d) => d > tolerance || d < -tolerance,
-                        Err(_) => true,
-                    };
-                    if far {
-                        s.outliers |= 1u64 << i;
+            let agreed = consensus(&opinions);
+            if let Some(c) = agreed {
+                s.scale = s.scale.saturating_add(magnitude(c.value));
+                s.noise = s.noise.saturating_add(c.std_error);
+                for (i, o) in from.iter().zip(&opinions) {
+                    if let Some(d) = s.deviations.get_mut(*i as usize) {
+                        *d = d.saturating_add(abs_diff(o.score.value, c.value));
                     }
                 }
             }
-            median
+            agreed
         } else {
             None
         };
@@ -293,7 +387,7 @@ fn score_page(
                 score,
             }),
         );
-        s.gain.add(score);
+        s.gain.add(score, s.t);
     }
     if let Some((last, _)) = page.last() {
         s.cursor = Some(Binary::from(last.as_bytes()));
@@ -301,16 +395,6 @@ fn score_page(
     let done = page.len() as u32;
     s.done += done;
     Ok((done, ended))
-}
-
-/// The median value and median standard error of one participant's scores.
-fn median_of(scores: &[(u8, Score)]) -> Option<Score> {
-    let mut values: Vec<_> = scores.iter().map(|(_, s)| s.value).collect();
-    let mut errors: Vec<_> = scores.iter().map(|(_, s)| s.std_error).collect();
-    Some(Score {
-        value: median_signed(&mut values)?,
-        std_error: median_unsigned(&mut errors)?,
-    })
 }
 
 /// One page of stored medians after the pass's cursor, and whether the pass ends with it;
@@ -352,7 +436,7 @@ fn weigh_page(
     let threshold = s.gain.threshold(params);
     let (page, ended) = medians_page(deps, round, s, n)?;
     for m in &page {
-        let (verdict, rate) = rewards::classify(params, m.score, threshold);
+        let (verdict, rate) = rewards::classify(params, m.score, threshold, s.t);
         s.total_weight += rewards::weight(verdict, m.score);
         s.slashed = s
             .slashed
@@ -391,27 +475,49 @@ fn pay_page(
 /// The round's figures that price every participant's outcome.
 pub fn fixed(round: &Round, s: &Settling) -> Fixed {
     Fixed {
+        t: s.t,
         threshold: s.gain.threshold(&round.params.rewards),
         total_weight: s.total_weight,
         pool: s.pool,
     }
 }
 
-/// The pool of the rule, capped by what the escrow can still mint under the token's cap.
-fn capped_pool(
+/// Fixes the evaluators' pool (their share of the budget, if any of them earns pay) and the
+/// participants' pool (the rule's, on the rest of the budget); if the escrow cannot mint both
+/// under the token's cap, both shrink in proportion to fit.
+fn fix_pools(
     deps: Deps,
     escrow: &Addr,
     round: &Round,
-    s: &Settling,
-) -> Result<Uint128, ContractError> {
-    let pool = rewards::pool(&round.params.rewards, &s.gain, s.total_weight);
-    if pool.is_zero() {
-        return Ok(pool);
+    s: &mut Settling,
+) -> Result<(), ContractError> {
+    let budget = round.params.rewards.budget;
+    let evaluator_budget = round.params.evaluation.budget(budget);
+    let mut params = round.params.rewards.clone();
+    params.budget = budget - evaluator_budget;
+    let pool = rewards::pool(&params, &s.gain, s.total_weight);
+    let evaluator_pool = if s.evaluator_weight.is_zero() {
+        Uint128::zero()
+    } else {
+        evaluator_budget
+    };
+    if pool.is_zero() && evaluator_pool.is_zero() {
+        s.pool = pool;
+        s.evaluator_pool = evaluator_pool;
+        return Ok(());
     }
     let room: RewardRoomResponse = deps
         .querier
         .query_wasm_smart(escrow, &EscrowQuery::RewardRoom {})?;
-    Ok(pool.min(room.room))
+    let total = pool.checked_add(evaluator_pool).unwrap_or(Uint128::MAX);
+    if total <= room.room {
+        s.pool = pool;
+        s.evaluator_pool = evaluator_pool;
+    } else {
+        s.pool = pool.multiply_ratio(room.room, total);
+        s.evaluator_pool = evaluator_pool.multiply_ratio(room.room, total);
+    }
+    Ok(())
 }
 
 fn escrow_msg(escrow: &Addr, msg: &EscrowMsg) -> StdResult<CosmosMsg> {

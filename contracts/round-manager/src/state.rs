@@ -2,7 +2,7 @@
 //! participant (commitments, scores, medians) live in [`crate::compact`].
 
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, Binary, HexBinary, SignedDecimal, Uint128, Uint256};
+use cosmwasm_std::{Addr, Binary, Decimal, HexBinary, SignedDecimal, Uint128, Uint256};
 use cw_storage_plus::{Item, Map};
 use fairshare_protocol::rewards::Gain;
 use fairshare_protocol::round_manager::{Deadlines, RoundParams, RoundSpec, SettlementSummary};
@@ -31,17 +31,28 @@ pub struct Round {
     pub deadlines: Deadlines,
     pub joined: u32,
     pub committed: u32,
-    /// Bit i set: evaluator i of `params.evaluators` has reported.
+    /// Bit i set: evaluator i of `params.evaluators` has bonded for the round.
+    pub bonded: u64,
+    /// Bit i set: evaluator i has committed to a report.
+    pub report_commits: u64,
+    /// Bit i set: evaluator i has revealed its report and no dispute has struck it out.
     pub reporters: u64,
+    /// Bit i set: a dispute struck evaluator i's report out.
+    pub struck: u64,
     pub closure: Closure,
     /// Set by the first settle page; kept after settlement (its figures price every result).
     pub settling: Option<Settling>,
 }
 
 impl Round {
-    /// Reports received so far.
+    /// Revealed reports that count (not struck out).
     pub fn reports(&self) -> u32 {
         self.reporters.count_ones()
+    }
+
+    /// Positions of the evaluators whose bits are set in `bits`.
+    pub fn positions(&self, bits: u64) -> impl Iterator<Item = u8> {
+        (0..64u8).filter(move |i| bits & (1u64 << i) != 0)
     }
 }
 
@@ -73,8 +84,20 @@ pub struct Settling {
     /// The pool, fixed (and reserved in the escrow) when weighing ends.
     pub pool: Uint128,
     pub paid: Uint128,
-    /// Bit i set: evaluator i was an outlier for some participant.
-    pub outliers: u64,
+    /// The harmful test's critical value t(α, ν), ν the reports' bond-weighted median dof.
+    pub t: Decimal,
+    /// Bond of each evaluator position whose report counts (zero elsewhere).
+    pub bonds: Vec<Uint128>,
+    /// Σᵢ |φₑ,ᵢ − φ*ᵢ| of each evaluator position, summed in the scoring pass.
+    pub deviations: Vec<Decimal>,
+    /// Σᵢ |φ*ᵢ| and Σᵢ se*ᵢ: they give the scale deviations are judged against
+    /// (`fairshare_protocol::evaluation::judging_scale`).
+    pub scale: Decimal,
+    pub noise: Decimal,
+    /// Tokens set aside for the evaluators (zero if none earns a share).
+    pub evaluator_pool: Uint128,
+    /// Σ bond × agreement of the evaluators, fixed when scoring ends.
+    pub evaluator_weight: Uint256,
 }
 
 #[cw_serde]
@@ -84,14 +107,36 @@ pub struct Participant {
     pub joined_at: u64,
 }
 
-/// An evaluator's report without its scores (those are in `compact::SCORES`).
+/// An evaluator's revealed report without its scores (those are in `compact::SCORES`).
 #[cw_serde]
 pub struct StoredReport {
     /// Position of the evaluator in the round's evaluator list.
     pub index: u8,
     pub aggregate_hash: HexBinary,
+    pub table_hash: HexBinary,
     pub delta_u: SignedDecimal,
-    pub reported_at: u64,
+    pub dof: u32,
+    pub revealed_at: u64,
+}
+
+/// A bonded evaluator of a round.
+#[cw_serde]
+pub struct EvaluatorBond {
+    /// Position of the evaluator in the round's evaluator list.
+    pub index: u8,
+    pub bond: Uint128,
+    /// Its report commitment, once committed.
+    pub digest: Option<HexBinary>,
+}
+
+/// A decided dispute of one evaluator's report.
+#[cw_serde]
+pub struct StoredDispute {
+    pub challenger: Addr,
+    pub deposit: Uint128,
+    pub upheld: bool,
+    pub findings: Vec<String>,
+    pub at: u64,
 }
 
 pub const CONFIG: Item<Config> = Item::new("config");
@@ -100,3 +145,6 @@ pub const NEXT_ROUND_ID: Item<u64> = Item::new("next_round_id");
 pub const ROUNDS: Map<u64, Round> = Map::new("rounds");
 pub const PARTICIPANTS: Map<(u64, &Addr), Participant> = Map::new("participants");
 pub const REPORTS: Map<(u64, &Addr), StoredReport> = Map::new("reports");
+pub const EVALUATORS: Map<(u64, &Addr), EvaluatorBond> = Map::new("evaluators");
+/// Keyed by the disputed evaluator: a report's table fixes the outcome, so one dispute decides.
+pub const DISPUTES: Map<(u64, &Addr), StoredDispute> = Map::new("disputes");

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use cosmwasm_std::{Api, HexBinary};
+use fairshare_protocol::evaluation::{quorum_allowed, MIN_QUORUM};
 use fairshare_protocol::round_manager::{RoundParams, RoundSpec};
 
 use crate::error::ContractError;
@@ -18,13 +19,20 @@ pub const MAX_URI_LEN: usize = 512;
 pub fn params(api: &dyn Api, mut p: RoundParams) -> Result<RoundParams, ContractError> {
     let bad = |m: String| Err(ContractError::InvalidParams(m));
     let s = p.schedule;
-    if s.join_blocks == 0 || s.train_blocks == 0 || s.eval_blocks == 0 || s.settle_blocks == 0 {
+    let windows = [
+        s.join_blocks,
+        s.train_blocks,
+        s.eval_blocks,
+        s.reveal_blocks,
+        s.dispute_blocks,
+        s.settle_blocks,
+    ];
+    if windows.contains(&0) {
         return bad("every schedule window must last at least one block".into());
     }
-    if s.join_blocks
-        .checked_add(s.train_blocks)
-        .and_then(|x| x.checked_add(s.eval_blocks))
-        .and_then(|x| x.checked_add(s.settle_blocks))
+    if windows
+        .iter()
+        .try_fold(0u64, |acc, &w| acc.checked_add(w))
         .is_none()
     {
         return bad("schedule windows overflow the block height".into());
@@ -51,13 +59,19 @@ pub fn params(api: &dyn Api, mut p: RoundParams) -> Result<RoundParams, Contract
         evaluators.push(addr.into_string());
     }
     p.evaluators = evaluators;
-    if p.evaluator_quorum == 0 || p.evaluator_quorum as usize > p.evaluators.len() {
+    if !quorum_allowed(p.evaluator_quorum) || p.evaluator_quorum as usize > p.evaluators.len() {
         return bad(format!(
-            "evaluator_quorum must be between 1 and the number of evaluators ({})",
-            p.evaluators.len()
+            "evaluator_quorum must be odd, at least {MIN_QUORUM} (2f + 1 with f ≥ 1: fewer \
+             reports would let one evaluator set a median) and at most the number of \
+             evaluators ({}); got {}",
+            p.evaluators.len(),
+            p.evaluator_quorum
         ));
     }
     p.rewards.validate()?;
+    p.evaluation
+        .validate()
+        .map_err(|e| ContractError::InvalidParams(e.to_string()))?;
     Ok(p)
 }
 

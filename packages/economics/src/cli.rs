@@ -33,9 +33,25 @@ pub struct SimulateArgs {
     /// Largest number of identities per cohort (one on-chain round each), 1 to 20.
     #[arg(long, default_value_t = 8)]
     pub cohort_size: usize,
-    /// Evaluators reporting on each cohort (their median is settled).
+    /// Bonded evaluators reporting on each cohort (3 to 25; settled by the evaluator layer).
     #[arg(long, default_value_t = 3)]
     pub evaluators: usize,
+    /// Revealed reports a round needs to settle: odd, at least 3, at most --evaluators.
+    #[arg(long, default_value_t = 3)]
+    pub quorum: usize,
+    /// Bond each evaluator posts per round, utoken.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub evaluator_bond: u128,
+    /// An evaluator's compute cost of evaluating one cohort, utoken (an assumption the report
+    /// states).
+    #[arg(long, default_value_t = 10_000.0)]
+    pub evaluator_cost: f64,
+    /// α of the harmful and free-rider tests: 0.001, 0.005, 0.01, 0.025, 0.05 or 0.1.
+    #[arg(long, default_value_t = 0.01)]
+    pub harm_alpha: f64,
+    /// Validation batches behind every utility (standard errors have one fewer dof).
+    #[arg(long, default_value_t = 8)]
+    pub validation_batches: usize,
     /// Allocation schemes to compare, comma-separated.
     #[arg(
         long,
@@ -58,9 +74,13 @@ pub struct SimulateArgs {
     /// Directory for summary.md, metrics.json and plots/.
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
-    /// Evaluation noise: sd of a measured coalition utility as a fraction of A.
+    /// Validation noise: sd of a measured coalition utility as a fraction of A, shared by the
+    /// evaluators of a cohort (they measure on the same validation text).
     #[arg(long, default_value_t = 0.01)]
     pub eval_noise: f64,
+    /// Each evaluator's own measurement error, sd as a fraction of A.
+    #[arg(long, default_value_t = 0.001)]
+    pub evaluator_noise: f64,
     /// Permutations per evaluator and cohort for `shapley_sampled`.
     #[arg(long, default_value_t = 16)]
     pub permutations: u64,
@@ -68,11 +88,26 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 3)]
     pub sybil_identities: usize,
     /// Rounds of each run of the collusion experiment.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 40)]
     pub collusion_rounds: usize,
     /// Skip the collusion experiment.
     #[arg(long)]
     pub no_collusion: bool,
+    /// Panel sizes of the collusion experiment, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "3,5,7")]
+    pub collusion_panels: Vec<usize>,
+    /// Detection probabilities of re-execution swept for the colluders' expected profit.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.1,0.25,0.5,1")]
+    pub p_detect: Vec<f64>,
+    /// Rounds of each run of the lazy-evaluator experiment.
+    #[arg(long, default_value_t = 30)]
+    pub lazy_rounds: usize,
+    /// Skip the lazy-evaluator experiment.
+    #[arg(long)]
+    pub no_lazy: bool,
+    /// Cohorts per seed of the false-positive experiment (0 skips it).
+    #[arg(long, default_value_t = 4000)]
+    pub fpr_cohorts: usize,
     /// Print nothing on stdout; the caller prints the returned JSON (set from the `fairshare`
     /// command's global `--json`).
     #[arg(skip)]
@@ -89,16 +124,27 @@ impl Default for SimulateArgs {
             seed: c.base_seed,
             cohort_size: c.cohort_size,
             evaluators: c.evaluators,
+            quorum: c.evaluation.quorum,
+            evaluator_bond: c.evaluation.bond_utoken,
+            evaluator_cost: c.evaluation.compute_cost_utoken,
+            harm_alpha: c.rewards.harm_alpha,
+            validation_batches: c.validation_batches,
             schemes: c.schemes,
             mix: None,
             calibration: None,
             demo: Vec::new(),
             out: PathBuf::from("report"),
             eval_noise: c.eval_noise,
+            evaluator_noise: c.evaluator_noise,
             permutations: c.sampled.permutations,
             sybil_identities: c.population.sybil_identities,
             collusion_rounds: c.collusion.rounds,
             no_collusion: false,
+            collusion_panels: c.collusion.panels,
+            p_detect: c.collusion.p_detect,
+            lazy_rounds: c.lazy.rounds,
+            no_lazy: !c.lazy.enabled,
+            fpr_cohorts: c.false_positives.cohorts,
             json: false,
         }
     }
@@ -116,8 +162,14 @@ impl SimulateArgs {
             evaluators: self.evaluators,
             schemes: self.schemes.clone(),
             eval_noise: self.eval_noise,
+            evaluator_noise: self.evaluator_noise,
+            validation_batches: self.validation_batches,
             ..SimConfig::default()
         };
+        c.evaluation.quorum = self.quorum;
+        c.evaluation.bond_utoken = self.evaluator_bond;
+        c.evaluation.compute_cost_utoken = self.evaluator_cost;
+        c.rewards.harm_alpha = self.harm_alpha;
         if let Some(m) = self.mix {
             c.mix = m;
         }
@@ -125,6 +177,11 @@ impl SimulateArgs {
         c.population.sybil_identities = self.sybil_identities;
         c.collusion.rounds = self.collusion_rounds;
         c.collusion.enabled = !self.no_collusion;
+        c.collusion.panels = self.collusion_panels.clone();
+        c.collusion.p_detect = self.p_detect.clone();
+        c.lazy.rounds = self.lazy_rounds;
+        c.lazy.enabled = !self.no_lazy;
+        c.false_positives.cohorts = self.fpr_cohorts;
         c
     }
 }
@@ -249,6 +306,7 @@ pub fn run(args: &SimulateArgs) -> Result<Value> {
         "seeds": cfg.seeds,
         "claims": verdicts.iter().map(|c| json!({"claim": c.name, "verdict": c.primary.verdict.label()})).collect::<Vec<_>>(),
         "schemes": schemes,
+        "evaluators": evaluator_headlines(&report),
     });
 
     if !args.json {
@@ -286,12 +344,88 @@ pub fn run(args: &SimulateArgs) -> Result<Value> {
         for c in &verdicts {
             println!("{}: {}", c.name, c.primary.verdict.label());
         }
+        print_evaluators(&report);
         for e in &files.plot_errors {
             eprintln!("warning: plot not drawn: {e}");
         }
         println!("report written to {}", files.summary.display());
     }
     Ok(out)
+}
+
+/// The evaluator layer's headline figures (k utoken per cohort, shares, break-evens).
+fn evaluator_headlines(report: &crate::sim::SimReport) -> Value {
+    let honest = report
+        .scheme(Scheme::ShapleyExact)
+        .map(|s| s.get("evaluator_payoff"));
+    json!({
+        "honest_net_per_cohort_utoken": honest,
+        "lazy_net_per_cohort_utoken": report
+            .lazy
+            .iter()
+            .map(|r| json!({"role": r.role, "net": r.net_utoken}))
+            .collect::<Vec<_>>(),
+        "collusion": report
+            .collusion
+            .iter()
+            .map(|r| json!({
+                "evaluators": r.evaluators,
+                "colluders": r.colluders,
+                "partner_gain": r.partner_gain,
+                "break_even_p": r.break_even_p,
+            }))
+            .collect::<Vec<_>>(),
+        "false_positives": report.false_positives.as_ref().map(|f| json!({
+            "alpha": f.alpha,
+            "new_rule": f.at_configured_alpha().map(|l| l.rate),
+            "old_rule": f.old_rule,
+        })),
+    })
+}
+
+/// Prints the evaluator layer's headline figures.
+fn print_evaluators(report: &crate::sim::SimReport) {
+    let k = |s: crate::stats::Summary| {
+        crate::stats::Summary {
+            mean: s.mean / 1e3,
+            low: s.low / 1e3,
+            high: s.high / 1e3,
+            ..s
+        }
+        .fmt(1)
+    };
+    if let Some(s) = report.scheme(Scheme::ShapleyExact) {
+        println!(
+            "honest evaluator net per cohort (k utoken): {}",
+            k(s.get("evaluator_payoff"))
+        );
+    }
+    for r in &report.lazy {
+        println!(
+            "{} evaluator net per cohort (k utoken): {}",
+            r.role,
+            k(r.net_utoken)
+        );
+    }
+    for r in &report.collusion {
+        println!(
+            "{} of {} colluding: partners' gain {} (fraction), break-even p_detect {}",
+            r.colluders,
+            r.evaluators,
+            r.partner_gain.fmt(3),
+            r.break_even_p.fmt(3)
+        );
+    }
+    if let Some(f) = &report.false_positives {
+        if let Some(l) = f.at_configured_alpha() {
+            println!(
+                "worthless honest updates judged harmful: {} at α = {} (old rule {})",
+                l.rate.fmt(4),
+                l.alpha,
+                f.old_rule.fmt(4)
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -316,10 +450,22 @@ mod tests {
             "--mix",
             "free_rider=0.2",
             "--no-collusion",
+            "--evaluators",
+            "5",
+            "--quorum",
+            "3",
+            "--p-detect",
+            "0,0.5",
+            "--harm-alpha",
+            "0.05",
         ])
         .expect("parses");
         let c = cli.sim.config();
         assert_eq!(c.agents, 60);
+        assert_eq!((c.evaluators, c.evaluation.quorum), (5, 3));
+        assert_eq!(c.collusion.p_detect, vec![0.0, 0.5]);
+        assert_eq!(c.rewards.harm_alpha, 0.05);
+        c.validate().expect("a valid configuration");
         assert_eq!(c.schemes, vec![Scheme::Equal, Scheme::ShapleyExact]);
         assert_eq!(c.mix.free_rider, 0.2);
         assert!(!c.collusion.enabled);
@@ -370,12 +516,21 @@ mod tests {
             demo: vec![demo],
             out: dir.join("report"),
             collusion_rounds: 4,
+            collusion_panels: vec![3],
+            lazy_rounds: 3,
+            fpr_cohorts: 20,
             json: true,
             ..SimulateArgs::default()
         };
         let v = run(&args).expect("runs");
         assert_eq!(v["agents"], 30);
         assert_eq!(v["claims"].as_array().map(Vec::len), Some(3));
+        assert_eq!(
+            v["evaluators"]["collusion"].as_array().map(Vec::len),
+            Some(2),
+            "a minority and a majority of the panel of 3"
+        );
+        assert!(v["evaluators"]["false_positives"]["old_rule"]["mean"].is_number());
         assert!(v["wall_time_s"].as_f64().is_some_and(|t| t >= 0.0));
         let md = std::fs::read_to_string(dir.join("report/summary.md")).expect("summary");
         assert!(md.contains("fitted to 10 measured coalitions"));

@@ -129,7 +129,8 @@ pub fn paired_difference(a: &[f64], b: &[f64]) -> Summary {
 }
 
 /// Median of a non-empty slice (mean of the two middle values for an even count), as the
-/// round-manager contract settles evaluator reports. `NaN` for an empty slice.
+/// round-manager contract settled evaluator reports before the evaluator layer (#11): the old
+/// rule the false-positive experiment compares with. `NaN` for an empty slice.
 pub fn median(xs: &mut [f64]) -> f64 {
     if xs.is_empty() {
         return f64::NAN;

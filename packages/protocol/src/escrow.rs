@@ -5,6 +5,7 @@ use cosmwasm_std::{Addr, HexBinary, Uint128};
 use cw20::Cw20ReceiveMsg;
 
 use crate::asset::StakeAsset;
+use crate::report::UtilityTable;
 
 #[cw_serde]
 pub struct InstantiateMsg {
@@ -26,6 +27,17 @@ pub struct InstantiateMsg {
 pub enum ExecuteMsg {
     /// Bond a native-coin stake and join a round (attach exactly one coin of the stake denom).
     Join { round_id: u64, pubkey: HexBinary },
+    /// Bond a native-coin stake as an evaluator of a round (the sender must be on the round's
+    /// evaluator list; at least its `min_bond`).
+    Serve { round_id: u64 },
+    /// Dispute an evaluator's revealed report with the utility table it committed to,
+    /// attaching the round's dispute deposit in the native stake coin (see the round-manager's
+    /// `dispute`).
+    Dispute {
+        round_id: u64,
+        evaluator: String,
+        table: UtilityTable,
+    },
     /// CW20 hook: `Send` the stake token with a [`ReceiveMsg`].
     Receive(Cw20ReceiveMsg),
     /// Round-manager only, when a round's pool is fixed: set aside `amount` of the token's
@@ -41,11 +53,24 @@ pub enum ExecuteMsg {
         slashed: Uint128,
         dust: Uint128,
     },
-    /// Round-manager only: a failed round; every stake becomes claimable in full and any
-    /// reservation is released.
-    RefundRound { round_id: u64 },
-    /// Take back one's stake (less any slash) and reward of a settled or failed round.
+    /// Round-manager only: a failed round; participants' stakes become claimable in full, any
+    /// reservation is released, and `slashed` (evaluator no-shows and struck-out reports, net
+    /// of challengers' bounties, plus forfeited dispute deposits) goes to the treasury.
+    RefundRound { round_id: u64, slashed: Uint128 },
+    /// Take back what one bonded in an ended round, in every role (participant stake,
+    /// evaluator bond, dispute deposits) less slashes, with any reward. An evaluator's bond
+    /// waits out the round's appeal window.
     Claim { round_id: u64 },
+    /// Owner (the DAO) only, during an ended round's appeal window: take `amount` of an
+    /// evaluator's bond (beyond what settlement slashed) into the treasury, on evidence the
+    /// DAO has weighed, e.g. a re-execution of its utility table on the revealed validation
+    /// text that disagrees beyond tolerance (`fairshare dispute propose` prepares it).
+    PenalizeEvaluator {
+        round_id: u64,
+        evaluator: String,
+        amount: Uint128,
+        reason: String,
+    },
     /// Owner only.
     UpdateConfig {
         owner: Option<String>,
@@ -60,6 +85,23 @@ pub enum ExecuteMsg {
 pub enum ReceiveMsg {
     /// Bond the sent tokens and join a round.
     Join { round_id: u64, pubkey: HexBinary },
+    /// Bond the sent tokens as an evaluator of a round.
+    Serve { round_id: u64 },
+    /// The sent tokens are the deposit of a dispute.
+    Dispute {
+        round_id: u64,
+        evaluator: String,
+        table: UtilityTable,
+    },
+}
+
+/// The part someone plays in a round, each with its own bond.
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub enum Role {
+    Participant,
+    Evaluator,
+    Challenger,
 }
 
 #[cw_serde]
@@ -67,8 +109,16 @@ pub enum ReceiveMsg {
 pub enum QueryMsg {
     #[returns(ConfigResponse)]
     Config {},
+    /// A participant's stake in a round.
     #[returns(StakeResponse)]
     Stake { round_id: u64, participant: String },
+    /// What an address has bonded in a round in one role.
+    #[returns(StakeResponse)]
+    Bond {
+        round_id: u64,
+        address: String,
+        role: Role,
+    },
     /// Stakes of a round in participant order.
     #[returns(StakesResponse)]
     Stakes {

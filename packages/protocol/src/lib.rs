@@ -5,6 +5,9 @@
 //! - [`commitment`]: the signed digest that binds an update to one chain, contract, round and
 //!   participant, and address derivation from a secp256k1 key;
 //! - [`rewards`]: the reward and slashing rule of a settled round, in exact integer arithmetic;
+//! - [`evaluation`]: the evaluator layer's consensus, agreement and pay; [`report`]: report
+//!   commitments, utility tables and the Shapley values that follow from them; [`tdist`]: the
+//!   t critical values of the harmful test;
 //! - [`round_manager`], [`escrow`], [`dao`]: each contract's messages;
 //! - [`asset`]: the stake asset (native coin or CW20).
 
@@ -12,5 +15,8 @@ pub mod asset;
 pub mod commitment;
 pub mod dao;
 pub mod escrow;
+pub mod evaluation;
+pub mod report;
 pub mod rewards;
 pub mod round_manager;
+pub mod tdist;

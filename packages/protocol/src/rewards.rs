@@ -1,15 +1,20 @@
 //! The reward and slashing rule of a settled round (DESIGN §4), in exact integer arithmetic.
 //!
-//! With φᵢ each participant's median Shapley value and seᵢ its standard error:
-//! - a participant is *harmful* when `φᵢ + seᵢ < 0` (negative beyond its standard error) and
+//! With φᵢ each participant's consensus Shapley value, seᵢ its standard error and
+//! `t = t(α, ν)` the one-sided Student-t critical value at the round's level α
+//! ([`crate::tdist`]):
+//! - a participant is *harmful* when `φᵢ + t · seᵢ < 0` (below zero by a one-sided test at
+//!   level α, so an honest participant worth nothing is slashed in at most α of rounds) and
 //!   forfeits `slash_harmful` of its stake;
 //! - `G = Σ φᵢ⁺` over the evaluated participants that are not harmful: the value the round's
 //!   useful updates created (by efficiency it equals ΔU = U(N) when nobody is harmful);
 //! - `pool = floor(budget · clamp(G / ΔU_target, 0, 1))`: a round that creates nothing pays
 //!   nothing, and a poisoner cannot zero the honest participants' pool by dragging ΔU below 0;
-//! - a non-harmful participant is a *free-rider* when `φᵢ ≤ τ · G / n` and forfeits
-//!   `slash_free_rider`; a *no-show* (joined, never committed) forfeits `slash_no_show`;
-//!   everyone else is a *contributor*;
+//! - a non-harmful participant is a *free-rider* when `φᵢ + t · seᵢ ≤ τ · G / n` (at or
+//!   below the threshold by the same test) and forfeits `slash_free_rider`; one with
+//!   `φᵢ ≤ τ · G / n` that the test cannot convict is *unpaid* (no reward, no slash); a
+//!   *no-show* (joined, never committed) forfeits `slash_no_show`; everyone else is a
+//!   *contributor*;
 //! - contributors share the pool in proportion to φᵢ⁺, rounded down; the rounding dust goes to
 //!   the treasury. Harmful participants and free-riders earn nothing.
 //!
@@ -33,6 +38,9 @@ pub struct RewardParams {
     pub slash_harmful: Decimal,
     /// Fraction of its stake a no-show forfeits (≤ 1).
     pub slash_no_show: Decimal,
+    /// α: the level of the one-sided tests behind the harmful and free-rider verdicts, one of
+    /// [`crate::tdist::LEVELS_PER_MILLE`] (0.1%, 0.5%, 1%, 2.5%, 5%, 10%).
+    pub harm_alpha: Decimal,
 }
 
 /// Why a set of reward parameters is unusable.
@@ -42,6 +50,8 @@ pub enum RewardParamsError {
     ZeroTarget,
     #[error("{name} must be at most 1 (a fraction of the stake), got {value}")]
     RateAboveOne { name: &'static str, value: Decimal },
+    #[error("harm_alpha must be one of 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, got {0}")]
+    Alpha(Decimal),
 }
 
 impl RewardParams {
@@ -49,6 +59,9 @@ impl RewardParams {
     pub fn validate(&self) -> Result<(), RewardParamsError> {
         if self.delta_u_target.is_zero() {
             return Err(RewardParamsError::ZeroTarget);
+        }
+        if crate::tdist::level_per_mille(self.harm_alpha).is_none() {
+            return Err(RewardParamsError::Alpha(self.harm_alpha));
         }
         for (name, value) in [
             ("slash_free_rider", self.slash_free_rider),
@@ -61,9 +74,16 @@ impl RewardParams {
         }
         Ok(())
     }
+
+    /// The critical value of the verdicts' tests for standard errors with `dof` degrees of
+    /// freedom (the most cautious tabulated value if α is somehow not tabulated).
+    pub fn critical_t(&self, dof: u32) -> Decimal {
+        crate::tdist::critical(self.harm_alpha, dof)
+            .unwrap_or_else(|| Decimal::from_ratio(3_183_089u32, 10_000u32))
+    }
 }
 
-/// An evaluated participant's median score.
+/// An evaluated participant's consensus score.
 #[cw_serde]
 #[derive(Copy)]
 pub struct Score {
@@ -88,9 +108,11 @@ pub struct Entry {
 pub enum Verdict {
     /// Earns a share of the pool.
     Contributor,
-    /// Contributed below the free-rider threshold.
+    /// Contributed significantly below the free-rider threshold.
     FreeRider,
-    /// Made the model worse beyond its standard error.
+    /// At or below the free-rider threshold, but not significantly: neither paid nor slashed.
+    Unpaid,
+    /// Made the model worse: below zero by the one-sided test at level α.
     Harmful,
     /// Joined but never committed an update.
     NoShow,
@@ -128,11 +150,11 @@ pub struct Gain {
 }
 
 impl Gain {
-    /// Counts one participant's score (`None` for a no-show).
-    pub fn add(&mut self, score: Option<Score>) {
+    /// Counts one participant's score (`None` for a no-show); `t` is the tests' critical value.
+    pub fn add(&mut self, score: Option<Score>, t: Decimal) {
         if let Some(s) = score {
             self.evaluated = self.evaluated.saturating_add(1);
-            if !is_harmful(s) && s.value > SignedDecimal::zero() {
+            if !is_harmful(s, t) && s.value > SignedDecimal::zero() {
                 self.value = self.value.saturating_add(s.value);
             }
         }
@@ -144,19 +166,29 @@ impl Gain {
     }
 }
 
-/// A participant's verdict and the fraction of its stake it forfeits.
+/// A participant's verdict and the fraction of its stake it forfeits; `t` is the tests'
+/// critical value.
 pub fn classify(
     params: &RewardParams,
     score: Option<Score>,
     threshold: SignedDecimal,
+    t: Decimal,
 ) -> (Verdict, Decimal) {
     match score {
         None => (Verdict::NoShow, params.slash_no_show),
-        Some(s) if is_harmful(s) => (Verdict::Harmful, params.slash_harmful),
+        Some(s) if is_harmful(s, t) => (Verdict::Harmful, params.slash_harmful),
+        Some(s) if upper_bound(s, t) <= threshold => (Verdict::FreeRider, params.slash_free_rider),
         // A zero value is never a contribution, even when the threshold is zero.
-        Some(s) if s.value <= threshold => (Verdict::FreeRider, params.slash_free_rider),
+        Some(s) if s.value <= threshold => (Verdict::Unpaid, Decimal::zero()),
         Some(_) => (Verdict::Contributor, Decimal::zero()),
     }
+}
+
+/// `φ + t · se`: the one-sided upper confidence bound of a score (saturating).
+pub fn upper_bound(s: Score, t: Decimal) -> SignedDecimal {
+    let margin = s.std_error.checked_mul(t).unwrap_or(Decimal::MAX);
+    let margin = SignedDecimal::try_from(margin).unwrap_or(SignedDecimal::MAX);
+    s.value.saturating_add(margin)
 }
 
 /// A participant's weight in the pool: φᵢ⁺ for a contributor, zero for everyone else.
@@ -194,6 +226,8 @@ pub fn share(pool: Uint128, weight: Uint256, total_weight: Uint256) -> Uint128 {
 #[cw_serde]
 #[derive(Copy)]
 pub struct Fixed {
+    /// The tests' critical value t(α, ν).
+    pub t: Decimal,
     pub threshold: SignedDecimal,
     pub total_weight: Uint256,
     pub pool: Uint128,
@@ -201,7 +235,7 @@ pub struct Fixed {
 
 /// One participant's outcome under the round's fixed figures.
 pub fn outcome(params: &RewardParams, fixed: &Fixed, entry: &Entry) -> Outcome {
-    let (verdict, rate) = classify(params, entry.score, fixed.threshold);
+    let (verdict, rate) = classify(params, entry.score, fixed.threshold, fixed.t);
     let reward = share(fixed.pool, weight(verdict, entry.score), fixed.total_weight);
     Outcome {
         verdict,
@@ -210,18 +244,21 @@ pub fn outcome(params: &RewardParams, fixed: &Fixed, entry: &Entry) -> Outcome {
     }
 }
 
-/// Applies the rule to the round's entries in one pass over them (the paged settlement on
-/// chain computes the same figures with [`Gain`], [`weight`] and [`outcome`]).
-pub fn compute_payout(params: &RewardParams, entries: &[Entry]) -> Payout {
+/// Applies the rule to the round's entries in one pass over them, with standard errors of
+/// `dof` degrees of freedom (the paged settlement on chain computes the same figures with
+/// [`Gain`], [`weight`] and [`outcome`]).
+pub fn compute_payout(params: &RewardParams, entries: &[Entry], dof: u32) -> Payout {
+    let t = params.critical_t(dof);
     let mut gain = Gain::default();
     for e in entries {
-        gain.add(e.score);
+        gain.add(e.score, t);
     }
     let threshold = gain.threshold(params);
     let total_weight = entries.iter().fold(Uint256::zero(), |a, e| {
-        a + weight(classify(params, e.score, threshold).0, e.score)
+        a + weight(classify(params, e.score, threshold, t).0, e.score)
     });
     let fixed = Fixed {
+        t,
         threshold,
         total_weight,
         pool: pool(params, &gain, total_weight),
@@ -266,14 +303,9 @@ fn free_rider_threshold(tau: Decimal, delta_u: SignedDecimal, n: usize) -> Signe
         })
 }
 
-/// Negative beyond its standard error.
-pub fn is_harmful(s: Score) -> bool {
-    let se = SignedDecimal::try_from(s.std_error).unwrap_or(SignedDecimal::MAX);
-    s.value.is_negative()
-        && s.value
-            .checked_add(se)
-            .map(|x| x.is_negative())
-            .unwrap_or(false)
+/// Below zero by the one-sided test with critical value `t`: `φ + t · se < 0`.
+pub fn is_harmful(s: Score, t: Decimal) -> bool {
+    s.value.is_negative() && upper_bound(s, t).is_negative()
 }
 
 #[cfg(test)]
@@ -290,7 +322,15 @@ mod tests {
             slash_free_rider: Decimal::from_str("0.5").expect("decimal"),
             slash_harmful: Decimal::one(),
             slash_no_show: Decimal::from_str("0.25").expect("decimal"),
+            harm_alpha: Decimal::percent(1),
         }
+    }
+
+    /// Standard errors from so many batches that t is the normal quantile (2.3263 at 1%).
+    const LARGE_DOF: u32 = 1_000_000;
+
+    fn compute_payout(params: &RewardParams, entries: &[Entry]) -> Payout {
+        super::compute_payout(params, entries, LARGE_DOF)
     }
 
     fn sd(s: &str) -> SignedDecimal {
@@ -372,17 +412,82 @@ mod tests {
     }
 
     #[test]
-    fn negative_within_error_is_not_harmful() {
+    fn negative_within_error_is_unpaid_not_slashed() {
         let entries = [scored(10, "1", "0"), scored(10, "-0.01", "0.05")];
         let p = compute_payout(&params(100), &entries);
-        assert_eq!(p.outcomes[1].verdict, Verdict::FreeRider);
+        assert_eq!(p.outcomes[1].verdict, Verdict::Unpaid);
+        assert!(p.outcomes[1].slash.is_zero() && p.outcomes[1].reward.is_zero());
     }
 
     #[test]
-    fn a_zero_value_is_a_free_rider_even_when_nothing_was_created() {
+    fn a_zero_value_is_never_paid_even_when_nothing_was_created() {
         let entries = [scored(10, "0", "0.001"), scored(10, "-0.001", "0.01")];
         let p = compute_payout(&params(1000), &entries);
-        assert!(p.outcomes.iter().all(|o| o.verdict == Verdict::FreeRider));
+        assert!(p.outcomes.iter().all(|o| o.verdict == Verdict::Unpaid));
+        let entries = [scored(10, "0", "0"), scored(10, "1", "0")];
+        let p = compute_payout(&params(1000), &entries);
+        assert_eq!(
+            p.outcomes[0].verdict,
+            Verdict::FreeRider,
+            "exactly zero, no doubt"
+        );
+    }
+
+    /// Deterministic standard normals (splitmix64 + Box–Muller).
+    struct Normals(u64);
+    impl Normals {
+        fn uniform(&mut self) -> f64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn next(&mut self) -> f64 {
+            let (u, v) = (self.uniform().max(1e-300), self.uniform());
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        }
+    }
+
+    /// An honest participant worth exactly nothing, valued on 8 validation batches (φ the
+    /// batch mean, se its standard error, 7 degrees of freedom), is judged harmful in at most
+    /// α of rounds; the old rule (one standard error, t = 1) convicted it in ≈ 17.5%.
+    #[test]
+    fn a_worthless_honest_participant_is_convicted_at_rate_alpha() {
+        let trials = 40_000;
+        let batches = 8;
+        for (alpha, spread) in [(Decimal::percent(1), 0.01), (Decimal::percent(5), 0.3)] {
+            let mut p = params(1000);
+            p.harm_alpha = alpha;
+            let t = p.critical_t(batches - 1);
+            let mut rng = Normals(alpha.atomics().u128() as u64);
+            let (mut convicted, mut old_rule) = (0u32, 0u32);
+            for _ in 0..trials {
+                let xs: Vec<f64> = (0..batches).map(|_| spread * rng.next()).collect();
+                let mean = xs.iter().sum::<f64>() / batches as f64;
+                let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (batches - 1) as f64;
+                let se = (var / batches as f64).sqrt();
+                let score = Score {
+                    value: SignedDecimal::from_str(&format!("{mean:.12}")).expect("finite"),
+                    std_error: Decimal::from_str(&format!("{se:.12}")).expect("finite"),
+                };
+                convicted += u32::from(is_harmful(score, t));
+                old_rule += u32::from(is_harmful(score, Decimal::one()));
+            }
+            let a: f64 = alpha.to_string().parse().expect("decimal");
+            let rate = convicted as f64 / trials as f64;
+            let half_width = 1.96 * (a * (1.0 - a) / trials as f64).sqrt();
+            assert!(rate <= a + half_width, "α = {a}: convicted {rate}");
+            assert!(
+                rate >= a - 3.0 * half_width,
+                "α = {a}: the test is calibrated ({rate})"
+            );
+            let old = old_rule as f64 / trials as f64;
+            assert!(
+                (old - 0.175).abs() < 0.01,
+                "the one-standard-error rule: {old}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, Decimal, HexBinary, SignedDecimal, Uint128};
 
+use crate::evaluation::{EvaluatorParams, EvaluatorVerdict};
+use crate::report::UtilityTable;
 use crate::rewards::{RewardParams, Score, Verdict};
 
 /// Block counts of a round's three windows, from the block it opens in.
@@ -14,9 +16,15 @@ pub struct Schedule {
     pub join_blocks: u64,
     /// Blocks after joining closes during which commitments are accepted.
     pub train_blocks: u64,
-    /// Blocks after commitments close during which evaluators report.
+    /// Blocks after commitments close during which evaluators commit their reports (a hash
+    /// only).
     pub eval_blocks: u64,
-    /// Blocks after the report deadline by which settlement must be complete; a round not
+    /// Blocks after that during which evaluators reveal the reports they committed.
+    pub reveal_blocks: u64,
+    /// Blocks after the reveal deadline during which anyone may dispute a revealed report
+    /// (reports can be disputed from their reveal on); settlement starts after it.
+    pub dispute_blocks: u64,
+    /// Blocks after the dispute deadline by which settlement must be complete; a round not
     /// settled by then fails and every stake comes back.
     pub settle_blocks: u64,
 }
@@ -30,14 +38,14 @@ pub struct RoundParams {
     pub min_participants: u32,
     /// Most participants a round admits (bounds every loop over a round).
     pub max_participants: u32,
-    /// Addresses allowed to report.
+    /// Addresses allowed to bond and report.
     pub evaluators: Vec<String>,
-    /// Reports needed before a round can settle.
+    /// Revealed, undisputed reports needed before a round can settle: odd and at least 3
+    /// (2f + 1 with f ≥ 1), so a minority of evaluators never sets a median.
     pub evaluator_quorum: u32,
     pub rewards: RewardParams,
-    /// An evaluator whose score for some participant differs from the median by more than
-    /// this is recorded as an outlier.
-    pub outlier_tolerance: Decimal,
+    /// Bonds, pay, outliers, no-shows and disputes of evaluators.
+    pub evaluation: EvaluatorParams,
     /// Largest Frobenius norm of an update's ΔW the relayer accepts (checked off chain).
     pub max_update_norm: Decimal,
 }
@@ -84,8 +92,15 @@ pub struct SignedCommitment {
 pub struct Report {
     /// sha256 of the aggregate adapter the evaluator built from all updates.
     pub aggregate_hash: HexBinary,
+    /// sha256 of the evaluator's coalition utility table
+    /// ([`crate::report::UtilityTable::hash`]), published with the round's bundles: every φ
+    /// must follow from it, or a dispute slashes the evaluator.
+    pub table_hash: HexBinary,
     /// U(N) − U(∅): the validation improvement of the full aggregate.
     pub delta_u: SignedDecimal,
+    /// Degrees of freedom of the standard errors (validation batches, or sampled
+    /// permutations, less one): the verdicts' t-test uses them.
+    pub dof: u32,
     /// One score per committed participant.
     pub scores: Vec<ParticipantScore>,
 }
@@ -97,6 +112,9 @@ pub struct ParticipantScore {
     pub std_error: Decimal,
 }
 
+// A message is deserialised once per call; boxing the parameters would only change its Rust
+// constructors, not its JSON.
+#[allow(clippy::large_enum_variant)]
 #[cw_serde]
 pub enum ExecuteMsg {
     /// Owner only: change who owns, operates and escrows.
@@ -125,8 +143,37 @@ pub enum ExecuteMsg {
         round_id: u64,
         commitments: Vec<SignedCommitment>,
     },
-    /// An evaluator of the round: report scores for every committed participant.
-    SubmitReport { round_id: u64, report: Report },
+    /// Escrow only: record an evaluator of the round's list who has bonded `bond` (at least
+    /// the round's `min_bond`), before it commits a report.
+    RegisterEvaluator {
+        round_id: u64,
+        evaluator: String,
+        bond: Uint128,
+    },
+    /// A bonded evaluator, while the round is Evaluating: commit to a report with its digest
+    /// (`fairshare_protocol::report::digest`, which binds the evaluator and a 32-byte salt).
+    /// Nothing of the report is visible until it is revealed.
+    CommitReport { round_id: u64, digest: HexBinary },
+    /// The evaluator, while the round is Revealing: open the committed report. Refused unless
+    /// the report and salt hash to the committed digest.
+    RevealReport {
+        round_id: u64,
+        report: Report,
+        salt: HexBinary,
+    },
+    /// Escrow only (a challenger sends `dispute` to the escrow with its deposit): check a
+    /// revealed report against the utility table it committed to. The contract recomputes
+    /// every φ and ΔU from `table`; if they do not follow, the report is struck out and its
+    /// evaluator slashed, the challenger's deposit returned with a bounty; if they do, the
+    /// deposit is forfeited. A table that does not hash to the report's `table_hash` is
+    /// refused (no evidence either way).
+    Dispute {
+        round_id: u64,
+        evaluator: String,
+        challenger: String,
+        deposit: Uint128,
+        table: UtilityTable,
+    },
     /// Anyone: take the next page of a round's settlement (once its reports reached quorum),
     /// or fail a round that cannot settle. Call again until the round is Settled; `limit`
     /// bounds the work of one call in units (a participant costs 3 + ⌈reports / 2⌉ units in
@@ -163,14 +210,26 @@ pub enum QueryMsg {
         start_after: Option<String>,
         limit: Option<u32>,
     },
-    /// Evaluator reports of a round (without their scores) in evaluator order.
+    /// The bonded evaluators of a round, with where their reports are.
+    #[returns(EvaluatorsResponse)]
+    Evaluators { round_id: u64 },
+    /// One evaluator's standing once the round has ended: verdict, agreement, pay, slash.
+    #[returns(EvaluatorResult)]
+    EvaluatorResult { round_id: u64, evaluator: String },
+    /// Disputes of a round, by evaluator.
+    #[returns(DisputesResponse)]
+    Disputes { round_id: u64 },
+    /// What a challenger's disputes in a round come to (what the escrow pays on claim).
+    #[returns(ChallengerResult)]
+    ChallengerResult { round_id: u64, challenger: String },
+    /// Revealed evaluator reports of a round (without their scores) in evaluator order.
     #[returns(ReportsResponse)]
     Reports {
         round_id: u64,
         start_after: Option<String>,
         limit: Option<u32>,
     },
-    /// The scores one evaluator reported, in participant order.
+    /// The scores one evaluator revealed, in participant order (empty before its reveal).
     #[returns(ReportScoresResponse)]
     ReportScores {
         round_id: u64,
@@ -208,9 +267,13 @@ pub enum Phase {
     Open,
     /// Joining closed; commitments accepted.
     Training,
-    /// Commitments closed; evaluators report.
+    /// Commitments closed; bonded evaluators commit to their reports.
     Evaluating,
-    /// Settlement has begun and goes on page by page (`Settle`) until the settle deadline.
+    /// Evaluators reveal the reports they committed to.
+    Revealing,
+    /// Reveals closed with a quorum; revealed reports may be disputed.
+    Challenging,
+    /// Settlement goes on page by page (`Settle`) until the settle deadline.
     Settling,
     /// Rewards and slashes fixed; claims open.
     Settled,
@@ -226,7 +289,10 @@ pub struct Deadlines {
     pub opened_at: u64,
     pub join_until: u64,
     pub commit_until: u64,
+    /// Report commitments close (and reveals open) here.
     pub report_until: u64,
+    pub reveal_until: u64,
+    pub dispute_until: u64,
     /// A round not settled by this height fails.
     pub settle_until: u64,
 }
@@ -238,8 +304,14 @@ pub struct SettlementSummary {
     pub pool: Uint128,
     pub dust: Uint128,
     pub total_slashed: Uint128,
-    /// Evaluators far from the median, for the DAO to act on.
+    /// Evaluators beyond the outlier fraction of the consensus (unpaid; slashed if deviant).
     pub outliers: Vec<Addr>,
+    /// Tokens set aside for the evaluators (their share of the budget, under the cap).
+    pub evaluator_pool: Uint128,
+    /// Tokens paid to evaluators (the rest of their pool is dust).
+    pub evaluator_rewards: Uint128,
+    /// The one-sided critical value of the harmful test (Student-t at the round's α).
+    pub t_critical: Decimal,
     pub settled_at: u64,
 }
 
@@ -253,6 +325,11 @@ pub struct RoundResponse {
     pub phase: Phase,
     pub joined: u32,
     pub committed: u32,
+    /// Evaluators that have bonded for the round.
+    pub evaluators_bonded: u32,
+    /// Report commitments received.
+    pub report_commitments: u32,
+    /// Revealed reports that have not been struck out by a dispute.
     pub reports: u32,
     /// Participants processed by settlement so far, in its current pass (1 to 3).
     pub settle_progress: Option<SettleProgress>,
@@ -306,8 +383,71 @@ pub struct CommitmentsResponse {
 pub struct ReportInfo {
     pub evaluator: Addr,
     pub aggregate_hash: HexBinary,
+    pub table_hash: HexBinary,
     pub delta_u: SignedDecimal,
-    pub reported_at: u64,
+    pub dof: u32,
+    pub revealed_at: u64,
+}
+
+/// A bonded evaluator of a round.
+#[cw_serde]
+pub struct EvaluatorInfo {
+    pub evaluator: Addr,
+    pub bond: Uint128,
+    /// The committed digest, once committed.
+    pub digest: Option<HexBinary>,
+    pub revealed_at: Option<u64>,
+    /// Whether a dispute struck its report out.
+    pub struck_out: bool,
+}
+
+#[cw_serde]
+pub struct EvaluatorsResponse {
+    pub evaluators: Vec<EvaluatorInfo>,
+}
+
+/// An evaluator's standing in an ended round.
+#[cw_serde]
+pub struct EvaluatorResult {
+    pub evaluator: Addr,
+    pub bond: Uint128,
+    pub verdict: EvaluatorVerdict,
+    /// `1 − deviation / (outlier_fraction · Σ|φ*|)`, clamped at zero.
+    pub agreement: Decimal,
+    pub reward: Uint128,
+    pub slash: Uint128,
+    /// Height from which the bond can be claimed: the round's end plus the appeal window,
+    /// during which the DAO may still penalise the evaluator.
+    pub claimable_from: u64,
+}
+
+/// One dispute and its outcome.
+#[cw_serde]
+pub struct DisputeInfo {
+    pub evaluator: Addr,
+    pub challenger: Addr,
+    pub deposit: Uint128,
+    /// True: the report's scores did not follow from its table; it was struck out.
+    pub upheld: bool,
+    /// What did not follow, in words (empty when the report was consistent).
+    pub findings: Vec<String>,
+    pub at: u64,
+}
+
+#[cw_serde]
+pub struct DisputesResponse {
+    pub disputes: Vec<DisputeInfo>,
+}
+
+/// A challenger's position in a round: its deposits, and what comes back to it once the round
+/// has ended (deposits of upheld disputes plus bounties; nothing of rejected ones).
+#[cw_serde]
+pub struct ChallengerResult {
+    pub challenger: Addr,
+    pub deposits: Uint128,
+    pub upheld: u32,
+    pub rejected: u32,
+    pub stake_return: Uint128,
 }
 
 #[cw_serde]

@@ -9,11 +9,16 @@ use fairshare_protocol::round_manager::{self as rm, ParticipantScore, Report, Si
 use fairshare_relayer::embedded::{DeployOptions, EmbeddedChain, StakeKind};
 use fairshare_relayer::keys::ParticipantKey;
 
-/// A deployed chain with named evaluators.
+/// Bond each evaluator posts by default (the default `min_bond`).
+pub const BOND: u128 = 1_000;
+
+/// A deployed chain with named, funded evaluators.
 pub struct Scenario {
     pub chain: EmbeddedChain,
     pub evaluators: Vec<Addr>,
     pub relayer: Addr,
+    /// Reports committed and not yet revealed: `(evaluator index, round, report, salt)`.
+    pub pending: Vec<(usize, u64, Report, [u8; 32])>,
 }
 
 pub fn evaluator_addrs(n: usize) -> Vec<Addr> {
@@ -36,12 +41,16 @@ impl Scenario {
             quorum,
         );
         tweak(&mut opts);
-        let chain = EmbeddedChain::deploy(opts).expect("deploys");
+        let mut chain = EmbeddedChain::deploy(opts).expect("deploys");
+        for e in &evaluators {
+            chain.fund(e.as_str(), 100 * BOND).expect("funds evaluator");
+        }
         let relayer = chain.addr("relayer");
         Self {
             chain,
             evaluators,
             relayer,
+            pending: vec![],
         }
     }
 
@@ -110,7 +119,22 @@ impl Scenario {
             .advance(r.deadlines.report_until.saturating_sub(h));
     }
 
-    /// Evaluator `i` reports `values` (participant, φ) with ΔU `delta_u`.
+    /// Evaluator `i` bonds [`BOND`] for `round` unless it already has.
+    pub fn serve(&mut self, i: usize, round: u64) -> anyhow::Result<()> {
+        let e = self.evaluators[i].clone();
+        let bonded: rm::EvaluatorsResponse = self.chain.app.wrap().query_wasm_smart(
+            self.chain.d.round_manager.clone(),
+            &rm::QueryMsg::Evaluators { round_id: round },
+        )?;
+        if !bonded.evaluators.iter().any(|b| b.evaluator == e) {
+            self.chain.serve(&e, round, BOND)?;
+        }
+        Ok(())
+    }
+
+    /// Evaluator `i` (bonding first if it has not) commits to reporting `values`
+    /// (participant, φ) with ΔU `delta_u`; the report is revealed by [`Self::reveal_all`]
+    /// (which [`Self::settle`] calls).
     pub fn report(
         &mut self,
         i: usize,
@@ -118,12 +142,95 @@ impl Scenario {
         delta_u: &str,
         values: &[(&ParticipantKey, &str)],
     ) -> anyhow::Result<cw_multi_test::AppResponse> {
-        let report = report_of(delta_u, values);
-        let e = self.evaluators[i].clone();
-        self.chain.report(&e, round, report)
+        self.commit_report(i, round, report_of(delta_u, values))
     }
 
+    /// Every evaluator commits to the same report (an honest, unanimous panel).
+    pub fn report_all(
+        &mut self,
+        round: u64,
+        delta_u: &str,
+        values: &[(&ParticipantKey, &str)],
+    ) -> anyhow::Result<()> {
+        for i in 0..self.evaluators.len() {
+            self.report(i, round, delta_u, values)?;
+        }
+        Ok(())
+    }
+
+    /// Evaluator `i` (bonding first if it has not) commits to `report`.
+    pub fn commit_report(
+        &mut self,
+        i: usize,
+        round: u64,
+        report: Report,
+    ) -> anyhow::Result<cw_multi_test::AppResponse> {
+        self.serve(i, round)?;
+        let salt =
+            fairshare_protocol::commitment::update_hash(format!("salt/{i}/{round}").as_bytes());
+        let e = self.evaluators[i].clone();
+        let res = self.chain.commit_report(&e, round, &report, &salt)?;
+        self.pending.push((i, round, report, salt));
+        Ok(res)
+    }
+
+    /// Moves to the reveal window (if before it) and reveals every pending report of `round`.
+    pub fn reveal_all(&mut self, round: u64) -> anyhow::Result<()> {
+        let r = self.chain.round(round)?;
+        let h = self.chain.height();
+        self.chain
+            .advance(r.deadlines.report_until.saturating_sub(h));
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.1 == round);
+        self.pending = rest;
+        for (i, _, report, salt) in mine {
+            let e = self.evaluators[i].clone();
+            self.chain.reveal_report(&e, round, report, &salt)?;
+        }
+        Ok(())
+    }
+
+    /// Reveals the pending reports of `round` and moves past its dispute deadline, where
+    /// settlement may start.
+    pub fn to_settling(&mut self, round: u64) -> anyhow::Result<()> {
+        self.reveal_all(round)?;
+        let r = self.chain.round(round)?;
+        let h = self.chain.height();
+        self.chain
+            .advance(r.deadlines.dispute_until.saturating_sub(h));
+        Ok(())
+    }
+
+    /// Reveals what is pending, waits out the dispute window, then settles page after page.
     pub fn settle(&mut self, round: u64) -> anyhow::Result<cw_multi_test::AppResponse> {
+        let r = self.chain.round(round)?;
+        if matches!(
+            r.phase,
+            rm::Phase::Evaluating | rm::Phase::Revealing | rm::Phase::Challenging
+        ) {
+            self.to_settling(round)?;
+        }
+        self.settle_now(round)
+    }
+
+    /// Waits out the round's appeal window and has every bonded evaluator claim its bond
+    /// and pay.
+    pub fn claim_evaluators(&mut self, round: u64) -> anyhow::Result<()> {
+        let r = self.chain.round(round)?;
+        self.chain.advance(r.params.evaluation.appeal_blocks);
+        let bonded: rm::EvaluatorsResponse = self.chain.app.wrap().query_wasm_smart(
+            self.chain.d.round_manager.clone(),
+            &rm::QueryMsg::Evaluators { round_id: round },
+        )?;
+        for b in bonded.evaluators {
+            self.chain.claim(&b.evaluator, round)?;
+        }
+        Ok(())
+    }
+
+    /// Settles (page after page) at the current height, without moving time.
+    pub fn settle_now(&mut self, round: u64) -> anyhow::Result<cw_multi_test::AppResponse> {
         let anyone = self.chain.addr("anyone");
         self.chain.settle(&anyone, round)
     }
@@ -213,16 +320,24 @@ impl Scenario {
     }
 }
 
+/// The standard error [`report_of`] gives every score: small enough that the verdicts' tests
+/// decide on the values the scenarios choose.
+pub fn default_se() -> Decimal {
+    Decimal::from_atomics(1u128, 5).expect("0.00001")
+}
+
 pub fn report_of(delta_u: &str, values: &[(&ParticipantKey, &str)]) -> Report {
     Report {
         aggregate_hash: HexBinary::from(update_hash(b"aggregate").to_vec()),
+        table_hash: HexBinary::from(update_hash(b"table").to_vec()),
         delta_u: delta_u.parse::<SignedDecimal>().expect("decimal"),
+        dof: 7,
         scores: values
             .iter()
             .map(|(k, v)| ParticipantScore {
                 participant: k.address().to_string(),
                 value: v.parse().expect("decimal"),
-                std_error: Decimal::permille(1),
+                std_error: default_se(),
             })
             .collect(),
     }

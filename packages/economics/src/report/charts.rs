@@ -6,7 +6,7 @@ use fairshare_plots::{Bar, BarGroup, Chart, Series};
 use crate::sim::agent::Strategy;
 use crate::sim::experiment::SchemeReport;
 use crate::sim::outcome::LORENZ_GRID;
-use crate::sim::SimReport;
+use crate::sim::{Scheme, SimReport};
 use crate::stats::Summary;
 
 fn line_series(name: &str, xs: impl Iterator<Item = f64>, ys: &[Summary], scale: f64) -> Series {
@@ -121,6 +121,146 @@ fn scatter(s: &SchemeReport) -> Chart {
     }
 }
 
+/// The evaluator layer's charts: collusion gains, the majority's expected profit against
+/// the detection probability, evaluator incentives and the harmful verdict's false positives.
+fn evaluator_charts(report: &SimReport) -> Vec<(String, Chart)> {
+    let mut out = Vec::new();
+    if !report.collusion.is_empty() {
+        let mut groups: Vec<BarGroup> = Vec::new();
+        for row in &report.collusion {
+            let label = format!("{} evaluators", row.evaluators);
+            let name = if row.majority() {
+                "colluding majority"
+            } else {
+                "colluding minority"
+            };
+            let b = bar(name, row.partner_gain, 100.0);
+            match groups.iter_mut().find(|g| g.label == label) {
+                Some(g) => g.bars.extend(b),
+                None => groups.push(BarGroup {
+                    label,
+                    bars: b.into_iter().collect(),
+                }),
+            }
+        }
+        out.push((
+            "collusion".to_string(),
+            Chart::Bars {
+                title:
+                    "Partners' reward gain from colluding evaluators (shapley_exact, mean, 95% CI)"
+                        .into(),
+                y_label: "% over an honest panel".into(),
+                groups,
+            },
+        ));
+        let mut series: Vec<Series> = report
+            .collusion
+            .iter()
+            .filter(|r| r.majority())
+            .map(|r| {
+                let xs: Vec<f64> = r
+                    .expected_profit_utoken
+                    .iter()
+                    .map(|p| p.p_detect)
+                    .collect();
+                let ys: Vec<Summary> = r.expected_profit_utoken.iter().map(|p| p.value).collect();
+                line_series(
+                    &format!("{} of {} colluding", r.colluders, r.evaluators),
+                    xs.into_iter(),
+                    &ys,
+                    1e-3,
+                )
+            })
+            .collect();
+        let ps: Vec<f64> = report
+            .collusion
+            .first()
+            .map(|r| {
+                r.expected_profit_utoken
+                    .iter()
+                    .map(|p| p.p_detect)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let (Some(lo), Some(hi)) = (ps.first(), ps.last()) {
+            series.push(Series::new("break-even", vec![(*lo, 0.0), (*hi, 0.0)]));
+        }
+        out.push((
+            "collusion_profit".to_string(),
+            Chart::Line {
+                title: "A colluding majority's expected profit per lying round (mean, 95% CI)"
+                    .into(),
+                x_label: "p_detect: chance re-execution catches a fabricated table".into(),
+                y_label: "k utoken".into(),
+                series,
+            },
+        ));
+    }
+    let mut bars: Vec<BarGroup> = Vec::new();
+    if let Some(s) = report.scheme(Scheme::ShapleyExact) {
+        bars.push(BarGroup {
+            label: "honest".into(),
+            bars: bar("net per cohort", s.get("evaluator_payoff"), 1e-3)
+                .into_iter()
+                .collect(),
+        });
+    }
+    for row in &report.lazy {
+        bars.push(BarGroup {
+            label: row.role.name().replace('_', "-"),
+            bars: bar("net per cohort", row.net_utoken, 1e-3)
+                .into_iter()
+                .collect(),
+        });
+    }
+    if bars.len() > 1 {
+        out.push((
+            "evaluator_incentives".to_string(),
+            Chart::Bars {
+                title: "Evaluators' net pay per cohort served (shapley_exact, mean, 95% CI)".into(),
+                y_label: "k utoken".into(),
+                groups: bars,
+            },
+        ));
+    }
+    if let Some(fp) = &report.false_positives {
+        let xs: Vec<f64> = fp.new_rule.iter().map(|l| l.alpha).collect();
+        let ys: Vec<Summary> = fp.new_rule.iter().map(|l| l.rate).collect();
+        let (lo, hi) = (
+            xs.first().copied().unwrap_or(0.0),
+            xs.last().copied().unwrap_or(0.0),
+        );
+        let mut series = vec![
+            line_series(
+                &format!("new rule: t(α, ν = {})", fp.dof),
+                xs.iter().copied(),
+                &ys,
+                100.0,
+            ),
+            Series::new("α itself", vec![(lo, lo * 100.0), (hi, hi * 100.0)]),
+        ];
+        if fp.old_rule.mean.is_finite() {
+            series.push(Series::new(
+                "old rule: one standard error",
+                vec![
+                    (lo, fp.old_rule.mean * 100.0),
+                    (hi, fp.old_rule.mean * 100.0),
+                ],
+            ));
+        }
+        out.push((
+            "false_positives".to_string(),
+            Chart::Line {
+                title: "Worthless honest updates judged harmful (mean, 95% CI)".into(),
+                x_label: "α, the level of the harmful test".into(),
+                y_label: "% judged harmful".into(),
+                series,
+            },
+        ));
+    }
+    out
+}
+
 /// Every chart with its file stem (relative to the plots directory).
 pub fn charts(report: &SimReport) -> Vec<(String, Chart)> {
     let mut out = vec![
@@ -231,29 +371,7 @@ pub fn charts(report: &SimReport) -> Vec<(String, Chart)> {
             ),
         ),
     ];
-    if !report.collusion.is_empty() {
-        let mut groups: Vec<BarGroup> = Vec::new();
-        for row in &report.collusion {
-            let label = format!("{} of {} colluding", row.colluders, row.evaluators);
-            let name = format!("{:?}", row.aggregator).to_lowercase();
-            let b = bar(&name, row.partner_gain, 100.0);
-            match groups.iter_mut().find(|g| g.label == label) {
-                Some(g) => g.bars.extend(b),
-                None => groups.push(BarGroup {
-                    label,
-                    bars: b.into_iter().collect(),
-                }),
-            }
-        }
-        out.push((
-            "collusion".to_string(),
-            Chart::Bars {
-                title: "Partners' reward gain from colluding evaluators (shapley_exact)".into(),
-                y_label: "% over no collusion".into(),
-                groups,
-            },
-        ));
-    }
+    out.extend(evaluator_charts(report));
     for s in &report.schemes {
         out.push((
             format!("reward_vs_contribution_{}", s.scheme.name()),

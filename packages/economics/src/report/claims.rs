@@ -264,6 +264,8 @@ mod tests {
             calibration: None,
             schemes,
             collusion: vec![],
+            lazy: vec![],
+            false_positives: None,
             wall_time_s: 0.0,
             threads: 1,
         }

@@ -1,5 +1,6 @@
-//! `summary.md`: the three claims with their evidence, incentives, Sybils, collusion, the
-//! federated run and the definitions, every verdict computed from the figures.
+//! `summary.md`: the three claims with their evidence, incentives, Sybils, the evaluator
+//! layer ([`super::evaluators`]), the federated run and the definitions, every verdict
+//! computed from the figures.
 
 use std::fmt::Write;
 
@@ -7,7 +8,6 @@ use serde_json::Value;
 
 use super::claims::{claims, sign, ClaimVerdict, Comparison, MetricVerdict, Verdict};
 use crate::sim::outcome::METRICS;
-use crate::sim::schemes::Aggregator;
 use crate::sim::SimReport;
 use crate::stats::Summary;
 
@@ -87,7 +87,36 @@ const INCENTIVE_ROWS: &[(&str, &str, f64, usize)] = &[
     ),
     ("free_rider_join_rate", "free-rider join rate", 1.0, 3),
     ("poisoner_join_rate", "poisoner join rate", 1.0, 3),
-    ("budget_used", "budget used (paid / available)", 1.0, 3),
+    (
+        "honest_harmful_rate",
+        "honest updates judged harmful (share)",
+        1.0,
+        4,
+    ),
+    (
+        "honest_unpaid_rate",
+        "honest updates left unpaid (share)",
+        1.0,
+        3,
+    ),
+    (
+        "evaluator_payoff",
+        "honest evaluator's net per cohort (k utoken)",
+        1e-3,
+        1,
+    ),
+    (
+        "evaluator_outlier_rate",
+        "honest evaluators' reports judged outlier or deviant (share)",
+        1.0,
+        4,
+    ),
+    (
+        "budget_used",
+        "budget used (paid to participants / available)",
+        1.0,
+        3,
+    ),
     (
         "mean_cohort_utility",
         "model quality: mean cohort U(N)",
@@ -103,7 +132,8 @@ const INCENTIVE_ROWS: &[(&str, &str, f64, usize)] = &[
     ("total_utility", "cumulative utility of all cohorts", 1.0, 0),
 ];
 
-fn scaled(s: Summary, k: f64) -> Summary {
+/// `s` with every figure multiplied by `k`.
+pub(super) fn scaled(s: Summary, k: f64) -> Summary {
     Summary {
         mean: s.mean * k,
         low: s.low * k,
@@ -280,13 +310,14 @@ pub fn summary(
     out.push_str("# Fairshare economics: strategic-agent simulation\n\n");
     let _ = writeln!(
         out,
-        "{} parties × {} rounds × {} seeds per scheme; cohorts of at most {} identities, each an on-chain round with a budget of {} utoken paid by the protocol's reward rule; {} evaluators per cohort, settled by the median. Schemes: {}. Wall time {:.1} s on {} threads.\n",
+        "{} parties × {} rounds × {} seeds per scheme; cohorts of at most {} identities, each an on-chain round with a budget of {} utoken paid by the protocol's reward rule; {} bonded evaluators per cohort (quorum {}), settled by the evaluator layer (bond-weighted median consensus, pay for agreement, slashes: see Evaluators). Schemes: {}. Wall time {:.1} s on {} threads.\n",
         c.agents,
         c.rounds,
         c.seeds,
         c.cohort_size,
         c.rewards.budget_utoken,
         c.evaluators,
+        c.evaluation.quorum,
         report.schemes.iter().map(|s| s.scheme.name()).collect::<Vec<_>>().join(", "),
         report.wall_time_s,
         report.threads
@@ -371,63 +402,7 @@ pub fn summary(
     }
     out.push('\n');
 
-    if !report.collusion.is_empty() {
-        out.push_str("## Colluding evaluators\n\n");
-        let _ = writeln!(
-            out,
-            "A dedicated experiment under `shapley_exact` ({} rounds, same populations): colluding evaluators report `φ + ({} − 1)·|φ|` for a partner group ({:.0}% of honest parties). Gain is the partners' cumulative reward relative to the same seed without collusion.\n",
-            c.collusion.rounds,
-            c.collusion.factor,
-            100.0 * c.collusion.partner_fraction
-        );
-        out.push_str(
-            "| aggregator | colluding evaluators | partners' reward gain |\n|---|---|---|\n",
-        );
-        for row in &report.collusion {
-            let _ = writeln!(
-                out,
-                "| {:?} | {} of {} ({:.0}%) | {} |",
-                row.aggregator,
-                row.colluders,
-                row.evaluators,
-                100.0 * row.fraction(),
-                pct(&row.partner_gain)
-            );
-        }
-        out.push('\n');
-        for agg in [Aggregator::Median, Aggregator::Mean] {
-            let rows: Vec<String> = report
-                .collusion
-                .iter()
-                .filter(|r| r.aggregator == agg)
-                .map(|r| {
-                    let side = if 2 * r.colluders < r.evaluators {
-                        "a minority"
-                    } else {
-                        "a majority"
-                    };
-                    let word = match sign(&r.partner_gain) {
-                        Some(true) => "gains",
-                        Some(false) => "loses",
-                        None => "gains nothing measurable",
-                    };
-                    format!(
-                        "{side} ({} of {}) {word}: {}",
-                        r.colluders,
-                        r.evaluators,
-                        pct(&r.partner_gain)
-                    )
-                })
-                .collect();
-            let _ = writeln!(
-                out,
-                "- Under the {:?} aggregator, {}.",
-                agg,
-                rows.join("; ")
-            );
-        }
-        out.push('\n');
-    }
+    super::evaluators::sections(&mut out, report);
 
     demo_section(&mut out, demos);
 
@@ -435,7 +410,7 @@ pub fn summary(
     out.push_str("- Fairness is measured over parties that joined at least once (never-joined parties have no reward and no contribution; counting them as agreeing pairs would flatter every scheme). True contribution is a party's cumulative exact Shapley value under the noise-free surrogate in its cohorts (Sybils: summed over identities). Jain and Gini measure equality of pay, not its fairness.\n");
     out.push_str("- Burden concentration is over all parties of the population, so schemes compare on the same denominator; compute burden is tokens trained, stake burden stake bonded × rounds.\n");
     out.push_str("- A party is active in a window if it joined at least half its rounds; windows are the first and last 10% of rounds.\n");
-    out.push_str("- Scheme scores enter the protocol's reward rule as φ (the rule sizes each cohort's pool from the sum of non-harmful positive scores): equal → max(ΔU, 0)/k each; data_size → max(ΔU, 0)·claim/Σclaims; loo → max(0, U(N) − U(N∖i)) rescaled to sum to max(ΔU, 0); Shapley → the evaluators' estimates; the settled φ is the median over evaluators.\n");
+    out.push_str("- Scheme scores enter the protocol's reward rule as φ (the rule sizes each cohort's pool from the sum of non-harmful positive scores): equal → max(ΔU, 0)/k each; data_size → max(ΔU, 0)·claim/Σclaims; loo → max(0, U(N) − U(N∖i)) rescaled to sum to max(ΔU, 0); Shapley → the evaluators' estimates. The settled φ is the evaluators' consensus: the bond-weighted median of their reports, with standard error the larger of the median reported error and 1.4826 × the weighted median absolute deviation of their values. Participants share the budget less the evaluators' share.\n");
     for (k, d) in METRICS {
         let _ = writeln!(out, "- `{k}`: {d}.");
     }
@@ -459,7 +434,8 @@ pub fn summary(
     out
 }
 
-fn pct(s: &Summary) -> String {
+/// A relative change as a signed percentage with its interval.
+pub(super) fn pct(s: &Summary) -> String {
     let s = scaled(*s, 100.0);
     if !s.mean.is_finite() {
         "n/a".into()

@@ -4,10 +4,12 @@
 //!
 //! - [`claims`]: verdicts on the three claims from paired per-seed differences;
 //! - [`charts`]: the charts as `fairshare_plots` data;
-//! - [`markdown`]: the text of `summary.md`.
+//! - [`markdown`]: the text of `summary.md`;
+//! - [`evaluators`]: its sections on the evaluator layer.
 
 pub mod charts;
 pub mod claims;
+pub mod evaluators;
 pub mod markdown;
 
 use std::path::{Path, PathBuf};
@@ -142,8 +144,14 @@ mod tests {
             rounds: 20,
             collusion: crate::sim::config::CollusionConfig {
                 rounds: 10,
+                panels: vec![3, 5],
                 ..Default::default()
             },
+            lazy: crate::sim::config::LazyConfig {
+                enabled: true,
+                rounds: 10,
+            },
+            false_positives: crate::sim::config::FalsePositiveConfig { cohorts: 200 },
             ..small()
         };
         let report = simulate(&cfg, &|| {}).expect("simulates");
@@ -160,7 +168,18 @@ mod tests {
             "Individual rationality",
             "Incentive compatibility",
             "Sybil splitting",
+            "## Evaluators",
+            "### Evaluator incentives",
+            "lazy: reports zeros",
+            "lazy: copies each participant's last consensus",
+            "lazy: bonds, never reveals",
             "## Colluding evaluators",
+            "| 1 of 3 (minority) |",
+            "| 3 of 5 (majority) |",
+            "### Colluders' expected profit and the break-even",
+            "break-even p*",
+            "## False positives of the harmful verdict",
+            "| old: one standard error |",
             "## Federated run",
             "Three parties trained SmolLM2 for 4 rounds.",
             "shapley_exact",
@@ -180,6 +199,14 @@ mod tests {
         assert_eq!(v["schemes"][0]["runs"].as_array().map(Vec::len), Some(2));
         assert!(v["claims"].as_array().is_some_and(|c| c.len() == 3));
         assert!(v["schemes"][3]["summary"]["spearman"]["mean"].is_number());
+        assert_eq!(v["collusion"].as_array().map(Vec::len), Some(4));
+        assert!(v["collusion"][1]["break_even_p"]["mean"].is_number());
+        assert_eq!(v["lazy"].as_array().map(Vec::len), Some(3));
+        assert_eq!(
+            v["false_positives"]["new_rule"].as_array().map(Vec::len),
+            Some(6),
+            "every level a DAO may choose"
+        );
         // Every chart was either drawn (SVG + PNG) or reported as not drawn.
         let charts = charts::charts(&report).len();
         assert_eq!(files.plots.len() / 2 + files.plot_errors.len(), charts);
@@ -204,6 +231,11 @@ mod tests {
                     enabled: false,
                     ..Default::default()
                 },
+                lazy: crate::sim::config::LazyConfig {
+                    enabled: false,
+                    rounds: 1,
+                },
+                false_positives: crate::sim::config::FalsePositiveConfig { cohorts: 0 },
                 ..small()
             },
             &|| {},

@@ -3,6 +3,7 @@
 use std::str::FromStr;
 
 use cosmwasm_std::{Decimal, Uint128};
+use fairshare_protocol::evaluation::{quorum_allowed, EvaluatorParams, EvaluatorParamsError};
 use fairshare_protocol::rewards::{RewardParams, RewardParamsError};
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +13,9 @@ use super::surrogate::Surrogate;
 
 /// Largest cohort: the exact Shapley tables grow as `2^cohort_size`.
 pub const MAX_COHORT_SIZE: usize = 20;
+
+/// Largest evaluator panel.
+pub const MAX_EVALUATORS: usize = 25;
 
 /// Share of the population following each strategy. Honest is the remainder.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -180,6 +184,9 @@ pub struct RewardConfig {
     pub slash_no_show: f64,
     /// Stake every identity bonds, utoken.
     pub min_stake_utoken: u128,
+    /// α, the level of the one-sided t-tests behind the harmful and free-rider verdicts (one of
+    /// the protocol's tabulated levels 0.001, 0.005, 0.01, 0.025, 0.05, 0.1).
+    pub harm_alpha: f64,
 }
 
 impl Default for RewardConfig {
@@ -192,6 +199,7 @@ impl Default for RewardConfig {
             slash_harmful: 1.0,
             slash_no_show: 0.25,
             min_stake_utoken: 100_000,
+            harm_alpha: 0.01,
         }
     }
 }
@@ -214,7 +222,61 @@ impl Default for SampledConfig {
     }
 }
 
-/// The dedicated collusion experiment (under `shapley_exact`).
+/// The evaluator layer's DAO parameters and the evaluators' own costs (see
+/// [`fairshare_protocol::evaluation`]). Every evaluator of a cohort bonds `bond_utoken` for
+/// that cohort's round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluatorConfig {
+    /// Revealed reports a round needs to settle (odd, at least 3, at most the panel).
+    pub quorum: usize,
+    /// Bond each evaluator posts for each round it serves, utoken.
+    pub bond_utoken: u128,
+    /// Compute an evaluator spends evaluating one cohort (one round), utoken: an assumption,
+    /// stated in the report next to the pay it is weighed against.
+    pub compute_cost_utoken: f64,
+    /// Opportunity cost of the bond per round, as a fraction of it.
+    pub bond_opportunity_rate: f64,
+    /// Fraction of each round's budget paid to its evaluators.
+    pub share: f64,
+    /// Beyond this fraction of the round's Σ|φ*| an evaluator is an outlier (unpaid).
+    pub outlier_fraction: f64,
+    /// Beyond this fraction it is deviant and slashed `slash_outlier` of its bond.
+    pub slash_outlier_above: f64,
+    /// Bond fraction a deviant evaluator forfeits.
+    pub slash_outlier: f64,
+    /// Bond fraction an evaluator forfeits when it bonded and did not reveal.
+    pub slash_no_show: f64,
+    /// Bond fraction forfeited when a dispute or the DAO (on re-execution evidence) shows a
+    /// report does not follow from, or was not measured on, the round's data.
+    pub slash_disputed: f64,
+    /// Deposit a challenger bonds with a dispute, utoken.
+    pub dispute_deposit_utoken: u128,
+    /// Fraction of an upheld dispute's slash paid to the challenger.
+    pub challenger_share: f64,
+}
+
+impl Default for EvaluatorConfig {
+    fn default() -> Self {
+        Self {
+            quorum: 3,
+            bond_utoken: 1_000_000,
+            compute_cost_utoken: 10_000.0,
+            bond_opportunity_rate: 0.01,
+            share: 0.1,
+            outlier_fraction: 0.1,
+            slash_outlier_above: 0.5,
+            slash_outlier: 0.5,
+            slash_no_show: 0.25,
+            slash_disputed: 1.0,
+            dispute_deposit_utoken: 50_000,
+            challenger_share: 0.5,
+        }
+    }
+}
+
+/// The collusion experiment (under `shapley_exact`): for each panel size, a colluding
+/// minority and a colluding majority of evaluators inflate a partner group's scores with a
+/// fabricated but self-consistent utility table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollusionConfig {
     /// Run it at all.
@@ -225,6 +287,11 @@ pub struct CollusionConfig {
     pub partner_fraction: f64,
     /// Rounds of each collusion run (shorter than the main runs to keep it cheap).
     pub rounds: usize,
+    /// Panel sizes (evaluators per cohort) tried.
+    pub panels: Vec<usize>,
+    /// Probabilities that re-execution catches a fabricated table in a round, swept for the
+    /// colluders' expected profit.
+    pub p_detect: Vec<f64>,
 }
 
 impl Default for CollusionConfig {
@@ -233,8 +300,43 @@ impl Default for CollusionConfig {
             enabled: true,
             factor: 2.0,
             partner_fraction: 0.1,
-            rounds: 60,
+            rounds: 40,
+            panels: vec![3, 5, 7],
+            p_detect: vec![0.0, 0.1, 0.25, 0.5, 1.0],
         }
+    }
+}
+
+/// The lazy-evaluator experiment (under `shapley_exact`, on the main panel): one evaluator
+/// of the panel reports zeros, copies the last consensus, or does not show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LazyConfig {
+    /// Run it at all.
+    pub enabled: bool,
+    /// Rounds of each run.
+    pub rounds: usize,
+}
+
+impl Default for LazyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            rounds: 30,
+        }
+    }
+}
+
+/// The false-positive experiment: cohorts of honest parties plus one honest member whose
+/// update is worth exactly nothing, scored by the main panel under `shapley_exact`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FalsePositiveConfig {
+    /// Cohorts per seed (0: skip the experiment).
+    pub cohorts: usize,
+}
+
+impl Default for FalsePositiveConfig {
+    fn default() -> Self {
+        Self { cohorts: 4000 }
     }
 }
 
@@ -263,14 +365,28 @@ pub struct SimConfig {
     pub learning: LearningConfig,
     /// The utility surrogate (defaults or fitted from `--calibration`).
     pub surrogate: Surrogate,
-    /// Evaluation noise: sd of a measured coalition utility, as a fraction of `A`.
+    /// Validation noise: sd of a measured coalition utility as a fraction of `A`, from the
+    /// sampling of the round's validation text. Every evaluator of a cohort measures on the
+    /// same text, so they share it.
     pub eval_noise: f64,
+    /// Each evaluator's own measurement error (kernels, hardware), sd as a fraction of `A`,
+    /// independent between evaluators: what honest evaluators disagree by.
+    pub evaluator_noise: f64,
+    /// Validation batches a utility is averaged over: reported standard errors are
+    /// estimated from them, with `validation_batches − 1` degrees of freedom.
+    pub validation_batches: usize,
     /// The reward rule's parameters.
     pub rewards: RewardConfig,
+    /// The evaluator layer's parameters and costs.
+    pub evaluation: EvaluatorConfig,
     /// Sampled-Shapley parameters.
     pub sampled: SampledConfig,
     /// The collusion experiment.
     pub collusion: CollusionConfig,
+    /// The lazy-evaluator experiment.
+    pub lazy: LazyConfig,
+    /// The false-positive experiment.
+    pub false_positives: FalsePositiveConfig,
 }
 
 impl Default for SimConfig {
@@ -288,9 +404,14 @@ impl Default for SimConfig {
             learning: LearningConfig::default(),
             surrogate: Surrogate::default(),
             eval_noise: 0.01,
+            evaluator_noise: 0.001,
+            validation_batches: 8,
             rewards: RewardConfig::default(),
+            evaluation: EvaluatorConfig::default(),
             sampled: SampledConfig::default(),
             collusion: CollusionConfig::default(),
+            lazy: LazyConfig::default(),
+            false_positives: FalsePositiveConfig::default(),
         }
     }
 }
@@ -310,9 +431,19 @@ pub enum ConfigError {
     /// Cohort size outside 1..=20.
     #[error("--cohort-size must be between 1 and {MAX_COHORT_SIZE} (exact Shapley enumerates 2^size coalitions), got {0}")]
     CohortSize(usize),
-    /// Evaluators outside 1..=25.
-    #[error("--evaluators must be between 1 and 25, got {0}")]
+    /// Evaluators outside 3..=25.
+    #[error("--evaluators must be between 3 and 25 (an odd quorum of at least 3 must be reachable), got {0}")]
     Evaluators(usize),
+    /// A quorum the contracts refuse, or larger than the panel.
+    #[error(
+        "--quorum must be odd, at least 3 and at most the {evaluators} evaluators, got {quorum}"
+    )]
+    Quorum {
+        /// The quorum given.
+        quorum: usize,
+        /// The panel size.
+        evaluators: usize,
+    },
     /// No scheme.
     #[error("--schemes names no scheme")]
     NoSchemes,
@@ -360,6 +491,9 @@ pub enum ConfigError {
     /// The reward parameters fail the protocol's own check.
     #[error("reward parameters: {0}")]
     Rewards(#[from] RewardParamsError),
+    /// The evaluator parameters fail the protocol's own check.
+    #[error("evaluator parameters: {0}")]
+    Evaluation(#[from] EvaluatorParamsError),
 }
 
 fn check(
@@ -416,8 +550,15 @@ impl SimConfig {
         if self.cohort_size == 0 || self.cohort_size > MAX_COHORT_SIZE {
             return Err(ConfigError::CohortSize(self.cohort_size));
         }
-        if self.evaluators == 0 || self.evaluators > 25 {
+        if !(3..=MAX_EVALUATORS).contains(&self.evaluators) {
             return Err(ConfigError::Evaluators(self.evaluators));
+        }
+        let quorum = self.evaluation.quorum;
+        if quorum > self.evaluators || !quorum_allowed(quorum as u32) {
+            return Err(ConfigError::Quorum {
+                quorum,
+                evaluators: self.evaluators,
+            });
         }
         if self.schemes.is_empty() {
             return Err(ConfigError::NoSchemes);
@@ -488,6 +629,13 @@ impl SimConfig {
         positive("surrogate kappa_tokens", self.surrogate.kappa_tokens)?;
         non_negative("poison_harm", self.surrogate.poison_harm)?;
         non_negative("eval_noise", self.eval_noise)?;
+        non_negative("evaluator_noise", self.evaluator_noise)?;
+        check(
+            (2..=1000).contains(&self.validation_batches),
+            "validation_batches",
+            self.validation_batches,
+            "2 to 1000 batches (one batch has no estimate of its spread)",
+        )?;
         let r = &self.rewards;
         check(
             r.budget_utoken > 0,
@@ -512,6 +660,27 @@ impl SimConfig {
         unit("slash_harmful", r.slash_harmful)?;
         unit("slash_no_show", r.slash_no_show)?;
         self.reward_params().validate()?;
+        let e = &self.evaluation;
+        check(
+            e.bond_utoken > 0,
+            "evaluator bond_utoken",
+            e.bond_utoken,
+            "at least 1",
+        )?;
+        non_negative("evaluator compute_cost_utoken", e.compute_cost_utoken)?;
+        unit("bond_opportunity_rate", e.bond_opportunity_rate)?;
+        for (name, v) in [
+            ("evaluator share", e.share),
+            ("outlier_fraction", e.outlier_fraction),
+            ("slash_outlier_above", e.slash_outlier_above),
+            ("slash_outlier", e.slash_outlier),
+            ("evaluator slash_no_show", e.slash_no_show),
+            ("slash_disputed", e.slash_disputed),
+            ("challenger_share", e.challenger_share),
+        ] {
+            unit(name, v)?;
+        }
+        self.evaluator_params().validate()?;
         check(
             self.sampled.permutations >= 2,
             "permutations",
@@ -533,6 +702,29 @@ impl SimConfig {
             c.rounds,
             "at least 1",
         )?;
+        for &m in &c.panels {
+            check(
+                (quorum..=MAX_EVALUATORS).contains(&m),
+                "collusion panel",
+                m,
+                "at least the quorum and at most 25 evaluators",
+            )?;
+        }
+        check(
+            !c.enabled || !c.panels.is_empty(),
+            "collusion panels",
+            "none",
+            "at least one panel size",
+        )?;
+        for &p in &c.p_detect {
+            unit("p_detect", p)?;
+        }
+        check(
+            !self.lazy.enabled || self.lazy.rounds > 0,
+            "lazy rounds",
+            self.lazy.rounds,
+            "at least 1",
+        )?;
         Ok(())
     }
 
@@ -546,7 +738,31 @@ impl SimConfig {
             slash_free_rider: decimal(r.slash_free_rider),
             slash_harmful: decimal(r.slash_harmful),
             slash_no_show: decimal(r.slash_no_show),
+            harm_alpha: decimal(r.harm_alpha),
         }
+    }
+
+    /// The on-chain evaluator parameters of every cohort's round (the simulation has no
+    /// blocks, so no appeal window).
+    pub fn evaluator_params(&self) -> EvaluatorParams {
+        let e = &self.evaluation;
+        EvaluatorParams {
+            min_bond: Uint128::new(e.bond_utoken),
+            share: decimal(e.share),
+            outlier_fraction: decimal(e.outlier_fraction),
+            slash_outlier_above: decimal(e.slash_outlier_above),
+            slash_outlier: decimal(e.slash_outlier),
+            slash_no_show: decimal(e.slash_no_show),
+            slash_disputed: decimal(e.slash_disputed),
+            dispute_deposit: Uint128::new(e.dispute_deposit_utoken),
+            challenger_share: decimal(e.challenger_share),
+            appeal_blocks: 0,
+        }
+    }
+
+    /// Degrees of freedom of every reported standard error.
+    pub fn dof(&self) -> u32 {
+        u32::try_from(self.validation_batches.saturating_sub(1)).unwrap_or(u32::MAX)
     }
 
     /// Standard deviation of one measured coalition utility.
@@ -567,6 +783,11 @@ mod tests {
         assert_eq!(p.delta_u_target, Decimal::percent(50));
         assert_eq!(p.free_rider_tau, Decimal::percent(10));
         assert_eq!(p.slash_no_show, Decimal::percent(25));
+        assert_eq!(p.harm_alpha, Decimal::percent(1), "α is a tabulated level");
+        let e = c.evaluator_params();
+        assert_eq!(e.share, Decimal::percent(10));
+        assert_eq!(e.slash_outlier_above, Decimal::percent(50));
+        assert_eq!(c.dof(), 7, "8 validation batches");
         assert!((c.mix.share(Strategy::Honest) - 0.70).abs() < 1e-12);
     }
 
@@ -605,6 +826,57 @@ mod tests {
             with(&|c| c.rewards.slash_harmful = 1.5),
             Err(ConfigError::OutOfRange {
                 name: "slash_harmful",
+                ..
+            })
+        ));
+        assert_eq!(with(&|c| c.evaluators = 2), Err(ConfigError::Evaluators(2)));
+        for quorum in [2, 4, 5] {
+            assert_eq!(
+                with(&|c| c.evaluation.quorum = quorum),
+                Err(ConfigError::Quorum {
+                    quorum,
+                    evaluators: 3
+                })
+            );
+        }
+        assert!(with(&|c| {
+            c.evaluators = 5;
+            c.evaluation.quorum = 5;
+            c.collusion.panels = vec![5, 7];
+        })
+        .is_ok());
+        assert!(matches!(
+            with(&|c| c.rewards.harm_alpha = 0.03),
+            Err(ConfigError::Rewards(RewardParamsError::Alpha(_)))
+        ));
+        assert!(matches!(
+            with(&|c| c.evaluation.slash_outlier_above = 0.05),
+            Err(ConfigError::Evaluation(
+                EvaluatorParamsError::SlashBelowOutlier { .. }
+            ))
+        ));
+        assert!(matches!(
+            with(&|c| c.collusion.p_detect = vec![0.5, 1.5]),
+            Err(ConfigError::OutOfRange {
+                name: "p_detect",
+                ..
+            })
+        ));
+        assert!(matches!(
+            with(&|c| {
+                c.evaluators = 5;
+                c.evaluation.quorum = 5;
+                c.collusion.panels = vec![3, 5];
+            }),
+            Err(ConfigError::OutOfRange {
+                name: "collusion panel",
+                ..
+            })
+        ));
+        assert!(matches!(
+            with(&|c| c.validation_batches = 1),
+            Err(ConfigError::OutOfRange {
+                name: "validation_batches",
                 ..
             })
         ));

@@ -1,6 +1,6 @@
-//! Runs every (scheme, seed) pair and the collusion experiment in parallel and gathers the
-//! figures into a [`SimReport`]. Each run has its own seeded generator, so results do not
-//! depend on thread scheduling.
+//! Runs every (scheme, seed) pair and the evaluator experiments (collusion, lazy evaluators,
+//! false positives) in parallel and gathers the figures into a [`SimReport`]. Each run has its
+//! own seeded generator, so results do not depend on thread scheduling.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,10 +11,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::agent::{population, Party, Strategy};
+use super::collusion::{colluder_counts, CollusionRow, CollusionRun, CollusionSeed};
 use super::config::{ConfigError, SimConfig};
+use super::false_positive::{seed_rates, FalsePositiveReport, SeedRates};
+use super::lazy::{LazyRow, LazyRun};
 use super::noise::derive;
 use super::outcome::{run_metrics, RunMetrics, LORENZ_GRID};
-use super::schemes::{Aggregator, Collusion, Scheme};
+use super::panel::{Panel, Role};
+use super::schemes::Scheme;
 use super::world::{main_options, run, RunError, RunOptions, RunRecord};
 use crate::stats::{summarize, Summary};
 
@@ -84,28 +88,6 @@ impl SchemeReport {
     }
 }
 
-/// One cell of the collusion experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CollusionRow {
-    /// How reports were aggregated.
-    pub aggregator: Aggregator,
-    /// Colluding evaluators per cohort.
-    pub colluders: usize,
-    /// Evaluators per cohort.
-    pub evaluators: usize,
-    /// Partners' cumulative reward relative to the same seed without collusion, minus 1.
-    pub partner_gain: Summary,
-    /// Per seed.
-    pub partner_gain_per_seed: Vec<f64>,
-}
-
-impl CollusionRow {
-    /// Colluding share of each cohort's evaluators.
-    pub fn fraction(&self) -> f64 {
-        self.colluders as f64 / self.evaluators as f64
-    }
-}
-
 /// Where the surrogate came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CalibrationInfo {
@@ -128,8 +110,12 @@ pub struct SimReport {
     pub calibration: Option<CalibrationInfo>,
     /// One entry per scheme, in configuration order.
     pub schemes: Vec<SchemeReport>,
-    /// The collusion experiment (empty when disabled).
+    /// The collusion experiment, by panel size then colluder count (empty when disabled).
     pub collusion: Vec<CollusionRow>,
+    /// The lazy-evaluator experiment, one row per lazy role (empty when disabled).
+    pub lazy: Vec<LazyRow>,
+    /// The false-positive experiment (`None` when skipped).
+    pub false_positives: Option<FalsePositiveReport>,
     /// Wall time of all runs, seconds.
     pub wall_time_s: f64,
     /// Worker threads used.
@@ -167,22 +153,18 @@ pub fn seed_population(cfg: &SimConfig, seed_index: usize) -> Vec<Party> {
     population(cfg, &mut rng)
 }
 
-/// Colluder counts of the experiment: none, the largest minority and the smallest majority.
-pub fn colluder_counts(evaluators: usize) -> Vec<usize> {
-    let mut v = vec![0, (evaluators - 1) / 2, evaluators / 2 + 1];
-    v.retain(|&c| c <= evaluators);
-    v.dedup();
-    v
-}
-
 enum Job {
     Main(Scheme, usize),
-    Collude(Aggregator, usize, usize),
+    Collude(usize, usize, usize),
+    Lazy(Role, usize),
+    FalsePositive(usize),
 }
 
 enum JobOut {
     Main(Scheme, RunMetrics, Option<Vec<PartyRow>>),
-    Collude(Aggregator, usize, usize, f64),
+    Collude(usize, usize, usize, CollusionRun),
+    Lazy(Role, usize, Option<LazyRun>),
+    FalsePositive(usize, Option<SeedRates>),
 }
 
 fn rows(record: &RunRecord, parties: &[Party]) -> Vec<PartyRow> {
@@ -220,17 +202,36 @@ fn band(series: &[&Vec<f64>], len: usize) -> Vec<Summary> {
 
 /// Number of runs [`simulate`] performs (for a progress bar).
 pub fn job_count(cfg: &SimConfig) -> u64 {
-    let main = cfg.schemes.len() * cfg.seeds;
-    let collusion = if cfg.collusion.enabled {
-        2 * colluder_counts(cfg.evaluators).len() * cfg.seeds
-    } else {
-        0
-    };
-    (main + collusion) as u64
+    (cfg.schemes.len() * cfg.seeds
+        + collusion_cells(cfg).len() * cfg.seeds
+        + lazy_roles(cfg).len() * cfg.seeds
+        + usize::from(cfg.false_positives.cohorts > 0) * cfg.seeds) as u64
 }
 
-/// Validates `cfg`, runs every scheme on every seed and the collusion experiment, calling
-/// `tick` after each run.
+/// The (panel size, colluders) cells of the collusion experiment, baselines included.
+fn collusion_cells(cfg: &SimConfig) -> Vec<(usize, usize)> {
+    if !cfg.collusion.enabled {
+        return Vec::new();
+    }
+    let mut panels = cfg.collusion.panels.clone();
+    panels.sort_unstable();
+    panels.dedup();
+    panels
+        .into_iter()
+        .flat_map(|m| colluder_counts(m).into_iter().map(move |c| (m, c)))
+        .collect()
+}
+
+fn lazy_roles(cfg: &SimConfig) -> Vec<Role> {
+    if cfg.lazy.enabled {
+        Role::LAZY.to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Validates `cfg`, runs every scheme on every seed and the evaluator experiments
+/// (collusion, lazy evaluators, false positives), calling `tick` after each run.
 pub fn simulate(cfg: &SimConfig, tick: &(dyn Fn() + Sync)) -> Result<SimReport, SimError> {
     cfg.validate()?;
     let start = Instant::now();
@@ -247,15 +248,30 @@ pub fn simulate(cfg: &SimConfig, tick: &(dyn Fn() + Sync)) -> Result<SimReport, 
             jobs.push(Job::Main(scheme, seed));
         }
     }
-    if cfg.collusion.enabled {
-        for agg in [Aggregator::Median, Aggregator::Mean] {
-            for c in colluder_counts(cfg.evaluators) {
-                for seed in 0..cfg.seeds {
-                    jobs.push(Job::Collude(agg, c, seed));
-                }
-            }
+    // Larger panels first: they are the slower runs.
+    for &(m, c) in collusion_cells(cfg).iter().rev() {
+        for seed in 0..cfg.seeds {
+            jobs.push(Job::Collude(m, c, seed));
         }
     }
+    for role in lazy_roles(cfg) {
+        for seed in 0..cfg.seeds {
+            jobs.push(Job::Lazy(role, seed));
+        }
+    }
+    if cfg.false_positives.cohorts > 0 {
+        for seed in 0..cfg.seeds {
+            jobs.push(Job::FalsePositive(seed));
+        }
+    }
+    let exact = |seed: usize, opts: &RunOptions| {
+        let scheme = Scheme::ShapleyExact;
+        run(cfg, &populations[seed], scheme, seed, opts).map_err(|source| SimError::Run {
+            scheme,
+            seed,
+            source,
+        })
+    };
     let outs: Vec<JobOut> = jobs
         .par_iter()
         .map(|job| {
@@ -263,7 +279,7 @@ pub fn simulate(cfg: &SimConfig, tick: &(dyn Fn() + Sync)) -> Result<SimReport, 
                 Job::Main(scheme, seed) => {
                     let parties = &populations[seed];
                     let record =
-                        run(cfg, parties, scheme, seed, main_options(cfg)).map_err(|source| {
+                        run(cfg, parties, scheme, seed, &main_options(cfg)).map_err(|source| {
                             SimError::Run {
                                 scheme,
                                 seed,
@@ -273,31 +289,38 @@ pub fn simulate(cfg: &SimConfig, tick: &(dyn Fn() + Sync)) -> Result<SimReport, 
                     let example = (seed == 0).then(|| rows(&record, parties));
                     JobOut::Main(scheme, run_metrics(&record, parties), example)
                 }
-                Job::Collude(agg, colluders, seed) => {
-                    let parties = &populations[seed];
+                Job::Collude(m, colluders, seed) => {
                     let opts = RunOptions {
-                        collusion: Some(Collusion {
+                        panel: Panel::with(
+                            m,
+                            cfg.evaluation.quorum,
+                            Role::Colluder,
                             colluders,
-                            factor: cfg.collusion.factor,
-                        }),
-                        aggregator: agg,
+                            cfg.collusion.factor,
+                        ),
                         rounds: cfg.collusion.rounds,
                     };
-                    let scheme = Scheme::ShapleyExact;
-                    let record =
-                        run(cfg, parties, scheme, seed, opts).map_err(|source| SimError::Run {
-                            scheme,
+                    let record = exact(seed, &opts)?;
+                    let parties = &populations[seed];
+                    let out = CollusionRun::from_record(&record, |i| parties[i].partner);
+                    JobOut::Collude(m, colluders, seed, out)
+                }
+                Job::Lazy(role, seed) => {
+                    let opts = RunOptions {
+                        panel: Panel::with(cfg.evaluators, cfg.evaluation.quorum, role, 1, 1.0),
+                        rounds: cfg.lazy.rounds,
+                    };
+                    let record = exact(seed, &opts)?;
+                    JobOut::Lazy(role, seed, LazyRun::from_record(&record, role))
+                }
+                Job::FalsePositive(seed) => {
+                    let rates =
+                        seed_rates(cfg, &populations[seed], seed).map_err(|e| SimError::Run {
+                            scheme: Scheme::ShapleyExact,
                             seed,
-                            source,
+                            source: RunError::Shapley(e),
                         })?;
-                    let partner_reward: f64 = record
-                        .parties
-                        .iter()
-                        .zip(parties)
-                        .filter(|(_, p)| p.partner)
-                        .map(|(t, _)| t.reward_utoken)
-                        .sum();
-                    JobOut::Collude(agg, colluders, seed, partner_reward)
+                    JobOut::FalsePositive(seed, rates)
                 }
             };
             tick();
@@ -352,38 +375,66 @@ pub fn simulate(cfg: &SimConfig, tick: &(dyn Fn() + Sync)) -> Result<SimReport, 
     }
 
     let mut collusion = Vec::new();
-    if cfg.collusion.enabled {
-        let reward = |agg: Aggregator, c: usize, seed: usize| -> f64 {
-            outs.iter()
-                .find_map(|o| match o {
-                    JobOut::Collude(a, cc, s, r) if *a == agg && *cc == c && *s == seed => Some(*r),
+    let find_collusion = |m: usize, c: usize, seed: usize| {
+        outs.iter().find_map(|o| match o {
+            JobOut::Collude(mm, cc, s, r) if (*mm, *cc, *s) == (m, c, seed) => Some(r.clone()),
+            _ => None,
+        })
+    };
+    for (m, c) in collusion_cells(cfg).into_iter().filter(|&(_, c)| c > 0) {
+        let per_seed: Vec<CollusionSeed> = (0..cfg.seeds)
+            .filter_map(|s| {
+                Some(CollusionSeed {
+                    colluding: find_collusion(m, c, s)?,
+                    honest: find_collusion(m, 0, s)?,
+                })
+            })
+            .collect();
+        collusion.push(CollusionRow::new(
+            m,
+            c,
+            per_seed,
+            &cfg.collusion.p_detect,
+            cfg.evaluation.slash_disputed,
+            cfg.evaluation.bond_utoken as f64,
+        ));
+    }
+    let lazy = lazy_roles(cfg)
+        .into_iter()
+        .map(|role| {
+            let mut per_seed: Vec<(usize, LazyRun)> = outs
+                .iter()
+                .filter_map(|o| match o {
+                    JobOut::Lazy(r, s, Some(run)) if *r == role => Some((*s, run.clone())),
                     _ => None,
                 })
-                .unwrap_or(f64::NAN)
-        };
-        for agg in [Aggregator::Median, Aggregator::Mean] {
-            for c in colluder_counts(cfg.evaluators)
-                .into_iter()
-                .filter(|&c| c > 0)
-            {
-                let gains: Vec<f64> = (0..cfg.seeds)
-                    .map(|s| reward(agg, c, s) / reward(agg, 0, s) - 1.0)
-                    .collect();
-                collusion.push(CollusionRow {
-                    aggregator: agg,
-                    colluders: c,
-                    evaluators: cfg.evaluators,
-                    partner_gain: summarize(&gains),
-                    partner_gain_per_seed: gains,
-                });
-            }
-        }
-    }
+                .collect();
+            per_seed.sort_by_key(|(s, _)| *s);
+            LazyRow::new(
+                role,
+                cfg.evaluators,
+                per_seed.into_iter().map(|(_, r)| r).collect(),
+            )
+        })
+        .collect();
+    let false_positives = (cfg.false_positives.cohorts > 0).then(|| {
+        let mut per_seed: Vec<(usize, SeedRates)> = outs
+            .iter()
+            .filter_map(|o| match o {
+                JobOut::FalsePositive(s, Some(r)) => Some((*s, r.clone())),
+                _ => None,
+            })
+            .collect();
+        per_seed.sort_by_key(|(s, _)| *s);
+        FalsePositiveReport::new(cfg, per_seed.into_iter().map(|(_, r)| r).collect())
+    });
     Ok(SimReport {
         config: cfg.clone(),
         calibration: None,
         schemes,
         collusion,
+        lazy,
+        false_positives,
         wall_time_s: start.elapsed().as_secs_f64(),
         threads: rayon::current_num_threads(),
     })
@@ -401,8 +452,14 @@ mod tests {
             schemes: vec![Scheme::Equal, Scheme::ShapleySampled],
             collusion: crate::sim::config::CollusionConfig {
                 rounds: 10,
+                panels: vec![3, 5],
                 ..Default::default()
             },
+            lazy: crate::sim::config::LazyConfig {
+                enabled: true,
+                rounds: 5,
+            },
+            false_positives: crate::sim::config::FalsePositiveConfig { cohorts: 50 },
             ..small()
         };
         let on = |threads: usize| {
@@ -413,15 +470,32 @@ mod tests {
                 .install(|| simulate(&cfg, &|| {}).expect("simulates"))
         };
         let (a, b) = (on(1), on(2));
-        assert_eq!(a.schemes, b.schemes);
-        assert_eq!(a.collusion, b.collusion);
+        // Compared as JSON: undefined figures are NaN, which is never equal to itself.
+        let json = |r: &SimReport| {
+            let mut r = r.clone();
+            (r.wall_time_s, r.threads) = (0.0, 0);
+            serde_json::to_string(&r).expect("serialises")
+        };
+        assert_eq!(json(&a), json(&b));
         assert_eq!(a.schemes.len(), 2);
         assert_eq!(a.schemes[0].runs.len(), 2);
+        let cells: Vec<(usize, usize)> = a
+            .collusion
+            .iter()
+            .map(|r| (r.evaluators, r.colluders))
+            .collect();
         assert_eq!(
-            a.collusion.len(),
-            4,
-            "median and mean, minority and majority"
+            cells,
+            vec![(3, 1), (3, 2), (5, 2), (5, 3)],
+            "minority and majority"
         );
+        assert!(a.collusion.iter().all(|r| r.per_seed.len() == 2));
+        assert_eq!(a.lazy.len(), 3);
+        assert_eq!(
+            a.false_positives.as_ref().map(|f| f.per_seed.len()),
+            Some(2)
+        );
+        assert_eq!(job_count(&cfg), (2 + 6 + 3 + 1) * 2);
     }
 
     #[test]
@@ -434,13 +508,5 @@ mod tests {
             simulate(&cfg, &|| {}),
             Err(SimError::Config(ConfigError::NoAgents))
         ));
-    }
-
-    #[test]
-    fn colluder_counts_straddle_one_half() {
-        assert_eq!(colluder_counts(3), vec![0, 1, 2]);
-        assert_eq!(colluder_counts(5), vec![0, 2, 3]);
-        assert_eq!(colluder_counts(4), vec![0, 1, 3]);
-        assert_eq!(colluder_counts(1), vec![0, 1]);
     }
 }

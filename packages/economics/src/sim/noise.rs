@@ -3,7 +3,7 @@
 //! often or in whatever order an estimator asks.
 
 use rand::RngCore;
-use rand_distr::{Distribution, StandardNormal};
+use rand_distr::{ChiSquared, Distribution, StandardNormal};
 
 /// SplitMix64's finaliser: a bijective 64-bit mixer.
 pub fn splitmix64(mut z: u64) -> u64 {
@@ -47,6 +47,16 @@ pub fn gaussian(seed: u64, key: u64) -> f64 {
     StandardNormal.sample(&mut SplitMix(seed ^ splitmix64(key)))
 }
 
+/// `√(X / dof)` for `X ~ χ²(dof)`, depending only on `(seed, key)`: how far a standard
+/// error estimated from `dof + 1` normal batches is from the true one. `dof` 0 is taken as 1.
+pub fn chi_factor(seed: u64, key: u64, dof: usize) -> f64 {
+    let k = dof.max(1) as f64;
+    let x: f64 = ChiSquared::new(k)
+        .expect("a positive number of degrees of freedom")
+        .sample(&mut SplitMix(seed ^ splitmix64(key)));
+    (x / k).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +70,17 @@ mod tests {
         let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64;
         assert!(m.abs() < 0.03, "mean {m}");
         assert!((v - 1.0).abs() < 0.05, "variance {v}");
+    }
+
+    #[test]
+    fn chi_factor_squares_to_one_on_average() {
+        assert_eq!(chi_factor(5, 1, 7), chi_factor(5, 1, 7));
+        let xs: Vec<f64> = (0..20_000).map(|k| chi_factor(9, k, 7).powi(2)).collect();
+        let m = xs.iter().sum::<f64>() / xs.len() as f64;
+        let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64;
+        // χ²₇/7 has mean 1 and variance 2/7.
+        assert!((m - 1.0).abs() < 0.02, "mean {m}");
+        assert!((v - 2.0 / 7.0).abs() < 0.02, "variance {v}");
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //! - burden concentration (HHI, top-10% share, Lorenz curves) is over all parties, so schemes are
 //!   compared on the same population: compute burden is tokens trained, stake burden the stake
 //!   bonded summed over rounds;
+//! - evaluators' figures are per cohort served (each cohort is one on-chain round with its own
+//!   bond), over the honest seats of the panel;
 //! - payoffs are net (reward − slash − compute − stake opportunity cost), utoken per party over
 //!   the whole run; Sybil parties' payoff per 1k tokens of data (Σ net / Σ tokens) is compared
 //!   with the same ratio for the five honest parties closest to each Sybil in data size.
@@ -27,6 +29,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::agent::{Party, Strategy};
+use super::panel::Role;
 use super::world::RunRecord;
 use crate::metrics::{gini, hhi, jain, lorenz, pearson, spearman, top_share};
 
@@ -61,7 +64,13 @@ pub const METRICS: &[(&str, &str)] = &[
     ("free_rider_join_rate", "share of rounds free-riders joined"),
     ("poisoner_join_rate", "share of rounds poisoners joined"),
     ("honest_join_rate", "share of rounds honest parties joined"),
-    ("budget_used", "rewards paid / budget available"),
+    ("honest_harmful_rate", "share of honest parties' committed updates judged harmful (slashed)"),
+    ("honest_unpaid_rate", "share of honest parties' committed updates left unpaid (at or below the free-rider threshold, not significantly)"),
+    ("evaluator_payoff", "mean net payoff of an honest evaluator per cohort it served: pay − slash − compute − bond opportunity cost, utoken"),
+    ("evaluator_reward", "mean pay of an honest evaluator per cohort it served, utoken"),
+    ("evaluator_outlier_rate", "share of honest evaluators' reports judged outlier or deviant"),
+    ("evaluator_deviant_rate", "share of honest evaluators' reports judged deviant (slashed)"),
+    ("budget_used", "rewards paid to participants / budget available"),
     ("mean_cohort_utility", "mean noise-free U(N) of a cohort, over all rounds"),
     ("final_cohort_utility", "mean noise-free U(N) of a cohort in the last 10% of rounds"),
     ("total_utility", "cumulative noise-free utility of all cohorts"),
@@ -273,6 +282,64 @@ pub fn run_metrics(record: &RunRecord, parties: &[Party]) -> RunMetrics {
     put("free_rider_join_rate", rate(Strategy::FreeRider));
     put("poisoner_join_rate", rate(Strategy::Poisoner));
     put("honest_join_rate", rate(Strategy::Honest));
+
+    // Verdicts on honest parties, and the honest evaluators' lot.
+    let (mut committed, mut harmful, mut unpaid) = (0u64, 0u64, 0u64);
+    for &i in &honest {
+        committed += u64::from(totals[i].committed);
+        harmful += u64::from(totals[i].flagged_harmful);
+        unpaid += u64::from(totals[i].flagged_unpaid);
+    }
+    let share_of = |x: u64| {
+        if committed > 0 {
+            x as f64 / committed as f64
+        } else {
+            f64::NAN
+        }
+    };
+    put("honest_harmful_rate", share_of(harmful));
+    put("honest_unpaid_rate", share_of(unpaid));
+    let honest_evaluators: Vec<_> = record
+        .evaluators
+        .iter()
+        .filter(|e| e.role == Role::Honest && e.cohorts > 0)
+        .collect();
+    put(
+        "evaluator_payoff",
+        mean(honest_evaluators.iter().map(|e| e.net_per_cohort())),
+    );
+    put(
+        "evaluator_reward",
+        mean(
+            honest_evaluators
+                .iter()
+                .map(|e| e.reward_utoken / f64::from(e.cohorts)),
+        ),
+    );
+    let judged: u32 = honest_evaluators
+        .iter()
+        .map(|e| e.consensus + e.outliers + e.deviants)
+        .sum();
+    let rate = |x: u32| {
+        if judged > 0 {
+            f64::from(x) / f64::from(judged)
+        } else {
+            f64::NAN
+        }
+    };
+    put(
+        "evaluator_outlier_rate",
+        rate(
+            honest_evaluators
+                .iter()
+                .map(|e| e.outliers + e.deviants)
+                .sum(),
+        ),
+    );
+    put(
+        "evaluator_deviant_rate",
+        rate(honest_evaluators.iter().map(|e| e.deviants).sum()),
+    );
 
     // Budget and model quality.
     put(

@@ -1,6 +1,16 @@
 //! Allocation schemes as evaluators apply them to one cohort: each evaluator measures coalition
-//! utilities with its own noise and reports a score per member; the scores settled on chain are
-//! the median over evaluators (or the mean, for the collusion comparison).
+//! utilities and reports a score and standard error per member; the evaluator layer
+//! ([`super::panel`]) turns the reports into the consensus the reward rule pays on.
+//!
+//! **Noise.** Every evaluator of a cohort measures on the same validation text, so the
+//! validation-sampling error of a coalition's utility (sd `shared_sd`) is *shared* by all of
+//! them; on top of it each evaluator has its own small measurement error (sd `own_sd`:
+//! kernels, hardware), independent between evaluators. A utility is the mean over `batches`
+//! validation batches, so a reported standard error is *estimated* from the batches: the true
+//! standard error times `√(χ²₍B−1₎ / (B − 1))` (for normal batch errors the batch mean and
+//! the batch variance are independent, and every scheme's score is linear in the batch
+//! utilities, so this is the distribution of the batch estimate), with `B − 1` degrees of
+//! freedom. The estimate is shared by the evaluators, like the batches.
 //!
 //! Every scheme's score is passed to the reward rule as `φ` (the rule sizes the pool from
 //! `G = Σ φ⁺` of the non-harmful scores, so each baseline's scores sum to `max(ΔU, 0)`: a
@@ -13,10 +23,13 @@
 //! - `loo`: `lᵢ = max(0, U(N) − U(N∖i))` on the evaluator's noisy utilities, rescaled to
 //!   `φᵢ = max(ΔU, 0) · lᵢ / Σ l`; standard error `σ√2` (two independent measurements) times
 //!   the same scale;
-//! - `shapley_exact`: exact Shapley values of the evaluator's noisy table of all `2^k`
-//!   coalitions, standard error `σ·√(Σ squared coefficients)` (see [`ShapleyWeights`]);
-//! - `shapley_sampled`: `fairshare_shapley`'s truncated Monte Carlo on the noisy utility with a
-//!   small permutation budget; standard error the estimator's, combined with the noise term.
+//! - `shapley_exact`: exact Shapley values of the noisy table of all `2^k` coalitions,
+//!   standard error `σ·√(Σ squared coefficients)` (see [`ShapleyWeights`]); an evaluator's own
+//!   error enters its φ directly with the same factor (exact Shapley is linear in the table,
+//!   so this is its distribution member by member, without a table per evaluator);
+//! - `shapley_sampled`: `fairshare_shapley`'s truncated Monte Carlo on the evaluator's noisy
+//!   utility with a small permutation budget and its own permutation seed; standard error the
+//!   estimator's, combined with the noise term.
 
 use std::fmt;
 use std::str::FromStr;
@@ -28,8 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{ConfigError, SampledConfig};
 use super::exact::{shapley_from_table, ShapleyWeights};
-use super::noise::{derive, gaussian};
-use crate::stats::median;
+use super::noise::{chi_factor, derive, gaussian};
 
 /// How a cohort's pool is divided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -91,32 +103,26 @@ impl FromStr for Scheme {
     }
 }
 
-/// How evaluators' reports are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Aggregator {
-    /// The round-manager contract's rule.
-    Median,
-    /// The arithmetic mean (for comparison only).
-    Mean,
+/// The measurement noise of evaluators (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Noise {
+    /// sd of a coalition utility from the validation text's sampling, shared by evaluators.
+    pub shared_sd: f64,
+    /// sd of each evaluator's own error on a utility, independent between evaluators.
+    pub own_sd: f64,
+    /// Validation batches behind each utility (standard errors have `batches − 1` dof).
+    pub batches: usize,
 }
 
-impl Aggregator {
-    fn apply(self, xs: &mut [f64]) -> f64 {
-        match self {
-            Aggregator::Median => median(xs),
-            Aggregator::Mean => xs.iter().sum::<f64>() / xs.len() as f64,
+impl Noise {
+    /// No noise at all (and standard errors of zero).
+    pub fn none() -> Self {
+        Self {
+            shared_sd: 0.0,
+            own_sd: 0.0,
+            batches: 2,
         }
     }
-}
-
-/// Evaluators colluding with partner parties in one run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Collusion {
-    /// Colluding evaluators among each cohort's evaluators.
-    pub colluders: usize,
-    /// A colluder reports `φ + (factor − 1)·|φ|` for a partner.
-    pub factor: f64,
 }
 
 /// One cohort's game as the evaluators see it.
@@ -128,121 +134,125 @@ pub struct Cohort<'a> {
     pub weights: &'a ShapleyWeights,
     /// Claimed tokens per member.
     pub claims: &'a [f64],
-    /// Whether each member is a partner of colluding evaluators.
-    pub partners: &'a [bool],
-    /// The cohort's seed; evaluator `e` measures with a seed derived from it.
+    /// The cohort's seed: its validation text's noise derives from it, and evaluator `e`'s
+    /// own noise from `derive(seed, [e])`.
     pub seed: u64,
 }
 
-/// The settled (aggregated) evaluation of a cohort.
+/// One evaluator's honest measurement of a cohort.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Evaluation {
-    /// ΔU = U(N) − U(∅), aggregated over evaluators.
+pub struct Measurement {
+    /// ΔU = U(N) − U(∅) as it measured it.
     pub delta_u: f64,
     /// φ per member.
     pub phi: Vec<f64>,
-    /// Standard error per member.
+    /// Estimated standard error per member.
     pub se: Vec<f64>,
 }
 
-/// Scores cohorts under one scheme; holds buffers reused between cohorts.
+/// Key offsets separating the noise streams drawn from one seed.
+const SHARED_STREAM: u64 = 0x5EED;
+const CHI_STREAM: u64 = 0xC415;
+const OWN_PHI_STREAM: u64 = 0x0FF5E7;
+
+/// Measures cohorts under one scheme; holds buffers reused between cohorts.
 #[derive(Debug)]
 pub struct Scorer {
     scheme: Scheme,
-    noise_sd: f64,
-    evaluators: usize,
+    noise: Noise,
     sampled: SampledConfig,
-    collusion: Option<Collusion>,
-    aggregator: Aggregator,
     noisy: Vec<f64>,
     phi: Vec<f64>,
-    reports: Vec<(f64, Vec<f64>, Vec<f64>)>,
-    column: Vec<f64>,
+    chi: Vec<f64>,
 }
 
 impl Scorer {
-    /// A scorer for `scheme` with `evaluators` evaluators measuring with noise `noise_sd`.
-    pub fn new(
-        scheme: Scheme,
-        noise_sd: f64,
-        evaluators: usize,
-        sampled: SampledConfig,
-        collusion: Option<Collusion>,
-        aggregator: Aggregator,
-    ) -> Self {
+    /// A scorer for `scheme` with evaluators measuring with `noise`.
+    pub fn new(scheme: Scheme, noise: Noise, sampled: SampledConfig) -> Self {
         Self {
             scheme,
-            noise_sd,
-            evaluators,
+            noise,
             sampled,
-            collusion,
-            aggregator,
             noisy: Vec::new(),
             phi: Vec::new(),
-            reports: Vec::new(),
-            column: Vec::new(),
+            chi: Vec::new(),
         }
     }
 
-    /// Every evaluator's report on `cohort`, aggregated member by member.
-    pub fn evaluate(&mut self, cohort: &Cohort<'_>) -> Result<Evaluation, ShapleyError> {
-        let k = cohort.weights.players();
-        debug_assert_eq!(cohort.table.len(), 1 << k);
-        self.reports.resize_with(self.evaluators, Default::default);
-        for e in 0..self.evaluators {
-            let seed = derive(cohort.seed, &[e as u64]);
-            let mut report = std::mem::take(&mut self.reports[e]);
-            self.report(cohort, seed, &mut report)?;
-            if let Some(c) = self.collusion {
-                if e < c.colluders {
-                    for (phi, &partner) in report.1.iter_mut().zip(cohort.partners) {
-                        if partner {
-                            *phi += (c.factor - 1.0) * phi.abs();
-                        }
-                    }
-                }
-            }
-            self.reports[e] = report;
-        }
-        let agg = self.aggregator;
-        let mut col = std::mem::take(&mut self.column);
-        col.clear();
-        col.extend(self.reports.iter().map(|r| r.0));
-        let delta_u = agg.apply(&mut col);
-        let mut phi = Vec::with_capacity(k);
-        let mut se = Vec::with_capacity(k);
-        for i in 0..k {
-            col.clear();
-            col.extend(self.reports.iter().map(|r| r.1[i]));
-            phi.push(agg.apply(&mut col));
-            col.clear();
-            col.extend(self.reports.iter().map(|r| r.2[i]));
-            se.push(agg.apply(&mut col));
-        }
-        self.column = col;
-        Ok(Evaluation { delta_u, phi, se })
-    }
-
-    /// One evaluator's `(U(N), φ, se)`.
-    fn report(
+    /// The honest measurements of `evaluators` evaluators on `cohort`, into `out` (resized).
+    pub fn measure(
         &mut self,
         cohort: &Cohort<'_>,
-        seed: u64,
-        out: &mut (f64, Vec<f64>, Vec<f64>),
+        evaluators: usize,
+        out: &mut Vec<Measurement>,
     ) -> Result<(), ShapleyError> {
         let k = cohort.weights.players();
+        debug_assert_eq!(cohort.table.len(), 1 << k);
         let full = (1usize << k) - 1;
-        let sd = self.noise_sd;
+        let Noise {
+            shared_sd,
+            own_sd,
+            batches,
+        } = self.noise;
+        let shared_seed = derive(cohort.seed, &[SHARED_STREAM]);
         let table = cohort.table;
-        let measure = |m: usize| -> f64 {
+        let shared = |m: usize| -> f64 {
             if m == 0 {
                 0.0
             } else {
-                table[m] + sd * gaussian(seed, m as u64)
+                table[m] + shared_sd * gaussian(shared_seed, m as u64)
             }
         };
+        // The batch estimate of each member's standard error, relative to the true one
+        // (schemes without a standard error skip it).
+        self.chi.clear();
+        if matches!(
+            self.scheme,
+            Scheme::Loo | Scheme::ShapleyExact | Scheme::ShapleySampled
+        ) {
+            let chi_seed = derive(cohort.seed, &[CHI_STREAM]);
+            let dof = batches.saturating_sub(1);
+            self.chi
+                .extend((0..k).map(|i| chi_factor(chi_seed, i as u64, dof)));
+        }
+        // Exact and sampled Shapley read much of the table: measure the shared part once.
+        self.noisy.clear();
+        if matches!(self.scheme, Scheme::ShapleyExact | Scheme::ShapleySampled) {
+            self.noisy.extend((0..=full).map(shared));
+        }
+        if self.scheme == Scheme::ShapleyExact {
+            shapley_from_table(&self.noisy, cohort.weights, &mut self.phi);
+        }
+        let noisy = &self.noisy;
+        out.resize_with(evaluators, Default::default);
+        for (e, report) in out.iter_mut().enumerate() {
+            let own_seed = derive(cohort.seed, &[e as u64]);
+            let measure = |m: usize| -> f64 {
+                if m == 0 {
+                    0.0
+                } else {
+                    let common = noisy.get(m).copied().unwrap_or_else(|| shared(m));
+                    common + own_sd * gaussian(own_seed, m as u64)
+                }
+            };
+            self.report(cohort, own_seed, &measure, report)?;
+        }
+        Ok(())
+    }
+
+    /// One evaluator's `(ΔU, φ, se)` from its utility `measure`.
+    fn report(
+        &self,
+        cohort: &Cohort<'_>,
+        own_seed: u64,
+        measure: &(dyn Fn(usize) -> f64 + Sync),
+        out: &mut Measurement,
+    ) -> Result<(), ShapleyError> {
+        let k = cohort.weights.players();
+        let full = (1usize << k) - 1;
+        let sd = self.noise.shared_sd;
         let grand = measure(full);
-        let (phi, se) = (&mut out.1, &mut out.2);
+        let (phi, se) = (&mut out.phi, &mut out.se);
         phi.clear();
         se.clear();
         match self.scheme {
@@ -272,24 +282,28 @@ impl Scorer {
                 };
                 phi.iter_mut().for_each(|p| *p *= scale);
                 let two = if k == 1 { 1.0 } else { 2f64.sqrt() };
-                se.resize(k, sd * two * scale);
+                se.extend(self.chi.iter().map(|c| sd * two * scale * c));
             }
             Scheme::ShapleyExact => {
-                self.noisy.clear();
-                self.noisy.extend((0..=full).map(measure));
-                shapley_from_table(&self.noisy, cohort.weights, &mut self.phi);
-                phi.extend_from_slice(&self.phi);
-                se.resize(k, sd * cohort.weights.noise_factor());
+                let own = self.noise.own_sd * cohort.weights.noise_factor();
+                phi.extend(
+                    self.phi
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| p + own * gaussian(own_seed, OWN_PHI_STREAM + i as u64)),
+                );
+                let factor = sd * cohort.weights.noise_factor();
+                se.extend(self.chi.iter().map(|c| factor * c));
             }
             Scheme::ShapleySampled => {
                 let noise_se = sd * cohort.weights.noise_factor();
                 if k == 1 {
                     phi.push(grand);
-                    se.push(noise_se);
+                    se.push(noise_se * self.chi[0]);
                 } else {
                     let u = FnUtility::new(k, |c: &Coalition| measure(c.first_word() as usize));
                     let opts = SamplerOptions {
-                        seed: derive(seed, &[0x5A4D]),
+                        seed: derive(own_seed, &[0x5A4D]),
                         stop: StopRule {
                             max_evaluations: Some(2 + self.sampled.permutations * (k as u64 - 1)),
                             max_time_ms: None,
@@ -304,14 +318,15 @@ impl Scorer {
                         &opts,
                     )?;
                     phi.extend_from_slice(&est.values);
-                    se.extend(est.std_errors.iter().map(|s| {
+                    se.extend(est.std_errors.iter().zip(&self.chi).map(|(s, c)| {
                         let s = if s.is_finite() { *s } else { 0.0 };
-                        (s * s + noise_se * noise_se).sqrt()
+                        let n = noise_se * c;
+                        (s * s + n * n).sqrt()
                     }));
                 }
             }
         }
-        out.0 = grand;
+        out.delta_u = grand;
         Ok(())
     }
 }
@@ -327,76 +342,111 @@ mod tests {
         t
     }
 
-    fn run(scheme: Scheme, sd: f64, collusion: Option<Collusion>, agg: Aggregator) -> Evaluation {
+    fn run(scheme: Scheme, noise: Noise, evaluators: usize) -> Vec<Measurement> {
         let plus = [100_000.0, 50_000.0, 0.0, 0.0];
         let minus = [0.0, 0.0, 0.0, 80_000.0];
         let table = cohort_table(&plus, &minus);
         let w = ShapleyWeights::new(4);
         let claims = [100_000.0, 50_000.0, 70_000.0, 80_000.0];
-        let partners = [false, true, false, false];
         let cohort = Cohort {
             table: &table,
             weights: &w,
             claims: &claims,
-            partners: &partners,
             seed: 11,
         };
-        Scorer::new(scheme, sd, 3, SampledConfig::default(), collusion, agg)
-            .evaluate(&cohort)
-            .expect("evaluates")
+        let mut out = Vec::new();
+        Scorer::new(scheme, noise, SampledConfig::default())
+            .measure(&cohort, evaluators, &mut out)
+            .expect("evaluates");
+        out
+    }
+
+    fn noisy(shared_sd: f64, own_sd: f64) -> Noise {
+        Noise {
+            shared_sd,
+            own_sd,
+            batches: 8,
+        }
     }
 
     #[test]
     fn noise_free_schemes_score_as_documented() {
-        let eq = run(Scheme::Equal, 0.0, None, Aggregator::Median);
+        let eq = &run(Scheme::Equal, Noise::none(), 3)[0];
         assert!(eq
             .phi
             .iter()
             .all(|p| (p - eq.delta_u.max(0.0) / 4.0).abs() < 1e-15));
-        let ds = run(Scheme::DataSize, 0.0, None, Aggregator::Median);
+        let ds = &run(Scheme::DataSize, Noise::none(), 3)[0];
         assert!((ds.phi[0] / ds.phi[1] - 2.0).abs() < 1e-12);
-        let ex = run(Scheme::ShapleyExact, 0.0, None, Aggregator::Median);
+        let ex = &run(Scheme::ShapleyExact, Noise::none(), 3)[0];
         assert!(ex.phi[2].abs() < 1e-15, "a free-rider is a null player");
         assert!(ex.phi[3] < 0.0, "a poisoner has a negative value");
         assert!((ex.phi.iter().sum::<f64>() - ex.delta_u).abs() < 1e-12);
-        let loo = run(Scheme::Loo, 0.0, None, Aggregator::Median);
+        let loo = &run(Scheme::Loo, Noise::none(), 3)[0];
         assert_eq!(loo.phi[3], 0.0, "leave-one-out clips at zero");
         assert!(
             (loo.phi.iter().sum::<f64>() - loo.delta_u).abs() < 1e-12,
             "and divides ΔU"
         );
         assert!(loo.phi[0] > loo.phi[1] && loo.phi[1] > 0.0);
-        let sampled = run(Scheme::ShapleySampled, 0.0, None, Aggregator::Median);
+        let sampled = &run(Scheme::ShapleySampled, Noise::none(), 3)[0];
         assert!(sampled.phi[0] > sampled.phi[1] && sampled.phi[3] < 0.0);
     }
 
     #[test]
-    fn median_resists_a_minority_of_colluders_and_mean_does_not() {
-        let honest = run(Scheme::ShapleyExact, 0.0, None, Aggregator::Median);
-        let one = Some(Collusion {
-            colluders: 1,
-            factor: 3.0,
-        });
-        let two = Some(Collusion {
-            colluders: 2,
-            factor: 3.0,
-        });
-        let med1 = run(Scheme::ShapleyExact, 0.0, one, Aggregator::Median);
-        let mean1 = run(Scheme::ShapleyExact, 0.0, one, Aggregator::Mean);
-        let med2 = run(Scheme::ShapleyExact, 0.0, two, Aggregator::Median);
-        assert_eq!(med1.phi[1], honest.phi[1]);
-        assert!((mean1.phi[1] - honest.phi[1] * 5.0 / 3.0).abs() < 1e-12);
-        assert!((med2.phi[1] - honest.phi[1] * 3.0).abs() < 1e-12);
-        assert_eq!(med2.phi[0], honest.phi[0], "non-partners untouched");
+    fn evaluators_share_the_validation_noise_and_differ_by_their_own() {
+        let a = run(Scheme::ShapleyExact, noisy(0.01, 0.001), 3);
+        assert_eq!(
+            a,
+            run(Scheme::ShapleyExact, noisy(0.01, 0.001), 3),
+            "seeded"
+        );
+        let clean = &run(Scheme::ShapleyExact, Noise::none(), 3)[0];
+        // Without their own error, honest evaluators report the same thing, off the truth.
+        let shared = run(Scheme::ShapleyExact, noisy(0.01, 0.0), 3);
+        assert!(shared.iter().all(|m| *m == shared[0]));
+        assert!(shared[0].phi.iter().zip(&clean.phi).any(|(x, y)| x != y));
+        // With it they differ, by far less than the shared error moves them from the truth.
+        let spread: f64 = (0..4).map(|i| (a[0].phi[i] - a[1].phi[i]).abs()).sum();
+        let off: f64 = (0..4)
+            .map(|i| (shared[0].phi[i] - clean.phi[i]).abs())
+            .sum();
+        assert!(spread > 0.0 && spread < off, "{spread} vs {off}");
+        // The estimated standard errors are shared and positive.
+        assert!(a.iter().all(|m| m.se == a[0].se));
+        assert!(a[0].se.iter().all(|s| *s > 0.0));
     }
 
+    /// The batch estimate of a standard error is unbiased in its square: the mean of
+    /// `se² / σ²` over many cohorts is 1.
     #[test]
-    fn evaluators_disagree_only_through_noise() {
-        let a = run(Scheme::ShapleyExact, 0.01, None, Aggregator::Median);
-        let b = run(Scheme::ShapleyExact, 0.01, None, Aggregator::Median);
-        assert_eq!(a, b, "noise is a function of the seeds");
-        let clean = run(Scheme::ShapleyExact, 0.0, None, Aggregator::Median);
-        assert!(a.phi.iter().zip(&clean.phi).any(|(x, y)| x != y));
-        assert!(a.se.iter().all(|s| *s > 0.0));
+    fn estimated_standard_errors_scatter_around_the_true_one() {
+        let w = ShapleyWeights::new(3);
+        let table = cohort_table(&[10_000.0, 20_000.0, 30_000.0], &[0.0; 3]);
+        let claims = [1.0; 3];
+        let sd = 0.01;
+        let mut scorer = Scorer::new(
+            Scheme::ShapleyExact,
+            noisy(sd, 0.0),
+            SampledConfig::default(),
+        );
+        let mut out = Vec::new();
+        let (mut sum, mut n) = (0.0, 0usize);
+        for seed in 0..3000u64 {
+            let cohort = Cohort {
+                table: &table,
+                weights: &w,
+                claims: &claims,
+                seed,
+            };
+            scorer.measure(&cohort, 1, &mut out).expect("measures");
+            for s in &out[0].se {
+                sum += (s / (sd * w.noise_factor())).powi(2);
+                n += 1;
+            }
+        }
+        let mean = sum / n as f64;
+        // Var of χ²₇/7 is 2/7; the mean of 9000 has sd ≈ 0.0056.
+        assert!((mean - 1.0).abs() < 0.02, "mean se²/σ² = {mean}");
     }
 }

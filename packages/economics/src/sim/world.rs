@@ -1,9 +1,10 @@
 //! One simulation run: a population under one scheme for all rounds. Each round the parties
-//! decide whether to join, joiners' identities are shuffled into cohorts, each cohort is scored
-//! by its evaluators and paid by the on-chain reward rule, and every party learns from what it
-//! got.
+//! decide whether to join, joiners' identities are shuffled into cohorts, each cohort is
+//! measured by its panel of bonded evaluators, settled by the evaluator layer and paid by the
+//! on-chain reward rule, and every party learns from what it got.
 
-use cosmwasm_std::{Decimal, SignedDecimal, Uint128};
+use cosmwasm_std::Uint128;
+use fairshare_protocol::evaluation::EvaluatorVerdict;
 use fairshare_protocol::rewards::{compute_payout, Entry, RewardParams, Score, Verdict};
 use fairshare_shapley::ShapleyError;
 use rand::seq::SliceRandom;
@@ -15,7 +16,8 @@ use super::agent::{Learner, Party, Strategy};
 use super::config::SimConfig;
 use super::exact::{shapley_from_table, ShapleyWeights};
 use super::noise::derive;
-use super::schemes::{Aggregator, Cohort, Collusion, Scheme, Scorer};
+use super::panel::{reveal, settle, Panel, Reveal, Role};
+use super::schemes::{Cohort, Measurement, Noise, Scheme, Scorer};
 
 /// What one party accumulated over a run (Sybils: summed over their identities).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,12 +38,16 @@ pub struct PartyTotals {
     pub true_contribution: f64,
     /// Rounds it joined.
     pub rounds_joined: u32,
+    /// Identity-rounds it committed an update in.
+    pub committed: u32,
     /// Identity-rounds it joined and never committed.
     pub no_shows: u32,
     /// Identity-rounds classed as free-rider by the reward rule.
     pub flagged_free_rider: u32,
     /// Identity-rounds classed as harmful.
     pub flagged_harmful: u32,
+    /// Identity-rounds left unpaid (at or below the threshold, not significantly).
+    pub flagged_unpaid: u32,
     /// Whether it joined, round by round.
     pub joined: Vec<bool>,
 }
@@ -72,6 +78,71 @@ pub struct IdentityTotals {
     pub rounds: u32,
 }
 
+/// What one evaluator seat of the panel accumulated over a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluatorTotals {
+    /// How it behaved.
+    pub role: Role,
+    /// Cohorts (rounds) it bonded for.
+    pub cohorts: u32,
+    /// Cohorts in which it revealed a report.
+    pub revealed: u32,
+    /// Cohorts in which it revealed a fabricated score.
+    pub fabricated: u32,
+    /// Verdicts: within the consensus band.
+    pub consensus: u32,
+    /// Verdicts: outlier (unpaid).
+    pub outliers: u32,
+    /// Verdicts: deviant (unpaid and slashed).
+    pub deviants: u32,
+    /// Verdicts: no-show.
+    pub no_shows: u32,
+    /// Σ of its agreement over settled cohorts.
+    pub agreement: f64,
+    /// Pay from the evaluators' pools, utoken.
+    pub reward_utoken: f64,
+    /// Bond forfeited, utoken.
+    pub slash_utoken: f64,
+    /// Compute spent evaluating, utoken.
+    pub compute_cost_utoken: f64,
+    /// Opportunity cost of its bonds, utoken.
+    pub bond_cost_utoken: f64,
+}
+
+impl EvaluatorTotals {
+    fn new(role: Role) -> Self {
+        Self {
+            role,
+            cohorts: 0,
+            revealed: 0,
+            fabricated: 0,
+            consensus: 0,
+            outliers: 0,
+            deviants: 0,
+            no_shows: 0,
+            agreement: 0.0,
+            reward_utoken: 0.0,
+            slash_utoken: 0.0,
+            compute_cost_utoken: 0.0,
+            bond_cost_utoken: 0.0,
+        }
+    }
+
+    /// Reward minus slash, compute and bond opportunity cost, utoken.
+    pub fn net_utoken(&self) -> f64 {
+        self.reward_utoken - self.slash_utoken - self.compute_cost_utoken - self.bond_cost_utoken
+    }
+
+    /// Net per cohort it bonded for (`NaN` when it served none).
+    pub fn net_per_cohort(&self) -> f64 {
+        if self.cohorts == 0 {
+            f64::NAN
+        } else {
+            self.net_utoken() / f64::from(self.cohorts)
+        }
+    }
+}
+
 /// Everything a run produced, before it is reduced to metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -83,6 +154,8 @@ pub struct RunRecord {
     pub parties: Vec<PartyTotals>,
     /// Per identity.
     pub identities: Vec<IdentityTotals>,
+    /// Per evaluator seat.
+    pub evaluators: Vec<EvaluatorTotals>,
     /// Share of parties that joined, per round.
     pub participation: Vec<f64>,
     /// Mean noise-free U(N) of the round's cohorts (0 when none), per round.
@@ -93,12 +166,20 @@ pub struct RunRecord {
     pub cohorts_per_round: Vec<u32>,
     /// Cohorts run, in all.
     pub cohorts: u64,
+    /// Cohorts with at least one committed update (evaluated).
+    pub evaluated_cohorts: u64,
+    /// Evaluated cohorts that failed for lack of a quorum of revealed reports.
+    pub failed_cohorts: u64,
     /// Budget available in all (cohorts · budget), utoken.
     pub budget_available_utoken: f64,
-    /// Rewards paid in all, utoken.
+    /// Rewards paid to participants in all, utoken.
     pub paid_utoken: f64,
-    /// Slashes in all, utoken.
+    /// Participants' slashes in all, utoken.
     pub slashed_utoken: f64,
+    /// Pay to evaluators in all, utoken.
+    pub evaluator_paid_utoken: f64,
+    /// Evaluators' slashes in all, utoken.
+    pub evaluator_slashed_utoken: f64,
 }
 
 /// Why a run failed.
@@ -109,30 +190,13 @@ pub enum RunError {
     Shapley(#[from] ShapleyError),
 }
 
-/// The collusion set-up of a run, if any.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The evaluator panel and length of a run.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
-    /// Colluding evaluators (none in the main runs).
-    pub collusion: Option<Collusion>,
-    /// How reports are aggregated (the contract's median in the main runs).
-    pub aggregator: Aggregator,
+    /// The evaluators of every cohort (all honest in the main runs).
+    pub panel: Panel,
     /// Rounds to run.
     pub rounds: usize,
-}
-
-fn signed(x: f64) -> SignedDecimal {
-    let atomics = (x * 1e18).round();
-    let atomics = atomics.clamp(i128::MIN as f64, i128::MAX as f64) as i128;
-    SignedDecimal::from_atomics(atomics, 18).unwrap_or(if x < 0.0 {
-        SignedDecimal::MIN
-    } else {
-        SignedDecimal::MAX
-    })
-}
-
-fn unsigned(x: f64) -> Decimal {
-    let atomics = (x.max(0.0) * 1e18).round().min(u128::MAX as f64) as u128;
-    Decimal::from_atomics(atomics, 18).unwrap_or(Decimal::MAX)
 }
 
 /// Balanced cohort sizes for `n` identities with at most `cap` per cohort.
@@ -142,27 +206,39 @@ fn cohort_sizes(n: usize, cap: usize) -> impl Iterator<Item = usize> {
     (0..m).map(move |c| base + usize::from(c < extra))
 }
 
+/// The evaluators' measurement noise of `cfg`.
+pub fn noise(cfg: &SimConfig) -> Noise {
+    Noise {
+        shared_sd: cfg.noise_sd(),
+        own_sd: cfg.evaluator_noise * cfg.surrogate.a,
+        batches: cfg.validation_batches,
+    }
+}
+
 /// Runs `scheme` on `parties` (the population of seed `seed_index`).
 pub fn run(
     cfg: &SimConfig,
     parties: &[Party],
     scheme: Scheme,
     seed_index: usize,
-    opts: RunOptions,
+    opts: &RunOptions,
 ) -> Result<RunRecord, RunError> {
     let run_seed = derive(cfg.base_seed, &[seed_index as u64, 0xD1CE]);
     let mut rng = ChaCha8Rng::seed_from_u64(run_seed);
-    let params: RewardParams = cfg.reward_params();
+    let budget = Uint128::new(cfg.rewards.budget_utoken);
+    let evaluation = cfg.evaluator_params();
+    // Participants share what the evaluators' share leaves of the budget.
+    let params = RewardParams {
+        budget: budget - evaluation.budget(budget),
+        ..cfg.reward_params()
+    };
+    let dof = cfg.dof();
+    let bond = Uint128::new(cfg.evaluation.bond_utoken);
+    let bond_f = cfg.evaluation.bond_utoken as f64;
     let min_stake = Uint128::new(cfg.rewards.min_stake_utoken);
     let min_stake_f = cfg.rewards.min_stake_utoken as f64;
-    let mut scorer = Scorer::new(
-        scheme,
-        cfg.noise_sd(),
-        cfg.evaluators,
-        cfg.sampled.clone(),
-        opts.collusion,
-        opts.aggregator,
-    );
+    let panel = &opts.panel;
+    let mut scorer = Scorer::new(scheme, noise(cfg), cfg.sampled.clone());
     let weights: Vec<ShapleyWeights> = (0..=cfg.cohort_size).map(ShapleyWeights::new).collect();
 
     // Identities: party p owns first_identity[p] .. first_identity[p] + identities.
@@ -177,6 +253,8 @@ pub fn run(
             });
         }
     }
+    // The last consensus score of each identity, public on chain once its round settled.
+    let mut last_score: Vec<Option<Score>> = vec![None; identities.len()];
     let mut totals: Vec<PartyTotals> = parties
         .iter()
         .map(|_| PartyTotals {
@@ -190,22 +268,40 @@ pub fn run(
         seed_index,
         parties: Vec::new(),
         identities: Vec::new(),
+        evaluators: panel
+            .roles
+            .iter()
+            .map(|&r| EvaluatorTotals::new(r))
+            .collect(),
         participation: Vec::with_capacity(opts.rounds),
         mean_cohort_utility: Vec::with_capacity(opts.rounds),
         total_utility: Vec::with_capacity(opts.rounds),
         cohorts_per_round: Vec::with_capacity(opts.rounds),
         cohorts: 0,
+        evaluated_cohorts: 0,
+        failed_cohorts: 0,
         budget_available_utoken: 0.0,
         paid_utoken: 0.0,
         slashed_utoken: 0.0,
+        evaluator_paid_utoken: 0.0,
+        evaluator_slashed_utoken: 0.0,
     };
 
     let mut joiners: Vec<usize> = Vec::new();
     let mut round_reward = vec![0.0; parties.len()];
     let mut round_slash = vec![0.0; parties.len()];
-    let (mut plus, mut minus, mut claims, mut partners, mut members) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut plus, mut minus, mut claims, mut partners, mut members, mut last) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     let (mut scratch, mut table, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+    let mut measurements: Vec<Measurement> = Vec::new();
+    let mut reports: Vec<Option<Vec<Score>>> = vec![None; panel.size()];
+    let mut fabricated = vec![false; panel.size()];
     let mut entries: Vec<Entry> = Vec::new();
     let mut committed_flags: Vec<bool> = Vec::new();
 
@@ -246,6 +342,7 @@ pub fn run(
             claims.clear();
             partners.clear();
             members.clear();
+            last.clear();
             for &id in chunk {
                 let party = &parties[identities[id].party];
                 let commits =
@@ -259,10 +356,12 @@ pub fn run(
                     minus.push(party.identity_poison_tokens());
                     claims.push(party.identity_claim());
                     partners.push(party.partner);
+                    last.push(last_score[id]);
                 }
             }
             let k = members.len();
-            let evaluation = if k > 0 {
+            // The evaluator layer: measure, reveal, settle (no cohort to evaluate: idle).
+            let settlement = if k > 0 {
                 cfg.surrogate.table(&plus, &minus, &mut scratch, &mut table);
                 shapley_from_table(&table, &weights[k], &mut truth);
                 utility_sum += table[(1 << k) - 1];
@@ -270,25 +369,70 @@ pub fn run(
                     table: &table,
                     weights: &weights[k],
                     claims: &claims,
-                    partners: &partners,
                     seed: derive(run_seed, &[t as u64, c as u64]),
                 };
-                Some(scorer.evaluate(&cohort)?)
+                scorer.measure(&cohort, panel.size(), &mut measurements)?;
+                fabricated.fill(false);
+                for (e, (&role, m)) in panel.roles.iter().zip(&measurements).enumerate() {
+                    let mut out = reports[e].take().unwrap_or_default();
+                    match reveal(role, m, &partners, &last, panel.factor, &mut out) {
+                        Reveal::Absent => {}
+                        r => {
+                            fabricated[e] = r == Reveal::Fabricated;
+                            reports[e] = Some(out);
+                        }
+                    }
+                }
+                let s = settle(&evaluation, bond, panel.quorum, budget, &reports, k);
+                record.evaluated_cohorts += 1;
+                record.failed_cohorts += u64::from(s.failed);
+                for (e, o) in s.evaluators.iter().enumerate() {
+                    let ev = &mut record.evaluators[e];
+                    ev.cohorts += 1;
+                    ev.revealed += u32::from(reports[e].is_some());
+                    ev.fabricated += u32::from(fabricated[e]);
+                    ev.bond_cost_utoken += cfg.evaluation.bond_opportunity_rate * bond_f;
+                    if ev.role.computes() {
+                        ev.compute_cost_utoken += cfg.evaluation.compute_cost_utoken;
+                    }
+                    if !s.failed {
+                        match o.verdict {
+                            EvaluatorVerdict::Consensus => ev.consensus += 1,
+                            EvaluatorVerdict::Outlier => ev.outliers += 1,
+                            EvaluatorVerdict::Deviant => ev.deviants += 1,
+                            EvaluatorVerdict::NoShow => ev.no_shows += 1,
+                            EvaluatorVerdict::Disputed => {}
+                        }
+                        ev.agreement += o.agreement;
+                    } else if o.verdict == EvaluatorVerdict::NoShow {
+                        ev.no_shows += 1;
+                    }
+                    ev.reward_utoken += o.reward as f64;
+                    ev.slash_utoken += o.slash as f64;
+                    record.evaluator_paid_utoken += o.reward as f64;
+                    record.evaluator_slashed_utoken += o.slash as f64;
+                }
+                if !s.failed {
+                    for (&id, score) in members.iter().zip(&s.scores) {
+                        last_score[id] = Some(*score);
+                    }
+                }
+                Some(s)
             } else {
                 None
             };
-            // The reward rule, exactly as the contract applies it.
+            let failed = settlement.as_ref().is_some_and(|s| s.failed);
+            // The reward rule, exactly as the contract applies it; a failed round returns
+            // every stake and pays nobody.
             entries.clear();
             let mut next = 0;
             for &commits in &committed_flags {
                 let score = if commits {
-                    let ev = evaluation.as_ref().expect("a committed member means k > 0");
-                    let s = Score {
-                        value: signed(ev.phi[next]),
-                        std_error: unsigned(ev.se[next]),
-                    };
+                    let s = settlement
+                        .as_ref()
+                        .and_then(|s| s.scores.get(next).copied());
                     next += 1;
-                    Some(s)
+                    s
                 } else {
                     None
                 };
@@ -297,15 +441,15 @@ pub fn run(
                     score,
                 });
             }
-            // The on-chain rule sizes the pool from the non-harmful scores themselves.
-            let payout = compute_payout(&params, &entries);
+            let payout = (!failed).then(|| compute_payout(&params, &entries, dof));
             let mut next = 0;
-            for ((&id, outcome), &commits) in
-                chunk.iter().zip(&payout.outcomes).zip(&committed_flags)
-            {
+            for (i, (&id, &commits)) in chunk.iter().zip(&committed_flags).enumerate() {
                 let p = identities[id].party;
                 let party = &parties[p];
-                let (reward, slash) = (outcome.reward.u128() as f64, outcome.slash.u128() as f64);
+                let outcome = payout.as_ref().map(|pay| pay.outcomes[i]);
+                let (reward, slash) = outcome.map_or((0.0, 0.0), |o| {
+                    (o.reward.u128() as f64, o.slash.u128() as f64)
+                });
                 record.paid_utoken += reward;
                 record.slashed_utoken += slash;
                 round_reward[p] += reward;
@@ -316,11 +460,12 @@ pub fn run(
                 let tot = &mut totals[p];
                 tot.reward_utoken += reward;
                 tot.slash_utoken += slash;
-                match outcome.verdict {
-                    Verdict::FreeRider => tot.flagged_free_rider += 1,
-                    Verdict::Harmful => tot.flagged_harmful += 1,
-                    Verdict::NoShow => tot.no_shows += 1,
-                    Verdict::Contributor => {}
+                match outcome.map(|o| o.verdict) {
+                    Some(Verdict::FreeRider) => tot.flagged_free_rider += 1,
+                    Some(Verdict::Harmful) => tot.flagged_harmful += 1,
+                    Some(Verdict::NoShow) => tot.no_shows += 1,
+                    Some(Verdict::Unpaid) => tot.flagged_unpaid += 1,
+                    Some(Verdict::Contributor) | None => {}
                 }
                 if commits {
                     let compute_tokens = party.identity_compute_tokens();
@@ -330,6 +475,7 @@ pub fn run(
                     tot.compute_cost_utoken += compute;
                     tot.compute_tokens += compute_tokens;
                     tot.true_contribution += truth[next];
+                    tot.committed += 1;
                     next += 1;
                 }
             }
@@ -352,11 +498,10 @@ pub fn run(
     Ok(record)
 }
 
-/// The run options of the main comparison: no collusion, the contract's median.
+/// The run options of the main comparison: an honest panel of `cfg.evaluators`.
 pub fn main_options(cfg: &SimConfig) -> RunOptions {
     RunOptions {
-        collusion: None,
-        aggregator: Aggregator::Median,
+        panel: Panel::honest(cfg.evaluators, cfg.evaluation.quorum),
         rounds: cfg.rounds,
     }
 }
@@ -387,7 +532,7 @@ pub(crate) mod tests {
     fn run_small(scheme: Scheme) -> (Vec<Party>, RunRecord) {
         let cfg = small();
         let parties = seed_population(&cfg, 0);
-        let r = run(&cfg, &parties, scheme, 0, main_options(&cfg)).expect("runs");
+        let r = run(&cfg, &parties, scheme, 0, &main_options(&cfg)).expect("runs");
         (parties, r)
     }
 
@@ -407,16 +552,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn decimals_round_trip() {
-        assert_eq!(
-            signed(-0.25),
-            SignedDecimal::from_atomics(-25i128, 2).expect("fits")
-        );
-        assert_eq!(unsigned(-1.0), Decimal::zero());
-        assert_eq!(unsigned(0.5), Decimal::percent(50));
-    }
-
-    #[test]
     fn a_run_is_deterministic_for_its_seed() {
         let (_, a) = run_small(Scheme::ShapleySampled);
         let (_, b) = run_small(Scheme::ShapleySampled);
@@ -427,7 +562,7 @@ pub(crate) mod tests {
             &seed_population(&cfg, 1),
             Scheme::ShapleySampled,
             1,
-            main_options(&cfg),
+            &main_options(&cfg),
         )
         .expect("runs");
         assert_ne!(
@@ -445,9 +580,22 @@ pub(crate) mod tests {
             assert_eq!(paid, r.paid_utoken);
             assert_eq!(slashed, r.slashed_utoken);
             assert!(
-                r.paid_utoken <= r.budget_available_utoken,
+                r.paid_utoken + r.evaluator_paid_utoken <= r.budget_available_utoken,
                 "{scheme}: pays at most the budgets"
             );
+            let to_evaluators: f64 = r.evaluators.iter().map(|e| e.reward_utoken).sum();
+            assert_eq!(to_evaluators, r.evaluator_paid_utoken);
+            // An honest panel is paid its share of every evaluated cohort's budget, bar
+            // rounding, and never slashed.
+            let cfg = small();
+            let share = cfg.evaluation.share * cfg.rewards.budget_utoken as f64;
+            let due = share * r.evaluated_cohorts as f64;
+            assert!(
+                to_evaluators <= due && to_evaluators >= due - 3.0 * r.evaluated_cohorts as f64,
+                "{scheme}: {to_evaluators} of {due}"
+            );
+            assert_eq!(r.evaluator_slashed_utoken, 0.0);
+            assert_eq!(r.failed_cohorts, 0);
             let ident: f64 = r.identities.iter().map(|i| i.reward_utoken).sum();
             assert_eq!(ident, paid);
             // Every identity-round bonds the minimum stake.
