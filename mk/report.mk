@@ -29,7 +29,12 @@ FORCE:
 simulate: fonts $(FAIRSHARE) ## the economics simulation (1000 agents × 200 rounds × 5 schemes × 10 seeds) → report/
 	$(FAIRSHARE) simulate --out $(REPORT_DIR) \
 	  $(if $(wildcard $(REPORT_DIR)/demo/calibration.json),--calibration $(REPORT_DIR)/demo/calibration.json) \
-	  $(foreach run,$(wildcard $(REPORT_DIR)/demo/run.json $(REPORT_DIR)/demo-smollm2/run.json),--demo $(run))
+	  $(foreach run,$(wildcard $(REPORT_DIR)/demo/run.json $(REPORT_DIR)/demo-lying-*/run.json $(REPORT_DIR)/demo-smollm2/run.json),--demo $(run))
+
+.PHONY: demo-lying
+demo-lying: assets fonts $(FAIRSHARE) ## the run with a lying evaluator: disputed and struck out (4 evaluators), and outvoted with a fabricated table (3) → report/demo-lying-*
+	$(FAIRSHARE) demo --lying-evaluator inconsistent --evaluators 4 --out $(REPORT_DIR)/demo-lying-disputed
+	$(FAIRSHARE) demo --lying-evaluator consistent --out $(REPORT_DIR)/demo-lying-outvoted
 
 .PHONY: demo-wasmd
 demo-wasmd: assets fonts localnet $(FAIRSHARE) ## the federated run on the localnet's wasmd node (phases of 4 min each; ≈ 25 min)

@@ -32,17 +32,25 @@ fn round(n: usize) -> Result<(usize, f64)> {
         .collect();
     let mut chain = EmbeddedChain::deploy(DeployOptions::with_evaluators(
         evaluators.iter().map(|a| a.to_string()).collect(),
-        2,
+        3,
     ))?;
     let keys: Vec<_> = (0..n).map(|i| chain.key(&format!("p{i}"))).collect();
     for k in &keys {
         chain.fund(k.address(), 1_000)?;
+    }
+    let bond = chain.rm_config()?.params.evaluation.min_bond.u128();
+    for e in &evaluators {
+        chain.fund(e.as_str(), bond)?;
     }
     let t = Instant::now();
     let mut msgs = 0;
     let round = chain.open_round("bench")?;
     for k in &keys {
         chain.join(k, round, 1_000)?;
+        msgs += 1;
+    }
+    for e in &evaluators {
+        chain.serve(e, round, bond)?;
         msgs += 1;
     }
     chain.advance(10);
@@ -56,10 +64,14 @@ fn round(n: usize) -> Result<(usize, f64)> {
         msgs += 1;
     }
     chain.advance(20);
+    let salt = [7u8; 32];
+    let mut reports = vec![];
     for e in &evaluators {
         let report = Report {
             aggregate_hash: HexBinary::from(update_hash(b"agg").to_vec()),
+            table_hash: HexBinary::from(update_hash(b"table").to_vec()),
             delta_u: "0.5".parse()?,
+            dof: 7,
             scores: keys
                 .iter()
                 .map(|k| ParticipantScore {
@@ -69,9 +81,17 @@ fn round(n: usize) -> Result<(usize, f64)> {
                 })
                 .collect(),
         };
-        chain.report(e, round, report)?;
+        chain.commit_report(e, round, &report, &salt)?;
+        reports.push(report);
         msgs += 1;
     }
+    chain.advance(20);
+    for (e, report) in evaluators.iter().zip(reports) {
+        chain.reveal_report(e, round, report, &salt)?;
+        msgs += 1;
+    }
+    // Past the reveal and dispute windows.
+    chain.advance(15);
     chain.settle(&relayer, round)?;
     msgs += 1;
     for k in &keys {
@@ -83,12 +103,12 @@ fn round(n: usize) -> Result<(usize, f64)> {
 
 /// Seconds for `msgs` CW20 transfers on a fresh deployment (the baseline).
 fn transfers(msgs: usize) -> Result<f64> {
+    let app = cw_multi_test::App::default();
     let mut chain = EmbeddedChain::deploy(DeployOptions::with_evaluators(
-        vec![cw_multi_test::App::default()
-            .api()
-            .addr_make("ev")
-            .to_string()],
-        1,
+        (0..3)
+            .map(|i| app.api().addr_make(&format!("ev{i}")).to_string())
+            .collect(),
+        3,
     ))?;
     let to = chain.addr("to");
     let t = Instant::now();

@@ -360,6 +360,36 @@ impl EmbeddedChain {
             .ok_or_else(|| anyhow!("OpenRound returned no round_id"))
     }
 
+    /// Pays `amount` of the stake asset into the escrow with `native` (native coin) or
+    /// `hook` (CW20 `Send`).
+    fn pay_escrow(
+        &mut self,
+        who: &Addr,
+        amount: u128,
+        native: &escrow::ExecuteMsg,
+        hook: &escrow::ReceiveMsg,
+    ) -> Result<AppResponse> {
+        let escrow_addr = self.d.escrow.clone();
+        match self.stake.clone() {
+            StakeKind::Native(denom) => {
+                self.exec(who, &escrow_addr, native, &coins(amount, denom.as_str()))
+            }
+            StakeKind::Cw20 => {
+                let token = self.d.token.clone();
+                self.exec(
+                    who,
+                    &token,
+                    &Cw20ExecuteMsg::Send {
+                        contract: escrow_addr.to_string(),
+                        amount: Uint128::new(amount),
+                        msg: cosmwasm_std::to_json_binary(hook)?,
+                    },
+                    &[],
+                )
+            }
+        }
+    }
+
     /// `key` bonds `stake` and joins `round_id`.
     pub fn join(
         &mut self,
@@ -368,35 +398,110 @@ impl EmbeddedChain {
         stake: u128,
     ) -> Result<AppResponse> {
         let who = Addr::unchecked(key.address());
-        let escrow_addr = self.d.escrow.clone();
-        match self.stake.clone() {
-            StakeKind::Native(denom) => self.exec(
-                &who,
-                &escrow_addr,
-                &escrow::ExecuteMsg::Join {
-                    round_id,
-                    pubkey: key.pubkey(),
-                },
-                &coins(stake, denom.as_str()),
-            ),
-            StakeKind::Cw20 => {
-                let hook = cosmwasm_std::to_json_binary(&escrow::ReceiveMsg::Join {
-                    round_id,
-                    pubkey: key.pubkey(),
-                })?;
-                let token = self.d.token.clone();
-                self.exec(
-                    &who,
-                    &token,
-                    &Cw20ExecuteMsg::Send {
-                        contract: escrow_addr.to_string(),
-                        amount: Uint128::new(stake),
-                        msg: hook,
-                    },
-                    &[],
-                )
-            }
-        }
+        let pubkey = key.pubkey();
+        self.pay_escrow(
+            &who,
+            stake,
+            &escrow::ExecuteMsg::Join {
+                round_id,
+                pubkey: pubkey.clone(),
+            },
+            &escrow::ReceiveMsg::Join { round_id, pubkey },
+        )
+    }
+
+    /// `evaluator` bonds `bond` to serve in `round_id`.
+    pub fn serve(&mut self, evaluator: &Addr, round_id: u64, bond: u128) -> Result<AppResponse> {
+        self.pay_escrow(
+            evaluator,
+            bond,
+            &escrow::ExecuteMsg::Serve { round_id },
+            &escrow::ReceiveMsg::Serve { round_id },
+        )
+    }
+
+    /// `evaluator` commits to `report` with `salt` (only its digest goes on chain).
+    pub fn commit_report(
+        &mut self,
+        evaluator: &Addr,
+        round_id: u64,
+        report: &Report,
+        salt: &[u8; 32],
+    ) -> Result<AppResponse> {
+        let rm = self.d.round_manager.clone();
+        let digest = fairshare_protocol::report::digest(
+            rm.as_str(),
+            round_id,
+            evaluator.as_str(),
+            report,
+            salt,
+        );
+        self.exec(
+            evaluator,
+            &rm,
+            &rm::ExecuteMsg::CommitReport {
+                round_id,
+                digest: cosmwasm_std::HexBinary::from(digest.to_vec()),
+            },
+            &[],
+        )
+    }
+
+    /// `evaluator` reveals the report it committed to.
+    pub fn reveal_report(
+        &mut self,
+        evaluator: &Addr,
+        round_id: u64,
+        report: Report,
+        salt: &[u8; 32],
+    ) -> Result<AppResponse> {
+        let rm = self.d.round_manager.clone();
+        self.exec(
+            evaluator,
+            &rm,
+            &rm::ExecuteMsg::RevealReport {
+                round_id,
+                report,
+                salt: cosmwasm_std::HexBinary::from(salt.to_vec()),
+            },
+            &[],
+        )
+    }
+
+    /// `challenger` disputes `evaluator`'s report with `table`, bonding `deposit`.
+    pub fn dispute(
+        &mut self,
+        challenger: &Addr,
+        round_id: u64,
+        evaluator: &Addr,
+        table: fairshare_protocol::report::UtilityTable,
+        deposit: u128,
+    ) -> Result<AppResponse> {
+        self.pay_escrow(
+            challenger,
+            deposit,
+            &escrow::ExecuteMsg::Dispute {
+                round_id,
+                evaluator: evaluator.to_string(),
+                table: table.clone(),
+            },
+            &escrow::ReceiveMsg::Dispute {
+                round_id,
+                evaluator: evaluator.to_string(),
+                table,
+            },
+        )
+    }
+
+    /// An evaluator's standing in an ended round.
+    pub fn evaluator_result(&self, round_id: u64, evaluator: &Addr) -> Result<rm::EvaluatorResult> {
+        Ok(self.app.wrap().query_wasm_smart(
+            self.d.round_manager.clone(),
+            &rm::QueryMsg::EvaluatorResult {
+                round_id,
+                evaluator: evaluator.to_string(),
+            },
+        )?)
     }
 
     /// `key`'s signed commitment to `update_hash` in `round_id` on this chain.
@@ -430,21 +535,6 @@ impl EmbeddedChain {
                 round_id,
                 commitments,
             },
-            &[],
-        )
-    }
-
-    pub fn report(
-        &mut self,
-        evaluator: &Addr,
-        round_id: u64,
-        report: Report,
-    ) -> Result<AppResponse> {
-        let rm = self.d.round_manager.clone();
-        self.exec(
-            evaluator,
-            &rm,
-            &rm::ExecuteMsg::SubmitReport { round_id, report },
             &[],
         )
     }

@@ -6,6 +6,7 @@ use cw20::{Cw20Coin, Cw20ExecuteMsg, MinterResponse};
 use fairshare_protocol::asset::StakeAsset;
 use fairshare_protocol::dao::{self, ConfigUpdate, Duration};
 use fairshare_protocol::escrow;
+use fairshare_protocol::evaluation::EvaluatorParams;
 use fairshare_protocol::rewards::RewardParams;
 use fairshare_protocol::round_manager::{self as rm, RoundParams, Schedule};
 
@@ -41,6 +42,8 @@ pub fn default_params(evaluators: Vec<String>, quorum: u32) -> RoundParams {
             join_blocks: 10,
             train_blocks: 20,
             eval_blocks: 20,
+            reveal_blocks: 10,
+            dispute_blocks: 5,
             settle_blocks: 20,
         },
         min_participants: 2,
@@ -54,9 +57,31 @@ pub fn default_params(evaluators: Vec<String>, quorum: u32) -> RoundParams {
             slash_free_rider: Decimal::percent(50),
             slash_harmful: Decimal::one(),
             slash_no_show: Decimal::percent(25),
+            harm_alpha: Decimal::percent(1),
         },
-        outlier_tolerance: Decimal::percent(5),
+        evaluation: default_evaluator_params(),
         max_update_norm: Decimal::from_ratio(100u128, 1u128),
+    }
+}
+
+/// Evaluator-layer parameters used by the demo and tests unless they say otherwise: a bond of
+/// at least 1,000 stake units, 10% of the budget for the evaluators, outliers beyond 10% of
+/// the round's Σ|φ| unpaid and beyond 50% slashed by half, no-shows slashed by a quarter, a
+/// report that does not follow from its own table slashed whole (half of that to its
+/// challenger), a dispute deposit of 500, and evaluator bonds held 10 blocks after a round
+/// ends for the DAO to penalise on re-execution evidence.
+pub fn default_evaluator_params() -> EvaluatorParams {
+    EvaluatorParams {
+        min_bond: Uint128::new(1_000),
+        share: Decimal::percent(10),
+        outlier_fraction: Decimal::percent(10),
+        slash_outlier_above: Decimal::percent(50),
+        slash_outlier: Decimal::percent(50),
+        slash_no_show: Decimal::percent(25),
+        slash_disputed: Decimal::one(),
+        dispute_deposit: Uint128::new(500),
+        challenger_share: Decimal::percent(50),
+        appeal_blocks: 10,
     }
 }
 
@@ -73,6 +98,19 @@ pub fn default_dao_rules() -> ConfigUpdate {
         execution_window: Duration::Height(100),
         deposit: Uint128::new(1_000),
     }
+}
+
+/// An appeal window (blocks an evaluator's bond stays locked after its round ends) long enough
+/// for a DAO with `rules` to pass and execute a `penalize_evaluator` proposal opened when the
+/// round ends: its voting period and timelock, plus as many blocks again for someone to
+/// re-execute the table and propose. Block counts only; a time-based period counts 5 s blocks.
+pub fn appeal_blocks_for(rules: &ConfigUpdate) -> u64 {
+    let blocks = |d: &Duration| match d {
+        Duration::Height(h) => *h,
+        Duration::Time(s) => s.div_ceil(5),
+    };
+    let vote = blocks(&rules.voting_period) + rules.timelock.as_ref().map_or(0, blocks);
+    2 * vote + 1
 }
 
 /// Who plays the deployment's fixed roles.
@@ -260,9 +298,11 @@ pub fn spec_for(label: &str) -> rm::RoundSpec {
 
 /// Round operations, written once for every backend.
 pub mod round {
+    use cosmwasm_std::HexBinary;
     use cosmwasm_std::{coins, to_json_binary, Uint128};
     use cw20::Cw20ExecuteMsg;
     use fairshare_protocol::escrow;
+    use fairshare_protocol::report::{digest, UtilityTable};
     use fairshare_protocol::round_manager::{self as rm, Report, RoundResponse, SignedCommitment};
 
     use super::{Deployment, StakeKind};
@@ -297,25 +337,18 @@ pub mod round {
         stake: u128,
     ) -> Result<TxOutcome, ChainError> {
         let pubkey = key.pubkey();
-        match stake_kind {
-            StakeKind::Native(denom) => chain.exec(
-                key,
-                d.escrow.as_str(),
-                &escrow::ExecuteMsg::Join { round_id, pubkey },
-                &coins(stake, denom),
-            ),
-            StakeKind::Cw20 => chain.exec(
-                key,
-                d.token.as_str(),
-                &Cw20ExecuteMsg::Send {
-                    contract: d.escrow.to_string(),
-                    amount: Uint128::new(stake),
-                    msg: to_json_binary(&escrow::ReceiveMsg::Join { round_id, pubkey })
-                        .map_err(|e| ChainError::Other(e.to_string()))?,
-                },
-                &[],
-            ),
-        }
+        pay_escrow(
+            chain,
+            d,
+            stake_kind,
+            key,
+            stake,
+            &escrow::ExecuteMsg::Join {
+                round_id,
+                pubkey: pubkey.clone(),
+            },
+            &escrow::ReceiveMsg::Join { round_id, pubkey },
+        )
     }
 
     /// Posts signed commitments in batches of `batch_size` (anyone may post).
@@ -343,20 +376,229 @@ pub mod round {
             .collect()
     }
 
-    /// An evaluator reports its scores.
-    pub fn report(
+    /// Sends `amount` of the stake asset to the escrow with `native` (native coin) or
+    /// `hook` (CW20 `Send`).
+    fn pay_escrow(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        stake_kind: &StakeKind,
+        key: &ParticipantKey,
+        amount: u128,
+        native: &escrow::ExecuteMsg,
+        hook: &escrow::ReceiveMsg,
+    ) -> Result<TxOutcome, ChainError> {
+        match stake_kind {
+            StakeKind::Native(denom) => {
+                chain.exec(key, d.escrow.as_str(), native, &coins(amount, denom))
+            }
+            StakeKind::Cw20 => chain.exec(
+                key,
+                d.token.as_str(),
+                &Cw20ExecuteMsg::Send {
+                    contract: d.escrow.to_string(),
+                    amount: Uint128::new(amount),
+                    msg: to_json_binary(hook).map_err(|e| ChainError::Other(e.to_string()))?,
+                },
+                &[],
+            ),
+        }
+    }
+
+    /// An evaluator of the round's list bonds `bond` to serve in `round_id`.
+    pub fn serve(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        stake_kind: &StakeKind,
+        evaluator: &ParticipantKey,
+        round_id: u64,
+        bond: u128,
+    ) -> Result<TxOutcome, ChainError> {
+        pay_escrow(
+            chain,
+            d,
+            stake_kind,
+            evaluator,
+            bond,
+            &escrow::ExecuteMsg::Serve { round_id },
+            &escrow::ReceiveMsg::Serve { round_id },
+        )
+    }
+
+    /// A bonded evaluator commits to `report` with `salt` (only the digest goes on chain).
+    pub fn commit_report(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        evaluator: &ParticipantKey,
+        round_id: u64,
+        report: &Report,
+        salt: &[u8; 32],
+    ) -> Result<TxOutcome, ChainError> {
+        let digest = digest(
+            d.round_manager.as_str(),
+            round_id,
+            evaluator.address(),
+            report,
+            salt,
+        );
+        chain.exec(
+            evaluator,
+            d.round_manager.as_str(),
+            &rm::ExecuteMsg::CommitReport {
+                round_id,
+                digest: HexBinary::from(digest.to_vec()),
+            },
+            &[],
+        )
+    }
+
+    /// The evaluator opens the report it committed to.
+    pub fn reveal_report(
         chain: &mut dyn Chain,
         d: &Deployment,
         evaluator: &ParticipantKey,
         round_id: u64,
         report: Report,
+        salt: &[u8; 32],
     ) -> Result<TxOutcome, ChainError> {
         chain.exec(
             evaluator,
             d.round_manager.as_str(),
-            &rm::ExecuteMsg::SubmitReport { round_id, report },
+            &rm::ExecuteMsg::RevealReport {
+                round_id,
+                report,
+                salt: HexBinary::from(salt.to_vec()),
+            },
             &[],
         )
+    }
+
+    /// `challenger` disputes `evaluator`'s revealed report with the table it committed to,
+    /// bonding `deposit`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn dispute(
+        chain: &mut dyn Chain,
+        d: &Deployment,
+        stake_kind: &StakeKind,
+        challenger: &ParticipantKey,
+        round_id: u64,
+        evaluator: &str,
+        table: UtilityTable,
+        deposit: u128,
+    ) -> Result<TxOutcome, ChainError> {
+        pay_escrow(
+            chain,
+            d,
+            stake_kind,
+            challenger,
+            deposit,
+            &escrow::ExecuteMsg::Dispute {
+                round_id,
+                evaluator: evaluator.to_string(),
+                table: table.clone(),
+            },
+            &escrow::ReceiveMsg::Dispute {
+                round_id,
+                evaluator: evaluator.to_string(),
+                table,
+            },
+        )
+    }
+
+    /// An evaluator's standing in an ended round.
+    pub fn evaluator_result(
+        chain: &dyn Chain,
+        d: &Deployment,
+        round_id: u64,
+        evaluator: &str,
+    ) -> Result<rm::EvaluatorResult, ChainError> {
+        chain.query(
+            d.round_manager.as_str(),
+            &rm::QueryMsg::EvaluatorResult {
+                round_id,
+                evaluator: evaluator.to_string(),
+            },
+        )
+    }
+
+    /// The report `evaluator` revealed in `round_id`, read back from the chain (its summary and
+    /// every score, across pages); `None` before its reveal.
+    pub fn revealed_report(
+        chain: &dyn Chain,
+        d: &Deployment,
+        round_id: u64,
+        evaluator: &str,
+    ) -> Result<Option<Report>, ChainError> {
+        let mut after: Option<String> = None;
+        let info = loop {
+            let page: rm::ReportsResponse = chain.query(
+                d.round_manager.as_str(),
+                &rm::QueryMsg::Reports {
+                    round_id,
+                    start_after: after.clone(),
+                    limit: Some(30),
+                },
+            )?;
+            let Some(last) = page.reports.last() else {
+                return Ok(None);
+            };
+            after = Some(last.evaluator.to_string());
+            if let Some(found) = page
+                .reports
+                .into_iter()
+                .find(|r| r.evaluator.as_str() == evaluator)
+            {
+                break found;
+            }
+        };
+        let mut scores: Vec<rm::ParticipantScore> = Vec::new();
+        loop {
+            let page: rm::ReportScoresResponse = chain.query(
+                d.round_manager.as_str(),
+                &rm::QueryMsg::ReportScores {
+                    round_id,
+                    evaluator: evaluator.to_string(),
+                    start_after: scores.last().map(|s| s.participant.clone()),
+                    limit: Some(100),
+                },
+            )?;
+            if page.scores.is_empty() {
+                break;
+            }
+            scores.extend(page.scores);
+        }
+        Ok(Some(Report {
+            aggregate_hash: info.aggregate_hash,
+            table_hash: info.table_hash,
+            delta_u: info.delta_u,
+            dof: info.dof,
+            scores,
+        }))
+    }
+
+    /// The disputes heard in a round.
+    pub fn disputes(
+        chain: &dyn Chain,
+        d: &Deployment,
+        round_id: u64,
+    ) -> Result<Vec<rm::DisputeInfo>, ChainError> {
+        let r: rm::DisputesResponse = chain.query(
+            d.round_manager.as_str(),
+            &rm::QueryMsg::Disputes { round_id },
+        )?;
+        Ok(r.disputes)
+    }
+
+    /// The bonded evaluators of a round.
+    pub fn evaluators(
+        chain: &dyn Chain,
+        d: &Deployment,
+        round_id: u64,
+    ) -> Result<Vec<rm::EvaluatorInfo>, ChainError> {
+        let r: rm::EvaluatorsResponse = chain.query(
+            d.round_manager.as_str(),
+            &rm::QueryMsg::Evaluators { round_id },
+        )?;
+        Ok(r.evaluators)
     }
 
     /// One page of a round's settlement (or its failure); `limit` in work units.

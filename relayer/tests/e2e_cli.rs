@@ -1,12 +1,16 @@
 //! The `fairshare` command against a real wasmd node, exactly as a user runs it:
 //! deploy, open, join, submit bundles (a NaN-filled one is refused), relay (twice: the second
-//! posts nothing), report, settle, claim, and a DAO proposal that changes the budget.
+//! posts nothing), three evaluators bond, commit and reveal, verify-report (a lie is caught),
+//! a pointless dispute refused before it costs a deposit, settle, claim in every role, a
+//! re-execution turned into a slashing proposal, and a DAO proposal that changes the budget.
 //! Needs `make localnet` (run by `make e2e`); ignored by a plain `cargo test`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use cosmwasm_std::HexBinary;
+use fairshare_protocol::report::{self, Estimator, UtilityTable};
 use fairshare_relayer::bundle::write::{bundle, Module};
 use serde_json::Value;
 
@@ -15,6 +19,21 @@ struct Cli {
 }
 
 impl Cli {
+    /// Runs without --json: (success, stdout, stderr).
+    fn plain(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     fn run(&self, args: &[&str]) -> Result<Value, String> {
         let out = Command::new(env!("CARGO_BIN_EXE_fairshare"))
             .arg("--config")
@@ -76,11 +95,12 @@ fn a_user_plays_a_round_with_the_fairshare_command() {
     std::fs::write(
         &config,
         format!(
-            "accounts = {:?}\nartifacts = {:?}\ndeployment = {:?}\nspool = {:?}\n",
+            "accounts = {:?}\nartifacts = {:?}\ndeployment = {:?}\nspool = {:?}\nsealed = {:?}\n",
             repo().join("localnet/accounts.toml"),
             repo().join("artifacts"),
             dir.join("deployment.json"),
             dir.join("spool"),
+            dir.join("sealed"),
         ),
     )
     .expect("config");
@@ -108,6 +128,10 @@ fn a_user_plays_a_round_with_the_fairshare_command() {
         .to_string();
     let status = cli.ok(&["round", "status", &round]);
     let base_model = status["spec"]["base_model_hash"]
+        .as_str()
+        .expect("hash")
+        .to_string();
+    let validation_set = status["spec"]["validation_set_hash"]
         .as_str()
         .expect("hash")
         .to_string();
@@ -175,28 +199,126 @@ fn a_user_plays_a_round_with_the_fairshare_command() {
         "a restarted relayer does not double-post"
     );
 
+    let evaluators = ["evaluator1", "evaluator2", "evaluator3"];
+    for e in evaluators {
+        cli.ok(&["evaluator", "serve", "--as", e, "--round", &round]);
+    }
     cli.wait_phase(&round, "evaluating");
+    // Every evaluator measured the same exact table; the report follows from it.
+    let names = [address_of("participant4"), address_of("participant5")];
+    let table = UtilityTable {
+        participants: names.to_vec(),
+        validation_set_hash: HexBinary::from_hex(&validation_set).expect("hex"),
+        estimator: Estimator::Exact,
+        utilities: report::pack_utilities(&[0.0, 0.3, 0.1, 0.5]).expect("finite"),
+    };
     let report = serde_json::json!({
         "aggregate_hash": "00".repeat(32),
+        "table_hash": hex::encode(table.hash()),
         "delta_u": "0.5",
+        "dof": 7,
         "scores": [
-            {"participant": address_of("participant4"), "value": "0.3", "std_error": "0.001"},
-            {"participant": address_of("participant5"), "value": "0.2", "std_error": "0.001"},
+            {"participant": names[0], "value": "0.35", "std_error": "0.001"},
+            {"participant": names[1], "value": "0.15", "std_error": "0.001"},
         ],
     });
+    let table_file = dir.join("table.json");
+    std::fs::write(&table_file, serde_json::to_vec(&table).expect("json")).expect("writes");
     let report_file = dir.join("report.json");
     std::fs::write(&report_file, report.to_string()).expect("writes");
-    for e in ["evaluator1", "evaluator2"] {
-        cli.ok(&[
-            "report",
+    let (tf, rf) = (
+        table_file.to_str().expect("utf-8"),
+        report_file.to_str().expect("utf-8"),
+    );
+    let (ok, stdout, _) = cli.plain(&["verify-report", "--table", tf, "--report", rf]);
+    assert!(ok && stdout.contains("every φ and ΔU follows"), "{stdout}");
+    let mut lie = report.clone();
+    lie["scores"][1]["value"] = Value::String("0.45".into());
+    let lie_file = dir.join("lie.json");
+    std::fs::write(&lie_file, lie.to_string()).expect("writes");
+    let (ok, stdout, stderr) = cli.plain(&[
+        "verify-report",
+        "--table",
+        tf,
+        "--report",
+        lie_file.to_str().expect("utf-8"),
+    ]);
+    assert!(!ok, "a lie exits non-zero");
+    assert!(
+        stdout.contains("DOES NOT") && stderr.contains("does not follow"),
+        "{stdout}{stderr}"
+    );
+    // An evaluator cannot commit to a report its own table contradicts.
+    let err = cli
+        .run(&[
+            "evaluator",
+            "commit",
+            "--as",
+            "evaluator1",
+            "--round",
+            &round,
+            "--report",
+            lie_file.to_str().expect("utf-8"),
+            "--table",
+            tf,
+        ])
+        .expect_err("refused");
+    assert!(err.contains("a dispute would strike out"), "{err}");
+    for e in evaluators {
+        let c = cli.ok(&[
+            "evaluator",
+            "commit",
             "--as",
             e,
             "--round",
             &round,
-            "--file",
-            report_file.to_str().expect("utf-8"),
+            "--report",
+            rf,
+            "--table",
+            tf,
         ]);
+        assert_eq!(c["digest"].as_str().map(str::len), Some(64));
     }
+    let err = cli
+        .run(&[
+            "evaluator",
+            "reveal",
+            "--as",
+            "evaluator1",
+            "--round",
+            &round,
+        ])
+        .expect_err("too early");
+    assert!(err.contains("Revealing"), "{err}");
+    cli.wait_phase(&round, "revealing");
+    for e in evaluators {
+        cli.ok(&["evaluator", "reveal", "--as", e, "--round", &round]);
+    }
+    cli.ok(&[
+        "verify-report",
+        "--table",
+        tf,
+        "--round",
+        &round,
+        "--evaluator",
+        "evaluator2",
+    ]);
+    // A dispute of a consistent report is refused before it costs the deposit.
+    let err = cli
+        .run(&[
+            "dispute",
+            "--as",
+            "relayer",
+            "--round",
+            &round,
+            "--evaluator",
+            "evaluator2",
+            "--table",
+            tf,
+        ])
+        .expect_err("pointless");
+    assert!(err.contains("a dispute would fail"), "{err}");
+    cli.wait_phase(&round, "settling");
     cli.ok(&["settle", "--as", "relayer", "--round", &round]);
     assert_eq!(cli.ok(&["round", "status", &round])["phase"], "settled");
     for p in players {
@@ -206,6 +328,53 @@ fn a_user_plays_a_round_with_the_fairshare_command() {
         .run(&["claim", "--as", "participant4", "--round", &round])
         .expect_err("double claim");
     assert!(err.contains("already claimed"), "{err}");
+    // Re-execution on the revealed text found U({participant4}) = 0.2, not 0.3: a slashing
+    // proposal for the DAO, within the appeal window.
+    let prefix = dir.join("penalty");
+    let proposal = cli.ok(&[
+        "dispute",
+        "propose",
+        "--round",
+        &round,
+        "--evaluator",
+        "evaluator1",
+        "--table",
+        tf,
+        "--coalition",
+        &names[0],
+        "--measured",
+        "0.2",
+        "--coalition",
+        &format!("{},{}", names[0], names[1]),
+        "--measured",
+        "0.50000001",
+        "--out",
+        prefix.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(proposal["comparisons"][0]["beyond_tolerance"], true);
+    assert_eq!(proposal["comparisons"][1]["beyond_tolerance"], false);
+    let msgs = std::fs::read_to_string(dir.join("penalty.msgs.json")).expect("written");
+    assert!(
+        msgs.contains("penalize_evaluator") || msgs.contains("execute"),
+        "{msgs}"
+    );
+    // Evaluators take their bonds back (and their pay) once the appeal window is over.
+    let start = Instant::now();
+    for e in evaluators {
+        loop {
+            match cli.run(&["claim", "--as", e, "--round", &round]) {
+                Ok(_) => break,
+                Err(err) => {
+                    assert!(err.contains("appeal window"), "{err}");
+                    assert!(
+                        start.elapsed() < Duration::from_secs(90),
+                        "the appeal window never ended"
+                    );
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+    }
 
     // Governance: the deployer holds the genesis tokens; it stakes, proposes, votes, executes.
     cli.ok(&["dao", "stake", "--as", "deployer", "--amount", "500000"]);

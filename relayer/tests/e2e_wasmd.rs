@@ -2,8 +2,10 @@
 //! `make wasm`, and the genesis accounts of `localnet/accounts.toml`.
 //!
 //! Ignored by plain `cargo test` (they need a node). `make e2e` starts a fresh localnet, runs
-//! `full_round_on_wasmd` and stops the node; `make bench-gas` runs `gas_per_message` and prints
-//! the table recorded in BENCHMARKS.md (## Gas). Set `FAIRSHARE_RPC_URL` for another node.
+//! `full_round_on_wasmd` (three bonded evaluators, commit–reveal, a rejected and an upheld
+//! dispute, claims in every role) and stops the node; `make bench-gas` runs `gas_per_message`
+//! and prints the table recorded in BENCHMARKS.md (## Gas). Set `FAIRSHARE_RPC_URL` for another
+//! node.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,6 +15,8 @@ use cw20::{BalanceResponse, Cw20ExecuteMsg};
 use fairshare_protocol::commitment::update_hash;
 use fairshare_protocol::dao::{self, ProposalResponse, Status};
 use fairshare_protocol::escrow::{self, TotalsResponse};
+use fairshare_protocol::evaluation::EvaluatorVerdict;
+use fairshare_protocol::report::{Estimator, UtilityTable};
 use fairshare_protocol::round_manager::{
     self as rm, ParticipantResult, ParticipantScore, Phase, Report, RoundResponse, Schedule,
     SignedCommitment,
@@ -21,7 +25,8 @@ use fairshare_relayer::chain::{Chain, ChainExt, TxOutcome};
 use fairshare_relayer::keys::ParticipantKey;
 use fairshare_relayer::ops::governance;
 use fairshare_relayer::ops::{
-    self, default_dao_rules, default_params, spec_for, Deployment, Roles, StakeKind,
+    self, default_dao_rules, default_evaluator_params, default_params, spec_for, Deployment, Roles,
+    StakeKind,
 };
 use fairshare_relayer::wasmd::{Account, ExecCall, LocalnetAccounts, WasmdChain, WasmdConfig};
 
@@ -66,7 +71,7 @@ fn deploy(
 ) -> Res<Deployment> {
     let mut params = default_params(
         evaluators.iter().map(|e| e.address().to_string()).collect(),
-        2,
+        3,
     );
     params.schedule = schedule;
     params.max_participants = max_participants;
@@ -137,34 +142,218 @@ fn join_call<'a>(d: &'a Deployment, key: &'a ParticipantKey, round_id: u64) -> E
     }
 }
 
-fn report_call<'a>(
+fn exec_call<'a, M: serde::Serialize>(
+    signer: &'a ParticipantKey,
+    contract: &'a str,
+    msg: &M,
+    funds: Vec<cosmwasm_std::Coin>,
+) -> ExecCall<'a> {
+    ExecCall {
+        signer,
+        contract,
+        msg: serde_json::to_value(msg).expect("a contract message serialises"),
+        funds,
+    }
+}
+
+/// `evaluator` bonds `bond` to serve in `round_id`.
+fn serve_call<'a>(
     d: &'a Deployment,
     evaluator: &'a ParticipantKey,
     round_id: u64,
-    scores: &[(&str, &str)],
-) -> Res<ExecCall<'a>> {
-    let report = Report {
+    bond: u128,
+) -> ExecCall<'a> {
+    exec_call(
+        evaluator,
+        d.escrow.as_str(),
+        &escrow::ExecuteMsg::Serve { round_id },
+        vec![coin(bond, DENOM)],
+    )
+}
+
+/// The salt every evaluator of these tests uses (a real one draws 32 random bytes).
+fn salt_of(evaluator: &ParticipantKey) -> [u8; 32] {
+    update_hash(format!("salt of {}", evaluator.address()).as_bytes())
+}
+
+/// `evaluator` commits to `report` (only the digest goes on chain).
+fn commit_call<'a>(
+    d: &'a Deployment,
+    evaluator: &'a ParticipantKey,
+    round_id: u64,
+    report: &Report,
+) -> ExecCall<'a> {
+    let digest = fairshare_protocol::report::digest(
+        d.round_manager.as_str(),
+        round_id,
+        evaluator.address(),
+        report,
+        &salt_of(evaluator),
+    );
+    exec_call(
+        evaluator,
+        d.round_manager.as_str(),
+        &rm::ExecuteMsg::CommitReport {
+            round_id,
+            digest: HexBinary::from(digest.to_vec()),
+        },
+        vec![],
+    )
+}
+
+/// `evaluator` opens the report it committed to.
+fn reveal_call<'a>(
+    d: &'a Deployment,
+    evaluator: &'a ParticipantKey,
+    round_id: u64,
+    report: Report,
+) -> ExecCall<'a> {
+    exec_call(
+        evaluator,
+        d.round_manager.as_str(),
+        &rm::ExecuteMsg::RevealReport {
+            round_id,
+            report,
+            salt: HexBinary::from(salt_of(evaluator).to_vec()),
+        },
+        vec![],
+    )
+}
+
+/// `challenger` disputes `evaluator`'s report with `table`, bonding `deposit`.
+fn dispute(
+    chain: &mut WasmdChain,
+    d: &Deployment,
+    challenger: &ParticipantKey,
+    round_id: u64,
+    evaluator: &str,
+    table: UtilityTable,
+    deposit: u128,
+) -> Res<TxOutcome> {
+    Ok(fairshare_relayer::ops::round::dispute(
+        chain,
+        d,
+        &StakeKind::Native(DENOM.into()),
+        challenger,
+        round_id,
+        evaluator,
+        table,
+        deposit,
+    )?)
+}
+
+/// One page of a round's settlement, by `caller`.
+fn settle_page(
+    chain: &mut WasmdChain,
+    d: &Deployment,
+    caller: &Account,
+    round_id: u64,
+) -> Res<TxOutcome> {
+    Ok(fairshare_relayer::ops::round::settle_page(
+        chain,
+        d,
+        &caller.key,
+        round_id,
+        None,
+    )?)
+}
+
+fn claim_call<'a>(d: &'a Deployment, who: &'a ParticipantKey, round_id: u64) -> ExecCall<'a> {
+    exec_call(
+        who,
+        d.escrow.as_str(),
+        &escrow::ExecuteMsg::Claim { round_id },
+        vec![],
+    )
+}
+
+/// A synthetic game on `participants`: U(S) = Σ_{i ∈ S} wᵢ − 0.001 · |S| (|S| − 1) / n, with
+/// `weights` repeating over the players, so φ are not the weights themselves.
+fn game(weights: &[f64], members: &[usize], n: usize) -> f64 {
+    let s = members.len() as f64;
+    members
+        .iter()
+        .map(|&i| weights[i % weights.len()])
+        .sum::<f64>()
+        - 0.001 * s * (s - 1.0) / n as f64
+}
+
+/// The utility table of [`game`] on the round's validation set (every `spec_for` round has the
+/// same): exact, or along the permutations of the round's seed (`count` of them).
+fn synthetic_table(
+    d: &Deployment,
+    round_id: u64,
+    participants: &[String],
+    weights: &[f64],
+    sampled: Option<u32>,
+) -> Res<UtilityTable> {
+    let validation_set_hash = spec_for("any").validation_set_hash;
+    let estimator = match sampled {
+        None => Estimator::Exact,
+        Some(count) => Estimator::Permutations {
+            seed: fairshare_protocol::report::round_seed(
+                d.round_manager.as_str(),
+                round_id,
+                validation_set_hash.as_slice(),
+            ),
+            count,
+        },
+    };
+    let n = participants.len();
+    let u: Vec<f64> = match estimator {
+        Estimator::Exact => (0..1usize << n)
+            .map(|m| {
+                let members: Vec<usize> = (0..n).filter(|i| m >> i & 1 == 1).collect();
+                game(weights, &members, n)
+            })
+            .collect(),
+        Estimator::Permutations { seed, count } => (0..count)
+            .flat_map(|k| {
+                let order = fairshare_protocol::report::permutation(seed, k, n);
+                (1..=n)
+                    .map(|len| game(weights, &order[..len], n))
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+    };
+    Ok(UtilityTable {
+        participants: participants.to_vec(),
+        validation_set_hash,
+        estimator,
+        utilities: fairshare_protocol::report::pack_utilities(&u)
+            .map_err(|i| format!("utility {i} is not finite"))?,
+    })
+}
+
+/// A report whose every φ and ΔU follow from `table` exactly.
+fn report_from(table: &UtilityTable, round_id: u64) -> Res<Report> {
+    let (phi, delta_u) = fairshare_relayer::audit::table_values(table)?;
+    Ok(Report {
         aggregate_hash: HexBinary::from(
             update_hash(format!("aggregate of round {round_id}").as_bytes()).to_vec(),
         ),
-        delta_u: "0.5".parse::<SignedDecimal>()?,
-        scores: scores
+        table_hash: HexBinary::from(table.hash().to_vec()),
+        delta_u,
+        dof: 7,
+        scores: table
+            .participants
             .iter()
-            .map(|(p, v)| {
-                Ok(ParticipantScore {
-                    participant: p.to_string(),
-                    value: v.parse::<SignedDecimal>()?,
-                    std_error: Decimal::permille(5),
-                })
+            .zip(phi)
+            .map(|(p, value)| ParticipantScore {
+                participant: p.clone(),
+                value,
+                std_error: Decimal::permille(5),
             })
-            .collect::<Res<_>>()?,
-    };
-    Ok(ExecCall {
-        signer: evaluator,
-        contract: d.round_manager.as_str(),
-        msg: serde_json::to_value(rm::ExecuteMsg::SubmitReport { round_id, report })?,
-        funds: vec![],
+            .collect(),
     })
+}
+
+/// The same report with its first participant's φ raised by 0.05: it no longer follows from
+/// its table.
+fn lie(mut report: Report) -> Res<Report> {
+    let s = &mut report.scores[0];
+    s.value = s.value.checked_add("0.05".parse::<SignedDecimal>()?)?;
+    Ok(report)
 }
 
 /// A commitment to a pseudo-random adapter (the bytes stand in for `adapter_model.safetensors`).
@@ -385,14 +574,20 @@ fn dao_doubles_budget(
     })
 }
 
-/// Deploy, open, join (one participant through the wasmd CLI), relay signed commitments, two
-/// evaluators report, settle, claim; then check the balances on chain.
+/// Deploy; open two rounds side by side; participants join (one through the wasmd CLI), three
+/// evaluators bond; the relayer posts signed commitments; the evaluators commit to their
+/// reports and reveal them after the commit deadline. In round A a challenger disputes a
+/// consistent report (rejected: the deposit is forfeited) and the round settles; in round B it
+/// disputes a report whose φ do not follow from its table (upheld: the evaluator is slashed,
+/// the challenger paid) and, with two reports left of a quorum of three, the round fails.
+/// Everyone claims in every role; then the balances are checked on chain, and the DAO doubles
+/// the budget (a vote through the wasmd CLI).
 #[test]
 #[ignore = "needs a wasmd localnet: make e2e"]
 fn full_round_on_wasmd() -> Res<()> {
     let (mut chain, accounts) = connect()?;
     let chain_id = chain.chain_id()?;
-    let [deployer, relayer, p1, p2, p3, e1, e2]: [Account; 7] = signers(
+    let [deployer, relayer, p1, p2, p3, e1, e2, e3]: [Account; 8] = signers(
         &mut chain,
         &accounts,
         &[
@@ -403,34 +598,48 @@ fn full_round_on_wasmd() -> Res<()> {
             "participant3",
             "evaluator1",
             "evaluator2",
+            "evaluator3",
         ],
     )?
     .try_into()
-    .map_err(|_| "seven accounts")?;
+    .map_err(|_| "eight accounts")?;
     let schedule = Schedule {
-        join_blocks: 30,
+        join_blocks: 40,
         train_blocks: 10,
-        eval_blocks: 60,
+        eval_blocks: 30,
+        reveal_blocks: 30,
+        dispute_blocks: 20,
         settle_blocks: 60,
     };
-    let d = deploy(&mut chain, &deployer, &[&e1, &e2], schedule, 100)?;
+    let evaluators = [&e1, &e2, &e3];
+    let d = deploy(&mut chain, &deployer, &evaluators, schedule, 100)?;
     println!("deployed on {chain_id}: {d:#?}");
     assert_eq!(d.owner.as_str(), d.dao.as_ref().ok_or("a DAO")?.as_str());
+    let params: rm::ConfigResponse =
+        chain.query(d.round_manager.as_str(), &rm::QueryMsg::Config {})?;
+    let ep = params.params.evaluation.clone();
+    let bond = ep.min_bond.u128();
+    let deposit = ep.dispute_deposit.u128();
 
     let participants = [&p1, &p2, &p3];
-    let before: Vec<u128> = participants
+    let everyone: Vec<&Account> = participants
         .iter()
-        .map(|p| chain.balance(p.address(), DENOM))
+        .chain(&evaluators)
+        .copied()
+        .chain([&relayer])
+        .collect();
+    let before: Vec<u128> = everyone
+        .iter()
+        .map(|a| chain.balance(a.address(), DENOM))
         .collect::<Result<_, _>>()?;
-    let (round_id, _) = open_round(&mut chain, &d, &deployer, "e2e")?;
+    let treasury_before = chain.balance(d.treasury.as_str(), DENOM)?;
+    let (ra, _) = open_round(&mut chain, &d, &deployer, "e2e")?;
+    let (rb, _) = open_round(&mut chain, &d, &deployer, "e2e-dispute")?;
 
-    // Two join through our client in one block; the third with the plain wasmd CLI.
-    let joins = chain.execute_many(&[
-        join_call(&d, &p1.key, round_id),
-        join_call(&d, &p2.key, round_id),
-    ])?;
+    // Round A: two join through our client in one block, the third with the plain wasmd CLI.
+    let joins = chain.execute_many(&[join_call(&d, &p1.key, ra), join_call(&d, &p2.key, ra)])?;
     let join_msg = serde_json::to_value(escrow::ExecuteMsg::Join {
-        round_id,
+        round_id: ra,
         pubkey: p3.key.pubkey(),
     })?;
     let hash = cli_execute(
@@ -451,18 +660,35 @@ fn full_round_on_wasmd() -> Res<()> {
             j.tx_hash, j.height, j.gas_used
         );
     }
-    assert_eq!(round(&chain, &d, round_id)?.joined, 3);
+    chain.execute_many(
+        &participants
+            .iter()
+            .map(|p| join_call(&d, &p.key, rb))
+            .collect::<Vec<_>>(),
+    )?;
+    assert_eq!(round(&chain, &d, ra)?.joined, 3);
+    assert_eq!(round(&chain, &d, rb)?.joined, 3);
+    let mut serve_gas = vec![];
+    for id in [ra, rb] {
+        let calls: Vec<ExecCall> = evaluators
+            .iter()
+            .map(|e| serve_call(&d, &e.key, id, bond))
+            .collect();
+        serve_gas.extend(chain.execute_many(&calls)?.iter().map(gas));
+        assert_eq!(round(&chain, &d, id)?.evaluators_bonded, 3);
+    }
 
-    // Each participant signs (chain id, round-manager, round, update hash); the relayer posts the batch.
+    // Each participant signs (chain id, round-manager, round, update hash); the relayer posts
+    // the batch.
     let batch = participants
         .iter()
-        .map(|p| commitment(&chain_id, &d, &p.key, round_id))
+        .map(|p| commitment(&chain_id, &d, &p.key, ra))
         .collect::<Res<Vec<_>>>()?;
     let relay = chain.exec(
         &relayer.key,
         d.round_manager.as_str(),
         &rm::ExecuteMsg::CommitUpdates {
-            round_id,
+            round_id: ra,
             commitments: batch.clone(),
         },
         &[],
@@ -471,14 +697,14 @@ fn full_round_on_wasmd() -> Res<()> {
         "relayed 3 commitments in tx {:?} (gas {:?})",
         relay.tx_hash, relay.gas_used
     );
-    assert_eq!(round(&chain, &d, round_id)?.committed, 3);
+    assert_eq!(round(&chain, &d, ra)?.committed, 3);
     // Posting the same batch again stores nothing and fails nothing: every commitment already
     // on chain is skipped and named, so a griefer re-posting it cannot revert a batch.
     let again = chain.exec(
         &relayer.key,
         d.round_manager.as_str(),
         &rm::ExecuteMsg::CommitUpdates {
-            round_id,
+            round_id: ra,
             commitments: batch.clone(),
         },
         &[],
@@ -498,55 +724,203 @@ fn full_round_on_wasmd() -> Res<()> {
             c.participant
         );
     }
-    assert_eq!(round(&chain, &d, round_id)?.committed, 3);
-
-    let r = round(&chain, &d, round_id)?;
-    // Training lasts through `commit_until`; evaluation starts at the next block.
-    chain.wait_until_height(r.deadlines.commit_until + 1)?;
-    assert_eq!(round(&chain, &d, round_id)?.phase, Phase::Evaluating);
-    let scores = [
-        (p1.address(), "0.30"),
-        (p2.address(), "0.15"),
-        (p3.address(), "0.05"),
-    ];
-    let reports = chain.execute_many(&[
-        report_call(&d, &e1.key, round_id, &scores)?,
-        report_call(&d, &e2.key, round_id, &scores)?,
-    ])?;
-    println!(
-        "2 reports, gas {:?}",
-        reports.iter().map(|r| r.gas_used).collect::<Vec<_>>()
-    );
-    let settle = chain.exec(
+    assert_eq!(round(&chain, &d, ra)?.committed, 3);
+    let batch_b = participants
+        .iter()
+        .map(|p| commitment(&chain_id, &d, &p.key, rb))
+        .collect::<Res<Vec<_>>>()?;
+    chain.exec(
         &relayer.key,
         d.round_manager.as_str(),
-        &rm::ExecuteMsg::Settle {
-            round_id,
-            limit: None,
+        &rm::ExecuteMsg::CommitUpdates {
+            round_id: rb,
+            commitments: batch_b,
         },
         &[],
     )?;
+
+    // Evaluation: every evaluator measured the same table; in round B evaluator3 reports φ
+    // that do not follow from it.
+    let (da, db) = (
+        round(&chain, &d, ra)?.deadlines,
+        round(&chain, &d, rb)?.deadlines,
+    );
+    chain.wait_until_height(da.commit_until.max(db.commit_until))?;
+    assert_eq!(round(&chain, &d, ra)?.phase, Phase::Evaluating);
+    let names: Vec<String> = participants
+        .iter()
+        .map(|p| p.address().to_string())
+        .collect();
+    let weights = [0.30, 0.15, 0.05];
+    let table_a = synthetic_table(&d, ra, &names, &weights, None)?;
+    let table_b = synthetic_table(&d, rb, &names, &weights, None)?;
+    let report_a = report_from(&table_a, ra)?;
+    let report_b = report_from(&table_b, rb)?;
+    let lie_b = lie(report_b.clone())?;
+    let reports_b = [report_b.clone(), report_b, lie_b];
+    let mut commit_gas = vec![];
+    let calls: Vec<ExecCall> = evaluators
+        .iter()
+        .map(|e| commit_call(&d, &e.key, ra, &report_a))
+        .collect();
+    commit_gas.extend(chain.execute_many(&calls)?.iter().map(gas));
+    let calls: Vec<ExecCall> = evaluators
+        .iter()
+        .zip(&reports_b)
+        .map(|(e, r)| commit_call(&d, &e.key, rb, r))
+        .collect();
+    commit_gas.extend(chain.execute_many(&calls)?.iter().map(gas));
+    // Committed reports stay hidden until revealed.
+    let hidden: rm::ReportsResponse = chain.query(
+        d.round_manager.as_str(),
+        &rm::QueryMsg::Reports {
+            round_id: ra,
+            start_after: None,
+            limit: None,
+        },
+    )?;
+    assert!(hidden.reports.is_empty(), "nothing shows before the reveal");
+    assert_eq!(round(&chain, &d, ra)?.report_commitments, 3);
+
+    chain.wait_until_height(da.report_until.max(db.report_until))?;
+    assert_eq!(round(&chain, &d, ra)?.phase, Phase::Revealing);
+    let mut reveal_gas = vec![];
+    let calls: Vec<ExecCall> = evaluators
+        .iter()
+        .map(|e| reveal_call(&d, &e.key, ra, report_a.clone()))
+        .collect();
+    reveal_gas.extend(chain.execute_many(&calls)?.iter().map(gas));
+    let calls: Vec<ExecCall> = evaluators
+        .iter()
+        .zip(&reports_b)
+        .map(|(e, r)| reveal_call(&d, &e.key, rb, r.clone()))
+        .collect();
+    reveal_gas.extend(chain.execute_many(&calls)?.iter().map(gas));
+    assert_eq!(round(&chain, &d, ra)?.reports, 3);
+    assert_eq!(round(&chain, &d, rb)?.reports, 3);
+
+    // The challenger checks every revealed report against the published table.
+    for (id, table) in [(ra, &table_a), (rb, &table_b)] {
+        for e in &evaluators {
+            let on_chain =
+                fairshare_relayer::ops::round::revealed_report(&chain, &d, id, e.address())?
+                    .ok_or("a revealed report")?;
+            let check = fairshare_relayer::audit::check(
+                &on_chain,
+                table,
+                Some(fairshare_relayer::audit::RoundContext {
+                    round_manager: d.round_manager.as_str(),
+                    round_id: id,
+                    validation_set_hash: spec_for("e2e").validation_set_hash.as_slice(),
+                }),
+            );
+            println!(
+                "round {id}, {}: {}",
+                e.name,
+                if check.consistent() {
+                    "follows from its table"
+                } else {
+                    "does NOT follow from its table"
+                }
+            );
+            assert_eq!(
+                check.consistent(),
+                !(id == rb && e.name == "evaluator3"),
+                "{}",
+                check.describe()
+            );
+        }
+    }
+    // A: a dispute of a consistent report is rejected and costs the deposit.
+    let rejected = dispute(
+        &mut chain,
+        &d,
+        &relayer.key,
+        ra,
+        e1.address(),
+        table_a.clone(),
+        deposit,
+    )?;
+    assert_eq!(rejected.attribute("outcome"), Some("rejected"));
+    // B: evaluator3's report does not follow from its table: upheld.
+    let upheld = dispute(
+        &mut chain,
+        &d,
+        &relayer.key,
+        rb,
+        e3.address(),
+        table_b.clone(),
+        deposit,
+    )?;
+    assert_eq!(upheld.attribute("outcome"), Some("upheld"));
+    assert_eq!(round(&chain, &d, rb)?.reports, 2, "struck out");
+    println!(
+        "disputes: consistent report rejected (gas {}), inconsistent report upheld (gas {})",
+        gas(&rejected),
+        gas(&upheld)
+    );
+
+    chain.wait_until_height(da.dispute_until.max(db.dispute_until))?;
+    let settle = settle_page(&mut chain, &d, &relayer, ra)?;
     println!(
         "settled in tx {:?} (gas {:?})",
         settle.tx_hash, settle.gas_used
     );
-    let r = round(&chain, &d, round_id)?;
+    let r = round(&chain, &d, ra)?;
     assert_eq!(r.phase, Phase::Settled);
     let summary = r.settlement.ok_or("a settled round has a summary")?;
     println!("settlement: {summary:?}");
+    let failed = settle_page(&mut chain, &d, &relayer, rb)?;
+    assert_eq!(failed.attribute("outcome"), Some("failed"));
+    let slashed_b: u128 = failed.attribute("slashed").ok_or("slashed")?.parse()?;
+    assert_eq!(round(&chain, &d, rb)?.phase, Phase::Failed);
 
-    let claims: Vec<ExecCall> = participants
+    // Claims: participants and the challenger at once, evaluators after the appeal window.
+    let mut claim_calls: Vec<ExecCall> = participants
         .iter()
-        .map(|p| ExecCall {
-            signer: &p.key,
-            contract: d.escrow.as_str(),
-            msg: serde_json::to_value(escrow::ExecuteMsg::Claim { round_id }).expect("serialises"),
-            funds: vec![],
-        })
+        .map(|p| claim_call(&d, &p.key, ra))
         .collect();
-    chain.execute_many(&claims)?;
+    claim_calls.push(claim_call(&d, &relayer.key, ra));
+    chain.execute_many(&claim_calls)?;
+    let mut claim_calls: Vec<ExecCall> = participants
+        .iter()
+        .map(|p| claim_call(&d, &p.key, rb))
+        .collect();
+    claim_calls.push(claim_call(&d, &relayer.key, rb));
+    chain.execute_many(&claim_calls)?;
+    let mut standings = vec![];
+    for id in [ra, rb] {
+        for e in &evaluators {
+            let s: rm::EvaluatorResult = chain.query(
+                d.round_manager.as_str(),
+                &rm::QueryMsg::EvaluatorResult {
+                    round_id: id,
+                    evaluator: e.address().to_string(),
+                },
+            )?;
+            println!(
+                "round {id} {:<11} verdict {:?}, agreement {}, reward {}, slash {}, claimable from {}",
+                e.name, s.verdict, s.agreement, s.reward, s.slash, s.claimable_from
+            );
+            standings.push((id, e.name.clone(), s));
+        }
+    }
+    let appeal_end = standings
+        .iter()
+        .map(|(_, _, s)| s.claimable_from)
+        .max()
+        .unwrap_or(0);
+    chain.wait_until_height(appeal_end)?;
+    for id in [ra, rb] {
+        let calls: Vec<ExecCall> = evaluators
+            .iter()
+            .map(|e| claim_call(&d, &e.key, id))
+            .collect();
+        chain.execute_many(&calls)?;
+    }
 
-    let res = results(&chain, &d, round_id)?;
+    // Participants: round A's verdicts, rewards and slashes; round B gave every stake back.
+    let res = results(&chain, &d, ra)?;
     let mut rewards = vec![];
     for (p, before) in participants.iter().zip(&before) {
         let r = res
@@ -582,8 +956,62 @@ fn full_round_on_wasmd() -> Res<()> {
         rewards[0] > rewards[1] && rewards[1] > rewards[2] && rewards[2] > 0,
         "rewards follow the scores: {rewards:?}"
     );
-    let budget = default_params(vec![], 2).rewards.budget.u128();
-    assert!(rewards.iter().sum::<u128>() <= budget);
+    // Evaluators: in A all three agree with the consensus and share the evaluators' pool; in
+    // B the round failed (revealed reports neither paid nor slashed), except evaluator3,
+    // struck out and slashed.
+    let evaluator_paid: u128 = standings
+        .iter()
+        .filter(|(id, _, _)| *id == ra)
+        .map(|(_, _, s)| s.reward.u128())
+        .sum();
+    assert_eq!(evaluator_paid, summary.evaluator_rewards.u128());
+    for (k, e) in evaluators.iter().enumerate() {
+        let a = &standings[k].2;
+        let b = &standings[3 + k].2;
+        assert_eq!(a.verdict, EvaluatorVerdict::Consensus, "{}", e.name);
+        assert_eq!(a.agreement, Decimal::one(), "{}: identical reports", e.name);
+        assert!(a.reward.u128() > 0, "{} is paid", e.name);
+        let slashed = if e.name == "evaluator3" {
+            assert_eq!(b.verdict, EvaluatorVerdict::Disputed);
+            assert_eq!(b.slash.u128(), bond, "struck out: the whole bond");
+            bond
+        } else {
+            assert_eq!(b.slash.u128(), 0);
+            0
+        };
+        assert_eq!(
+            chain.balance(e.address(), DENOM)?,
+            before[3 + k] - slashed,
+            "{}: bonds back less slash",
+            e.name
+        );
+        assert_eq!(
+            token_balance(&chain, &d, e.address())?,
+            a.reward.u128(),
+            "{}: pay minted on claim",
+            e.name
+        );
+    }
+    // The challenger lost its deposit in A and got it back with half the slash in B.
+    let bounty = bond / 2;
+    assert_eq!(
+        chain.balance(relayer.address(), DENOM)?,
+        before[6] - deposit + bounty,
+        "the challenger: deposit forfeited once, bounty once"
+    );
+    // The treasury (the DAO) received every slash.
+    assert_eq!(
+        chain.balance(d.treasury.as_str(), DENOM)?,
+        treasury_before + summary.total_slashed.u128() + slashed_b,
+        "slashes reach the treasury"
+    );
+    assert_eq!(
+        slashed_b,
+        bond - bounty,
+        "evaluator3's bond less the bounty"
+    );
+    let budget = params.params.rewards.budget.u128();
+    assert!(rewards.iter().sum::<u128>() + evaluator_paid <= budget);
     let totals: TotalsResponse = chain.query(d.escrow.as_str(), &escrow::QueryMsg::Totals {})?;
     assert_eq!(
         chain.balance(d.escrow.as_str(), DENOM)?,
@@ -592,13 +1020,41 @@ fn full_round_on_wasmd() -> Res<()> {
     assert_eq!(
         totals.locked.u128() + totals.claimable_stake.u128(),
         0,
-        "every stake was paid out"
+        "every stake and bond was paid out"
     );
     assert_eq!(
         token_balance(&chain, &d, d.treasury.as_str())?,
         summary.dust.u128(),
         "dust to the treasury"
     );
+    let mut table = String::from(
+        "| message (3 participants, 3 evaluators) | gas used (min–max over txs) | txs |\n|---|---:|---:|\n",
+    );
+    for r in [
+        Row {
+            what: "serve (evaluator bond)".into(),
+            gas: serve_gas,
+        },
+        Row {
+            what: "commit_report (digest)".into(),
+            gas: commit_gas,
+        },
+        Row {
+            what: "reveal_report, 3 participants".into(),
+            gas: reveal_gas,
+        },
+        Row {
+            what: "dispute, exact table n = 3 (rejected / upheld)".into(),
+            gas: vec![gas(&rejected), gas(&upheld)],
+        },
+        Row {
+            what: "settle, 3 participants, 3 reports".into(),
+            gas: vec![gas(&settle)],
+        },
+    ] {
+        table.push_str(&r.line());
+    }
+    println!("{table}");
 
     // Governance: the deployer and participant1 (with its reward) stake, the deployer proposes
     // to double the budget, participant1 votes through the wasmd CLI, anyone executes.
@@ -622,23 +1078,49 @@ struct Row {
     gas: Vec<u64>,
 }
 
+impl Row {
+    fn line(&self) -> String {
+        let (lo, hi) = (
+            self.gas.iter().min().copied().unwrap_or(0),
+            self.gas.iter().max().copied().unwrap_or(0),
+        );
+        let span = if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}–{hi}")
+        };
+        format!("| {} | {span} | {} |\n", self.what, self.gas.len())
+    }
+}
+
 fn gas(o: &TxOutcome) -> u64 {
     o.gas_used.expect("a wasmd node reports gas")
 }
 
-/// Gas per message on the node, printed as the Markdown table of BENCHMARKS.md (## Gas).
+/// Gas per message on the node, printed as the Markdown table of BENCHMARKS.md (## Gas):
+/// rounds of 2, 10 and 100 participants with 3 evaluators (serve, commit, reveal, settle),
+/// and disputes of synthetic utility tables: exact for n = 6 and n = 12 (one consistent report,
+/// rejected; one inconsistent, upheld) and sampled for n = 100 (81 permutations, 8,100
+/// utilities: near the largest table a dispute may carry).
 #[test]
 #[ignore = "needs a wasmd localnet: make bench-gas"]
 fn gas_per_message() -> Res<()> {
     let (mut chain, accounts) = connect()?;
     let chain_id = chain.chain_id()?;
-    let [deployer, relayer, e1, e2]: [Account; 4] = signers(
+    let [deployer, relayer, e1, e2, e3]: [Account; 5] = signers(
         &mut chain,
         &accounts,
-        &["deployer", "relayer", "evaluator1", "evaluator2"],
+        &[
+            "deployer",
+            "relayer",
+            "evaluator1",
+            "evaluator2",
+            "evaluator3",
+        ],
     )?
     .try_into()
-    .map_err(|_| "four accounts")?;
+    .map_err(|_| "five accounts")?;
+    let evaluators = [&e1, &e2, &e3];
     let bench: Vec<Account> = (0..100)
         .map(|i| {
             Account::from_seed(
@@ -659,12 +1141,16 @@ fn gas_per_message() -> Res<()> {
     }];
 
     let schedule = Schedule {
-        join_blocks: 80,
+        join_blocks: 100,
         train_blocks: 10,
-        eval_blocks: 80,
+        eval_blocks: 40,
+        reveal_blocks: 40,
+        dispute_blocks: 30,
         settle_blocks: 80,
     };
-    let d = deploy(&mut chain, &deployer, &[&e1, &e2], schedule, 100)?;
+    let d = deploy(&mut chain, &deployer, &evaluators, schedule, 100)?;
+    let ep = default_evaluator_params();
+    let (bond, deposit) = (ep.min_bond.u128(), ep.dispute_deposit.u128());
     let transfer = chain.exec(
         &deployer.key,
         d.token.as_str(),
@@ -679,8 +1165,8 @@ fn gas_per_message() -> Res<()> {
         gas: vec![gas(&transfer)],
     });
 
-    // Round ids: one of 2 participants (batches of 1), one of 10, one of 100.
-    let sizes = [2usize, 10, 100];
+    // Rounds of 2, 10 and 100 participants (settled), then of 6 and 12 (disputed).
+    let sizes = [2usize, 10, 100, 6, 12];
     let mut rounds = vec![];
     let mut open_gas = vec![];
     for n in sizes {
@@ -703,6 +1189,18 @@ fn gas_per_message() -> Res<()> {
     rows.push(Row {
         what: "join (native stake)".into(),
         gas: join_gas,
+    });
+    let mut serve_gas = vec![];
+    for id in &rounds {
+        let calls: Vec<ExecCall> = evaluators
+            .iter()
+            .map(|e| serve_call(&d, &e.key, *id, bond))
+            .collect();
+        serve_gas.extend(chain.execute_many(&calls)?.iter().map(gas));
+    }
+    rows.push(Row {
+        what: "serve (evaluator bond, native)".into(),
+        gas: serve_gas,
     });
 
     let mut commit = |keys: &[Account], id: u64| -> Res<u64> {
@@ -727,6 +1225,8 @@ fn gas_per_message() -> Res<()> {
     ];
     let c10 = commit(&bench[..10], rounds[1])?;
     let c100 = commit(&bench[..100], rounds[2])?;
+    commit(&bench[..6], rounds[3])?;
+    commit(&bench[..12], rounds[4])?;
     rows.push(Row {
         what: "commit batch of 1".into(),
         gas: c1.to_vec(),
@@ -740,36 +1240,112 @@ fn gas_per_message() -> Res<()> {
         gas: vec![c100],
     });
 
-    let last = round(&chain, &d, rounds[2])?.deadlines.commit_until;
-    chain.wait_until_height(last)?;
-    let values = ["0.30", "0.15", "0.05", "0.02", "0.01"];
-    let mut report_rows = vec![];
+    // Every evaluator values the same synthetic table; in the rounds of 6 and 12,
+    // evaluator3's φ do not follow from it.
+    let weights = [0.30, 0.15, 0.05, 0.02, 0.01];
+    let mut tables = vec![];
+    let mut reports = vec![];
+    for (n, id) in sizes.iter().zip(&rounds) {
+        let names: Vec<String> = bench[..*n]
+            .iter()
+            .map(|a| a.address().to_string())
+            .collect();
+        let sampled = (*n > fairshare_protocol::report::MAX_EXACT_PLAYERS)
+            .then_some((fairshare_protocol::report::MAX_SAMPLED_UTILITIES / n) as u32);
+        let table = synthetic_table(&d, *id, &names, &weights, sampled)?;
+        let honest = report_from(&table, *id)?;
+        let third = if *n == 6 || *n == 12 {
+            lie(honest.clone())?
+        } else {
+            honest.clone()
+        };
+        tables.push(table);
+        reports.push([honest.clone(), honest, third]);
+    }
+    let last = round(&chain, &d, rounds[4])?.deadlines;
+    chain.wait_until_height(last.commit_until)?;
+    let mut commit_rows = vec![];
+    for ((n, id), reps) in sizes.iter().zip(&rounds).zip(&reports) {
+        let calls: Vec<ExecCall> = evaluators
+            .iter()
+            .zip(reps)
+            .map(|(e, r)| commit_call(&d, &e.key, *id, r))
+            .collect();
+        let g: Vec<u64> = chain.execute_many(&calls)?.iter().map(gas).collect();
+        if *n == 2 || *n == 100 {
+            commit_rows.extend(g);
+        }
+    }
+    rows.push(Row {
+        what: "commit_report (a digest, any round size)".into(),
+        gas: commit_rows,
+    });
+    chain.wait_until_height(last.report_until)?;
+    for ((n, id), reps) in sizes.iter().zip(&rounds).zip(&reports) {
+        let calls: Vec<ExecCall> = evaluators
+            .iter()
+            .zip(reps)
+            .map(|(e, r)| reveal_call(&d, &e.key, *id, r.clone()))
+            .collect();
+        let g: Vec<u64> = chain.execute_many(&calls)?.iter().map(gas).collect();
+        rows.push(Row {
+            what: format!("reveal_report, {n} participants"),
+            gas: g,
+        });
+    }
+
+    // Disputes.
+    let mut dispute_rows = vec![];
+    for (k, (n, id)) in sizes.iter().zip(&rounds).enumerate() {
+        if *n == 2 || *n == 10 {
+            continue;
+        }
+        let table = &tables[k];
+        let what = match table.estimator {
+            Estimator::Exact => format!("dispute, exact table n = {n} ({} utilities)", 1 << n),
+            Estimator::Permutations { count, .. } => format!(
+                "dispute, sampled table n = {n}, {count} permutations ({} utilities)",
+                count as usize * n
+            ),
+        };
+        let rejected = dispute(
+            &mut chain,
+            &d,
+            &relayer.key,
+            *id,
+            e1.address(),
+            table.clone(),
+            deposit,
+        )?;
+        assert_eq!(rejected.attribute("outcome"), Some("rejected"));
+        dispute_rows.push(Row {
+            what: format!("{what}, consistent report: rejected"),
+            gas: vec![gas(&rejected)],
+        });
+        if *n == 6 || *n == 12 {
+            let upheld = dispute(
+                &mut chain,
+                &d,
+                &relayer.key,
+                *id,
+                e3.address(),
+                table.clone(),
+                deposit,
+            )?;
+            assert_eq!(upheld.attribute("outcome"), Some("upheld"));
+            dispute_rows.push(Row {
+                what: format!("{what}, inconsistent report: upheld"),
+                gas: vec![gas(&upheld)],
+            });
+        }
+    }
+
+    chain.wait_until_height(last.dispute_until)?;
     let mut settle_rows = vec![];
     for (n, id) in sizes.iter().zip(&rounds) {
-        let scores: Vec<(&str, &str)> = bench[..*n]
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.address(), values[i % values.len()]))
-            .collect();
-        let reps = chain.execute_many(&[
-            report_call(&d, &e1.key, *id, &scores)?,
-            report_call(&d, &e2.key, *id, &scores)?,
-        ])?;
-        report_rows.push(Row {
-            what: format!("report, {n} participants"),
-            gas: reps.iter().map(gas).collect(),
-        });
         let mut pages = vec![];
         loop {
-            let s = chain.exec(
-                &relayer.key,
-                d.round_manager.as_str(),
-                &rm::ExecuteMsg::Settle {
-                    round_id: *id,
-                    limit: None,
-                },
-                &[],
-            )?;
+            let s = settle_page(&mut chain, &d, &relayer, *id)?;
             let more = s.attribute("outcome") == Some("in_progress");
             pages.push(gas(&s));
             if !more {
@@ -777,27 +1353,43 @@ fn gas_per_message() -> Res<()> {
             }
         }
         settle_rows.push(Row {
-            what: format!("settle, {n} participants (pages)"),
+            what: if *n == 6 || *n == 12 {
+                format!("settle, {n} participants, 2 reports left: the round fails (refund)")
+            } else {
+                format!("settle, {n} participants, 3 reports (pages)")
+            },
             gas: pages,
         });
     }
-    rows.extend(report_rows);
+    rows.extend(dispute_rows);
     rows.extend(settle_rows);
     let claims: Vec<ExecCall> = bench[..10]
         .iter()
-        .map(|a| ExecCall {
-            signer: &a.key,
-            contract: d.escrow.as_str(),
-            msg: serde_json::to_value(escrow::ExecuteMsg::Claim {
-                round_id: rounds[1],
-            })
-            .expect("serialises"),
-            funds: vec![],
-        })
+        .map(|a| claim_call(&d, &a.key, rounds[1]))
         .collect();
     let claim_gas: Vec<u64> = chain.execute_many(&claims)?.iter().map(gas).collect();
     rows.push(Row {
         what: "claim (stake back + reward minted)".into(),
+        gas: claim_gas,
+    });
+    let appeal_end: u64 = evaluators
+        .iter()
+        .map(|e| {
+            fairshare_relayer::ops::round::evaluator_result(&chain, &d, rounds[1], e.address())
+                .map(|r| r.claimable_from)
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    chain.wait_until_height(appeal_end)?;
+    let claims: Vec<ExecCall> = evaluators
+        .iter()
+        .map(|e| claim_call(&d, &e.key, rounds[1]))
+        .collect();
+    let claim_gas: Vec<u64> = chain.execute_many(&claims)?.iter().map(gas).collect();
+    rows.push(Row {
+        what: "claim (evaluator: bond back + pay minted)".into(),
         gas: claim_gas,
     });
     // The small voter proposes and votes first: the deployer's yes then passes the proposal.
@@ -823,19 +1415,10 @@ fn gas_per_message() -> Res<()> {
     let mut table =
         String::from("| message | gas used (min–max over txs) | txs |\n|---|---:|---:|\n");
     for r in &rows {
-        let (lo, hi) = (
-            r.gas.iter().min().copied().unwrap_or(0),
-            r.gas.iter().max().copied().unwrap_or(0),
-        );
-        let span = if lo == hi {
-            lo.to_string()
-        } else {
-            format!("{lo}–{hi}")
-        };
-        table.push_str(&format!("| {} | {span} | {} |\n", r.what, r.gas.len()));
+        table.push_str(&r.line());
     }
     table.push_str(&format!(
-        "\nPer commitment: batch of 1 {} gas, of 10 {} gas, of 100 {} gas.\n",
+        "\nPer commitment: batch of 1 {} gas, of 10 {} gas, of 100 {} gas. Rounds have 3 bonded evaluators (quorum 3).\n",
         c1[0],
         c10 / 10,
         c100 / 100

@@ -121,9 +121,10 @@ pub struct EvaluateArgs {
     /// Update bundles, or directories holding one bundle per subdirectory.
     #[arg(long, required = true, num_args = 1..)]
     pub updates: Vec<PathBuf>,
-    /// The round's global adapter, merged into the base before evaluating.
-    #[arg(long)]
-    pub global_adapter: Option<PathBuf>,
+    /// The round's global adapter, merged into the base before evaluating; several are merged
+    /// in the order given (a global model built over rounds: round 1's aggregate, then round 2's, …).
+    #[arg(long, num_args = 1..)]
+    pub global_adapter: Vec<PathBuf>,
     #[arg(long, default_value_t = 256)]
     pub seq_len: usize,
     #[arg(long, default_value_t = 4)]
@@ -139,6 +140,12 @@ pub struct EvaluateArgs {
     /// Write the aggregate of all updates as a bundle here.
     #[arg(long)]
     pub aggregate_out: Option<PathBuf>,
+    /// A coalition to value: a comma-separated list of participant addresses (as the bundles'
+    /// manifests name them) or update indices (0-based, in the order of "updates"); repeat the
+    /// flag for more. U(S) of each is reported under "coalitions": a re-execution that
+    /// `fairshare dispute propose --reexecution` compares with an evaluator's published table.
+    #[arg(long = "coalition", value_name = "MEMBERS")]
+    pub coalitions: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -295,7 +302,7 @@ fn evaluate(a: EvaluateArgs) -> Result<serde_json::Value> {
         .with_context(|| format!("cannot load model {}", a.model.display()))?;
     let tokens = read_tokens(&a.validation, &loaded, a.max_tokens)?;
     let mut model = loaded.model;
-    if let Some(g) = &a.global_adapter {
+    for g in &a.global_adapter {
         let b = read_bundle(g, model.config(), DType::F32, &device)
             .with_context(|| format!("cannot load global adapter {}", g.display()))?;
         model.merge_adapter(&b.adapter)?;
@@ -370,6 +377,25 @@ fn evaluate(a: EvaluateArgs) -> Result<serde_json::Value> {
         report["table"] = json!(table);
         report["shapley_exact"] = json!(exact_shapley(&table, n));
     }
+    if !a.coalitions.is_empty() {
+        let names: Vec<&str> = bundles
+            .iter()
+            .map(|b| b.manifest.participant.as_str())
+            .collect();
+        let mut valued = Vec::with_capacity(a.coalitions.len());
+        for spec in &a.coalitions {
+            let members = parse_coalition(spec, &names)?;
+            let utility = eval.utility(&members)?;
+            let participants: Vec<&str> = names
+                .iter()
+                .zip(&members)
+                .filter(|(_, &m)| m)
+                .map(|(p, _)| *p)
+                .collect();
+            valued.push(json!({ "participants": participants, "utility": utility }));
+        }
+        report["coalitions"] = json!(valued);
+    }
     if let Some(out) = &a.aggregate_out {
         let refs: Vec<_> = bundles.iter().map(|b| &b.adapter).collect();
         let agg = aggregate(&refs, &eval.coalition_weights(&full))?
@@ -396,9 +422,42 @@ fn evaluate(a: EvaluateArgs) -> Result<serde_json::Value> {
     Ok(report)
 }
 
+/// The members of a `--coalition` list: each entry an update's participant address or its
+/// 0-based index among the updates.
+pub fn parse_coalition(spec: &str, participants: &[&str]) -> Result<Vec<bool>> {
+    let mut members = vec![false; participants.len()];
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let i = match participants.iter().position(|p| *p == item) {
+            Some(i) => i,
+            None => match item.parse::<usize>() {
+                Ok(i) if i < participants.len() => i,
+                _ => bail!(
+                    "--coalition {spec:?}: {item:?} is neither a participant of the updates ({}) nor an index below {}",
+                    participants.join(", "),
+                    participants.len()
+                ),
+            },
+        };
+        members[i] = true;
+    }
+    Ok(members)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coalitions_name_updates_by_participant_or_index() {
+        let names = ["wasm1a", "wasm1b", "wasm1c"];
+        assert_eq!(
+            parse_coalition("wasm1c, 0", &names).unwrap(),
+            vec![true, false, true]
+        );
+        assert_eq!(parse_coalition("", &names).unwrap(), vec![false; 3]);
+        let err = parse_coalition("wasm1z", &names).unwrap_err().to_string();
+        assert!(err.contains("neither a participant"), "{err}");
+    }
 
     #[test]
     fn exact_shapley_is_efficient_and_additive_games_give_their_weights() {

@@ -197,10 +197,22 @@ impl CoalitionEvaluator {
     /// Per-batch `(mean loss, tokens)` of the coalition's model, in the batches of
     /// [`Self::global_batch_losses`]; their spread is the sampling error of a utility.
     pub fn coalition_batch_losses(&self, members: &[bool]) -> Result<Vec<(f64, usize)>> {
-        match self.coalition_adapter(members)? {
+        match self.coalition_model(members)? {
             None => Ok(self.global_batches.clone()),
-            Some(a) => batch_losses(&self.model, Some(&a), &self.windows, self.batch_size),
+            Some(m) => batch_losses(&m, None, &self.windows, self.batch_size),
         }
+    }
+
+    /// The global model with the coalition's aggregate merged into its weights (`None` for
+    /// the empty coalition). Evaluating merged weights costs one plain forward pass, where the
+    /// rank-stacked adapter of a large coalition would add matmuls as wide as the base's.
+    fn coalition_model(&self, members: &[bool]) -> Result<Option<LlamaModel>> {
+        let Some(a) = self.coalition_adapter(members)? else {
+            return Ok(None);
+        };
+        let mut m = self.model.clone();
+        m.merge_adapter(&a)?;
+        Ok(Some(m))
     }
 
     /// Distinct coalitions evaluated so far (the valuation's cost).
@@ -257,9 +269,9 @@ impl CoalitionEvaluator {
 
     /// Validation loss of the global model extended with the coalition's aggregate.
     pub fn coalition_loss(&self, members: &[bool]) -> Result<LossReport> {
-        match self.coalition_adapter(members)? {
+        match self.coalition_model(members)? {
             None => Ok(self.global),
-            Some(a) => evaluate_windows(&self.model, Some(&a), &self.windows, self.batch_size),
+            Some(m) => evaluate_windows(&m, None, &self.windows, self.batch_size),
         }
     }
 

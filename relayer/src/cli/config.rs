@@ -36,6 +36,9 @@ pub struct Config {
     pub deployment: PathBuf,
     /// Where `submit` queues checked bundles for `relay`.
     pub spool: PathBuf,
+    /// Where `evaluator commit` keeps each sealed report (report and salt, readable by its
+    /// owner only) until `evaluator reveal`.
+    pub sealed: PathBuf,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             accounts: PathBuf::from("localnet/accounts.toml"),
             deployment: data.join("deployment.json"),
             spool: data.join("spool"),
+            sealed: data.join("sealed"),
         }
     }
 }

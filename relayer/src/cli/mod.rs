@@ -2,6 +2,7 @@
 //! [`crate::ops`], plus the embedded-chain demo.
 
 pub mod config;
+pub mod evaluation;
 pub mod spool;
 
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cosmwasm_std::CosmosMsg;
 use fairshare_protocol::dao;
-use fairshare_protocol::round_manager::{self as rm, Report};
+use fairshare_protocol::round_manager as rm;
 use serde_json::{json, Value};
 
 use crate::bundle::{self, Expectation};
@@ -39,8 +40,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// A whole federated run on the embedded chain: real LoRA training of a Llama model on
-    /// Shakespeare plays, Shapley valuation, settlement, claims and a DAO vote; ends with a table
-    /// and writes run.json, calibration.json and plots.
+    /// Shakespeare plays, Shapley valuation by bonded evaluators (published utility tables,
+    /// commit–reveal, disputes), settlement, claims and a DAO vote; ends with tables and writes
+    /// run.json, calibration.json, the tables and reports, and plots.
     Demo(crate::demo::DemoArgs),
     /// The economics at scale: strategic agents under each allocation scheme, compared on
     /// fairness, participation stability and burden concentration; writes the report.
@@ -76,15 +78,19 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         batch: usize,
     },
-    /// Post an evaluator's report (JSON of the round-manager's `Report`).
-    Report {
-        #[command(flatten)]
-        who: Who,
-        #[arg(long)]
-        round: u64,
-        #[arg(long)]
-        file: PathBuf,
-    },
+    /// Evaluators: bond for a round, commit to a report (a digest only), reveal it after the
+    /// commit deadline.
+    #[command(subcommand)]
+    Evaluator(evaluation::EvaluatorCmd),
+    /// Recompute every φ and ΔU from a published utility table and say whether a report's
+    /// follow from it (exit code 1 if not). The report comes from a file, or from the chain
+    /// with --round and --evaluator.
+    VerifyReport(evaluation::VerifyArgs),
+    /// Dispute an evaluator's revealed report: post the utility table it committed to, with
+    /// the round's dispute deposit, through the escrow; the contract recomputes φ and strikes
+    /// the report out (slashing its evaluator, paying you a bounty) if they do not follow.
+    /// `dispute propose` prepares a DAO slashing proposal from a re-execution instead.
+    Dispute(evaluation::DisputeArgs),
     /// Settle a round whose reports reached quorum (or fail one that cannot).
     Settle {
         #[command(flatten)]
@@ -120,9 +126,14 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub who: Who,
     /// Account names of the evaluators.
-    #[arg(long, value_delimiter = ',', default_value = "evaluator1,evaluator2")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "evaluator1,evaluator2,evaluator3"
+    )]
     pub evaluators: Vec<String>,
-    #[arg(long, default_value_t = 2)]
+    /// Revealed reports a round needs: odd and at least 3 (the contracts refuse anything else).
+    #[arg(long, default_value_t = 3)]
     pub quorum: u32,
     /// Account that opens rounds.
     #[arg(long, default_value = "deployer")]
@@ -130,6 +141,45 @@ pub struct DeployArgs {
     /// Keep the deployer as owner instead of deploying the DAO.
     #[arg(long)]
     pub no_dao: bool,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+}
+
+/// Blocks of each window of a round (the localnet makes a block every ~0.5 s; the defaults
+/// suit a round played by hand or by script there, not real training).
+#[derive(Args, Debug, Clone, Copy)]
+pub struct ScheduleArgs {
+    /// Joining (and early commits) after a round opens.
+    #[arg(long, default_value_t = 20)]
+    pub join_blocks: u64,
+    /// Commitments after joining closes.
+    #[arg(long, default_value_t = 20)]
+    pub train_blocks: u64,
+    /// Evaluators value the updates and commit to their reports.
+    #[arg(long, default_value_t = 40)]
+    pub eval_blocks: u64,
+    /// Evaluators reveal their reports.
+    #[arg(long, default_value_t = 30)]
+    pub reveal_blocks: u64,
+    /// Anyone may dispute a revealed report.
+    #[arg(long, default_value_t = 20)]
+    pub dispute_blocks: u64,
+    /// Settlement must be complete by then, or the round fails.
+    #[arg(long, default_value_t = 60)]
+    pub settle_blocks: u64,
+}
+
+impl From<ScheduleArgs> for rm::Schedule {
+    fn from(a: ScheduleArgs) -> Self {
+        rm::Schedule {
+            join_blocks: a.join_blocks,
+            train_blocks: a.train_blocks,
+            eval_blocks: a.eval_blocks,
+            reveal_blocks: a.reveal_blocks,
+            dispute_blocks: a.dispute_blocks,
+            settle_blocks: a.settle_blocks,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,17 +243,32 @@ pub enum DaoCmd {
     Status { id: u64 },
 }
 
-/// What a command prints: a line for people and a JSON value for programs.
+/// What a command prints: a line for people and a JSON value for programs, and, for a check
+/// that failed, why (printed after the output; the command then exits with code 1).
 struct Output {
     text: String,
     json: Value,
+    failure: Option<String>,
 }
 
 fn out(text: impl Into<String>, json: Value) -> Result<Output> {
     Ok(Output {
         text: text.into(),
         json,
+        failure: None,
     })
+}
+
+fn print(o: Output, as_json: bool) -> Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&o.json)?);
+    } else {
+        println!("{}", o.text);
+    }
+    match o.failure {
+        Some(why) => Err(anyhow!(why)),
+        None => Ok(()),
+    }
 }
 
 /// Runs a parsed command line.
@@ -224,14 +289,14 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         return Ok(());
     }
+    if let Command::VerifyReport(a) = &cli.command {
+        if a.report.is_some() {
+            return print(evaluation::verify_offline(a)?, cli.json);
+        }
+    }
     let cfg = Config::load(cli.config.as_deref())?;
     let o = dispatch(&cfg, cli.command)?;
-    if cli.json {
-        println!("{}", serde_json::to_string_pretty(&o.json)?);
-    } else {
-        println!("{}", o.text);
-    }
-    Ok(())
+    print(o, cli.json)
 }
 
 struct Session {
@@ -282,10 +347,13 @@ fn dispatch(cfg: &Config, command: Command) -> Result<Output> {
         Command::Round(RoundCmd::Status { round: id }) => {
             let d = s.deployment()?;
             let r = round::status(&s.chain, &d, id)?;
+            let dl = r.deadlines;
             let text = format!(
-                "round {id}: {:?}, {} joined, {} committed, {} reports; join until {}, commit until {}, report until {} (now {})",
-                r.phase, r.joined, r.committed, r.reports, r.deadlines.join_until, r.deadlines.commit_until,
-                r.deadlines.report_until, s.chain.height()?
+                "round {id}: {:?}, {} joined, {} committed, {} evaluators bonded, {} report commitments, {} reports revealed (quorum {}); \
+                 join until {}, commit until {}, report commitments until {}, reveals until {}, disputes until {}, settle by {} (now {})",
+                r.phase, r.joined, r.committed, r.evaluators_bonded, r.report_commitments, r.reports,
+                r.params.evaluator_quorum, dl.join_until, dl.commit_until, dl.report_until, dl.reveal_until,
+                dl.dispute_until, dl.settle_until, s.chain.height()?
             );
             out(text, serde_json::to_value(&r)?)
         }
@@ -313,27 +381,9 @@ fn dispatch(cfg: &Config, command: Command) -> Result<Output> {
             round: id,
             batch,
         } => relay(&mut s, &who, id, batch),
-        Command::Report {
-            who,
-            round: id,
-            file,
-        } => {
-            let d = s.deployment()?;
-            let k = s.account(&who)?;
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let report: Report = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{} is not a report (aggregate_hash, delta_u, scores)",
-                    file.display()
-                )
-            })?;
-            let tx = round::report(&mut s.chain, &d, &k.key, id, report)?;
-            out(
-                format!("{} reported for round {id}", k.address()),
-                tx_json(&tx),
-            )
-        }
+        Command::Evaluator(cmd) => evaluation::evaluator(&mut s, cmd),
+        Command::VerifyReport(a) => evaluation::verify_on_chain(&mut s, &a),
+        Command::Dispute(a) => evaluation::dispute(&mut s, a),
         Command::Settle { who, round: id } => {
             let d = s.deployment()?;
             let k = s.account(&who)?;
@@ -407,8 +457,28 @@ fn deploy(s: &mut Session, a: DeployArgs) -> Result<Output> {
         .map(|n| s.cfg.account(n).map(|acc| acc.address().to_string()))
         .collect::<Result<Vec<_>>>()?;
     let operator = s.cfg.account(&a.operator)?.address().to_string();
+    if !fairshare_protocol::evaluation::quorum_allowed(a.quorum) {
+        bail!(
+            "--quorum must be odd and at least 3 (a median of fewer reports lets one evaluator set the scores), got {}",
+            a.quorum
+        );
+    }
+    if (evaluators.len() as u32) < a.quorum {
+        bail!(
+            "{} evaluators cannot reach a quorum of {}",
+            evaluators.len(),
+            a.quorum
+        );
+    }
+    let dao_rules = (!a.no_dao).then(ops::default_dao_rules);
+    let mut params = ops::default_params(evaluators, a.quorum);
+    params.schedule = a.schedule.into();
+    if let Some(rules) = &dao_rules {
+        // Long enough for the DAO to penalise an evaluator on re-execution evidence.
+        params.evaluation.appeal_blocks = ops::appeal_blocks_for(rules);
+    }
     let opts = ops::DeployOptions {
-        params: ops::default_params(evaluators, a.quorum),
+        params,
         min_stake: cosmwasm_std::Uint128::new(100),
         token_cap: Some(cosmwasm_std::Uint128::new(1_000_000_000_000)),
         stake: StakeKind::Native(s.cfg.stake_denom.clone()),
@@ -416,11 +486,7 @@ fn deploy(s: &mut Session, a: DeployArgs) -> Result<Output> {
             deployer.address().to_string(),
             cosmwasm_std::Uint128::new(1_000_000),
         )],
-        dao: if a.no_dao {
-            None
-        } else {
-            Some(ops::default_dao_rules())
-        },
+        dao: dao_rules,
     };
     let roles = Roles {
         operator,

@@ -1,10 +1,14 @@
 //! `fairshare demo` (`make demo`): a whole federated run on the embedded chain with real
 //! training. Participants hold different Shakespeare plays; each round they bond a stake, train
 //! a LoRA update of a small Llama model on their own text, and the relayer checks every bundle
-//! and posts its signed commitment; evaluators value the updates with Shapley values on their
-//! own held-out text and report; the round settles and everyone claims. Mid-run the DAO changes
-//! a parameter and the next round uses it. The run ends with a table and writes `run.json`,
-//! `calibration.json` (for `fairshare simulate`) and plots.
+//! and posts its signed commitment; bonded evaluators value the updates with Shapley values on
+//! their own held-out text, publish their coalition utility tables, commit to their reports and
+//! reveal them after the commit deadline; a challenger checks every revealed report against its
+//! table and disputes one that does not follow; the round settles and everyone (participants,
+//! evaluators, challenger) claims. Mid-run the DAO changes a parameter and the next round uses
+//! it. `--lying-evaluator` makes the last evaluator lie. The run ends with a table and writes
+//! `run.json`, `calibration.json` (for `fairshare simulate`), the published tables and revealed
+//! reports, and plots.
 
 pub mod base;
 pub mod corpus;
@@ -29,13 +33,16 @@ use fairshare_trainer::eval::evaluate_loss;
 use fairshare_trainer::lora::LoraAdapter;
 use fairshare_trainer::pretrain::PretrainConfig;
 
+use crate::audit;
 use crate::bundle::{self, Expectation};
 use crate::chain::ChainExt;
 use crate::ops::{self, governance, round, StakeKind};
+use crate::sealed::SealedReport;
 use base::ModelChoice;
 use corpus::Corpus;
-use output::{DaoRecord, EntryRecord, RoundRecord, RunRecord};
-use participant::Participant;
+use fairshare_protocol::report::UtilityTable;
+use output::{DaoRecord, EntryRecord, EvaluatorRecord, RoundRecord, RunRecord};
+use participant::{Participant, Role};
 
 /// What can go wrong before the chain is involved.
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +69,19 @@ pub struct DemoArgs {
     /// Rounds (at least 2; the DAO changes a parameter after round 1).
     #[arg(long, default_value_t = 3)]
     pub rounds: u64,
-    /// Evaluators (1–5), each with its own slice of the held-out play.
-    #[arg(long, default_value_t = 2)]
+    /// Evaluators (3–7), each with its own slice of the held-out text; the quorum is 3, so a
+    /// median of at least three reports decides every score.
+    #[arg(long, default_value_t = 3)]
     pub evaluators: usize,
+    /// The last evaluator lies in every round: honest participants' φ pushed below zero and the
+    /// free-rider credited with their value. `inconsistent`: its report does not follow from
+    /// its (honest) published table, so a challenger's dispute strikes it out and slashes it
+    /// (with exactly 3 evaluators the round then lacks a quorum and fails: stakes back, no
+    /// rewards; use --evaluators 4 to see it settle without the liar). `consistent`: it
+    /// fabricates a table its lies follow from; no dispute can catch it, the median outvotes it,
+    /// and a re-execution of its table prepares a DAO slashing proposal.
+    #[arg(long, value_enum)]
+    pub lying_evaluator: Option<evaluator::Lie>,
     /// Base model: `tiny` (pretrained here on generic text, cached), `smollm2` (from `make
     /// assets`), or a path to a Hugging Face directory or .gguf file.
     #[arg(long, default_value = "tiny")]
@@ -73,7 +90,8 @@ pub struct DemoArgs {
     /// it trains on the next 1/rounds of it.
     #[arg(long, default_value_t = 60_000)]
     pub max_chars: usize,
-    /// Characters of held-out text per evaluator.
+    /// Characters of the round's held-out validation text, which every evaluator measures on
+    /// (its hash is fixed when the round opens; it is revealed after settlement).
     #[arg(long, default_value_t = 8_000)]
     pub valid_chars: usize,
     /// Local epochs over a participant's text per round.
@@ -120,9 +138,9 @@ impl DemoArgs {
         if self.rounds < 2 {
             return bad(format!("--rounds must be at least 2, got {}", self.rounds));
         }
-        if !(1..=5).contains(&self.evaluators) {
+        if !(QUORUM as usize..=7).contains(&self.evaluators) {
             return bad(format!(
-                "--evaluators must be between 1 and 5, got {}",
+                "--evaluators must be between {QUORUM} and 7 (the quorum is {QUORUM}: a median of fewer reports lets one evaluator set the scores), got {}",
                 self.evaluators
             ));
         }
@@ -144,6 +162,10 @@ const FUNDS: u128 = 100_000;
 const FOUNDING_TOKENS: u128 = 5_000;
 /// The round after which the DAO proposal runs.
 const DAO_AFTER_ROUND: usize = 1;
+/// Revealed reports a round needs (odd, at least 3).
+pub const QUORUM: u32 = 3;
+/// What each evaluator bonds per round (ufair).
+const EVALUATOR_BOND: u128 = 10_000;
 
 fn default_cache() -> PathBuf {
     std::env::var_os("HOME")
@@ -185,18 +207,17 @@ pub fn run(
     let _ = std::fs::remove_dir_all(&work);
 
     // Held-out text: the second half of every participant's play (participants only ever hold
-    // text from the first half) and of one play nobody holds, sliced among the evaluators.
-    let valid_texts = corpus.validation_texts(
-        &corpus::PARTICIPANT_PLAYS[..args.participants],
-        args.valid_chars,
-        args.evaluators,
-    )?;
-    let valid_text = valid_texts.concat();
-    let valid: Vec<Vec<u32>> = valid_texts
-        .iter()
-        .map(|t| tokenizer.encode(t))
-        .collect::<Result<_, _>>()?;
-    let valid_all: Vec<u32> = valid.concat();
+    // text from the first half) and of one play nobody holds. Every evaluator measures on this
+    // one text, so honest evaluators agree and anyone can re-execute their tables once it is
+    // revealed after settlement.
+    let valid_text = corpus
+        .validation_texts(
+            &corpus::PARTICIPANT_PLAYS[..args.participants],
+            args.valid_chars,
+            1,
+        )?
+        .concat();
+    let valid_all: Vec<u32> = tokenizer.encode(&valid_text)?;
 
     // Participants and their private text.
     let mut people = participant::roster(
@@ -224,9 +245,13 @@ pub fn run(
                 .iter()
                 .map(|k| k.address().to_string())
                 .collect();
-            let mut params = ops::default_params(evaluators, n_eval as u32);
+            let mut params = ops::default_params(evaluators, QUORUM);
             params.schedule = net::schedule(args.chain);
             params.rewards.delta_u_target = Decimal::percent(10);
+            let dao = ops::default_dao_rules();
+            // The DAO must be able to penalise an evaluator on re-execution evidence before
+            // its bond can be claimed.
+            params.evaluation.appeal_blocks = ops::appeal_blocks_for(&dao);
             ops::DeployOptions {
                 params,
                 min_stake: Uint128::new(100),
@@ -240,13 +265,14 @@ pub fn run(
                     .filter(|(_, &h)| h)
                     .map(|(k, _)| (k.address().to_string(), Uint128::new(FOUNDING_TOKENS)))
                     .collect(),
-                dao: Some(ops::default_dao_rules()),
+                dao: Some(dao),
             }
         })?;
     let relayer_key = keys.pop().context("the relayer key was derived")?;
     let chain_id = chain.chain_id()?;
     let d = chain.d.clone();
     let evaluator_keys = keys.split_off(n_people);
+    let liar = args.lying_evaluator.map(|how| (n_eval - 1, how));
     writeln!(
         out,
         "chain ({:?}): round-manager {}, escrow {}, token {}, DAO {}",
@@ -267,6 +293,26 @@ pub fn run(
             p.play
         )?;
     }
+    for (k, key) in evaluator_keys.iter().enumerate() {
+        writeln!(
+            out,
+            "  evaluator-{k} {:<10} {}",
+            if liar.is_some_and(|(l, _)| l == k) {
+                "LIES"
+            } else {
+                "honest"
+            },
+            key.address()
+        )?;
+    }
+    writeln!(
+        out,
+        "  validation text: {} tokens, sha256 {}…",
+        valid_all.len(),
+        &hex::encode(fairshare_protocol::commitment::update_hash(
+            valid_text.as_bytes()
+        ))[..12]
+    )?;
 
     let device = Device::Cpu;
     let mut global = base.model.clone();
@@ -274,6 +320,7 @@ pub fn run(
     let mut rounds = Vec::new();
     let mut calibration = Vec::new();
     let mut dao_record = None;
+    let mut timing = output::Timing::default();
     let validation_hash = hex::encode(fairshare_protocol::commitment::update_hash(
         valid_text.as_bytes(),
     ));
@@ -295,26 +342,34 @@ pub fn run(
             validation_set_hash: HexBinary::from_hex(&validation_hash)?,
             task_uri: "fairshare://demo/shakespeare".into(),
         };
+        let spec_validation_hash = spec.validation_set_hash.clone();
         let operator = chain.operator_key.clone();
         let id = round::open(chain.c(), &d, &operator, spec)?;
         let params = round::status(chain.v(), &chain.d, id)?.params;
 
-        // Join.
+        // Join; the evaluators bond to serve.
         let joiners: Vec<usize> = (0..people.len()).filter(|&i| people[i].joins(r)).collect();
+        let stake = chain.stake.clone();
         for &i in &joiners {
-            let stake = chain.stake.clone();
             round::join(chain.c(), &d, &stake, people[i].key(), id, STAKE)
                 .with_context(|| format!("{} joins round {id}", people[i].name))?;
         }
+        let bond = EVALUATOR_BOND.max(params.evaluation.min_bond.u128());
+        for (k, key) in evaluator_keys.iter().enumerate() {
+            round::serve(chain.c(), &d, &stake, key, id, bond)
+                .with_context(|| format!("evaluator-{k} bonds for round {id}"))?;
+        }
         writeln!(
             out,
-            "  round {id} opened; {} joined with {STAKE} ufair each",
-            joiners.len()
+            "  round {id} opened; {} joined with {STAKE} ufair each; {} evaluators bonded {bond} ufair each",
+            joiners.len(),
+            evaluator_keys.len()
         )?;
         let deadlines = round::status(chain.v(), &chain.d, id)?.deadlines;
         chain.wait_past(deadlines.join_until)?;
 
         // Local training, then the relayer checks each bundle and its signature.
+        let t_train = Instant::now();
         let round_dir = work.join(format!("bundles/round-{r}"));
         let mut entries: Vec<EntryRecord> = people.iter().map(EntryRecord::new).collect();
         let mut committed: Vec<usize> = Vec::new();
@@ -381,6 +436,7 @@ pub fn run(
             committed.push(i);
             commitments.push(signed);
         }
+        timing.training_s += t_train.elapsed().as_secs_f64();
         round::commit(chain.c(), &d, &relayer_key, id, commitments, 50)?;
         writeln!(
             out,
@@ -389,8 +445,9 @@ pub fn run(
         )?;
         chain.wait_past(deadlines.commit_until)?;
 
-        // Evaluators value the committed updates on their own held-out text.
-        // The round's verified bundles, read once for every evaluator and for the merge.
+        // Evaluators value the committed updates on their own held-out text, publish their
+        // tables and commit to their reports.
+        let t_value = Instant::now();
         let round_bundles = committed
             .iter()
             .map(|&i| {
@@ -398,34 +455,67 @@ pub fn run(
                 read_bundle(&dir, global.config(), DType::F32, &device).map(|b| (i, b))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut valuations = Vec::new();
+        let addrs: Vec<String> = committed
+            .iter()
+            .map(|&i| people[i].address().to_string())
+            .collect();
+        let favoured: Vec<bool> = committed
+            .iter()
+            .map(|&i| people[i].role == Role::FreeRider)
+            .collect();
+        let published = args.out.join(format!("round-{r}"));
+        std::fs::create_dir_all(&published)
+            .with_context(|| format!("creating {}", published.display()))?;
+        let mut works = Vec::new();
         for (k, key) in evaluator_keys.iter().enumerate() {
             let bundles = round_bundles.iter().map(|(_, b)| b.clone()).collect();
             let v = evaluator::value_round(
                 &format!("evaluator-{k}"),
                 &global,
-                &valid[k],
+                &valid_all,
                 SEQ_LEN,
                 bundles,
-                args.seed + r as u64,
+                fairshare_protocol::report::round_seed(
+                    chain.d.round_manager.as_str(),
+                    id,
+                    spec_validation_hash.as_slice(),
+                ),
                 progress,
             )?;
-            let addrs: Vec<String> = committed
-                .iter()
-                .map(|&i| people[i].address().to_string())
-                .collect();
-            let report = evaluator::to_report(&v, &addrs)?;
-            round::report(chain.c(), &d, key, id, report)?;
+            let text_hash = fairshare_protocol::commitment::update_hash(valid_text.as_bytes());
+            debug_assert_eq!(text_hash.as_slice(), spec_validation_hash.as_slice());
+            let honest_table = evaluator::to_table(&v, &addrs, text_hash)?;
+            let lie = liar.and_then(|(l, how)| (l == k).then_some(how));
+            let (table, report) = match lie {
+                Some(how) => evaluator::lying_report(&v, &honest_table, &favoured, how)?,
+                None => {
+                    let report = evaluator::to_report(&v, &honest_table)?;
+                    (honest_table.clone(), report)
+                }
+            };
+            let table_file = published.join(format!("evaluator-{k}.table.json"));
+            write_json(&table_file, &table)?;
+            let sealed = SealedReport::new(
+                chain.d.round_manager.as_str(),
+                id,
+                key.address(),
+                report.clone(),
+            );
+            let sealed_file = work.join(format!("sealed/round-{r}/evaluator-{k}.json"));
+            sealed.write(&sealed_file)?;
+            round::commit_report(chain.c(), &d, key, id, &report, &sealed.salt_bytes()?)?;
             writeln!(
                 out,
-                "  evaluator-{k} reported ΔU {:.4} ({} Shapley, {} coalitions on {} tokens)",
-                v.delta_u,
+                "  evaluator-{k} committed {} ({} Shapley, {} coalitions on {} tokens, ΔU {:.4}); table published, digest {}…",
+                if lie.is_some() { "its LIES" } else { "its report" },
                 v.method,
                 v.evaluations,
-                valid[k].len()
+                valid_all.len(),
+                v.delta_u,
+                &sealed.digest.to_hex()[..12]
             )?;
             for (j, &i) in committed.iter().enumerate() {
-                entries[i].shapley.push(v.values[j]);
+                entries[i].shapley.push(decimal_f64(report.scores[j].value));
                 entries[i].alone.push(v.alone[j]);
             }
             // Round 1 measures what data buys on the base model: the surrogate's question.
@@ -449,20 +539,128 @@ pub fn run(
                     }
                 }
             }
-            valuations.push(v);
+            works.push(EvaluatorWork {
+                reported_delta_u: report.delta_u,
+                valuation: v,
+                honest_table,
+                table_file,
+                sealed_file,
+                lie,
+            });
+        }
+        timing.valuation_s += t_value.elapsed().as_secs_f64();
+
+        // After the commit deadline every evaluator opens its sealed report.
+        chain.wait_past(deadlines.report_until - 1)?;
+        for (k, (key, w)) in evaluator_keys.iter().zip(&works).enumerate() {
+            let sealed = SealedReport::read(&w.sealed_file)?;
+            round::reveal_report(
+                chain.c(),
+                &d,
+                key,
+                id,
+                sealed.report.clone(),
+                &sealed.salt_bytes()?,
+            )
+            .with_context(|| format!("evaluator-{k} reveals in round {id}"))?;
+            write_json(
+                &published.join(format!("evaluator-{k}.report.json")),
+                &sealed.report,
+            )?;
+        }
+        writeln!(
+            out,
+            "  {} reports revealed after the commit deadline (block {})",
+            works.len(),
+            deadlines.report_until
+        )?;
+
+        // A challenger (the relayer here; anyone can) checks every revealed report, read back
+        // from the chain, against its published table and disputes those that do not follow.
+        let mut checks = Vec::new();
+        for (k, (key, w)) in evaluator_keys.iter().zip(&works).enumerate() {
+            let report = round::revealed_report(chain.v(), &chain.d, id, key.address())?
+                .with_context(|| format!("evaluator-{k}'s revealed report is on chain"))?;
+            let table: UtilityTable = read_json(&w.table_file)?;
+            let check = audit::check(
+                &report,
+                &table,
+                Some(audit::RoundContext {
+                    round_manager: chain.d.round_manager.as_str(),
+                    round_id: id,
+                    validation_set_hash: spec_validation_hash.as_slice(),
+                }),
+            );
+            if check.disputable() {
+                let deposit = params.evaluation.dispute_deposit.u128();
+                let tx = round::dispute(
+                    chain.c(),
+                    &d,
+                    &stake,
+                    &relayer_key,
+                    id,
+                    key.address(),
+                    table,
+                    deposit,
+                )?;
+                writeln!(
+                    out,
+                    "  challenger: evaluator-{k}'s report does not follow from its own table ({} of {} figures off); disputed with a deposit of {deposit} ufair → {}",
+                    check.lines.iter().filter(|l| !l.follows).count(),
+                    check.lines.len(),
+                    tx.attribute("outcome").unwrap_or("?")
+                )?;
+            }
+            checks.push(check.consistent());
+        }
+        if checks.iter().all(|&c| c) {
+            writeln!(
+                out,
+                "  challenger: every revealed report follows from its published table; nothing to dispute"
+            )?;
         }
 
-        // Settle, claim, and fold the contributors' updates into the global model.
+        // Settle after the dispute window; claims for every role.
+        chain.wait_past(deadlines.dispute_until - 1)?;
         round::settle(chain.c(), &d, &relayer_key, id)?;
         let st = round::status(chain.v(), &chain.d, id)?;
-        let summary = st
-            .settlement
-            .clone()
-            .context("a settled round has a settlement summary")?;
+        let settled = st.phase == rm::Phase::Settled;
         let results = chain.results(id)?;
         for &i in &joiners {
             round::claim(chain.c(), &d, people[i].key(), id)?;
         }
+        let disputes = round::disputes(chain.v(), &chain.d, id)?;
+        let mut ev_results = Vec::new();
+        for key in &evaluator_keys {
+            ev_results.push(round::evaluator_result(
+                chain.v(),
+                &chain.d,
+                id,
+                key.address(),
+            )?);
+        }
+        let claimable = ev_results
+            .iter()
+            .map(|e| e.claimable_from)
+            .max()
+            .unwrap_or(0);
+        chain.wait_past(claimable.saturating_sub(1))?;
+        for key in &evaluator_keys {
+            round::claim(chain.c(), &d, key, id)?;
+        }
+        let mut challenger = None;
+        if !disputes.is_empty() {
+            let c: rm::ChallengerResult = chain.v().query(
+                chain.d.round_manager.as_str(),
+                &rm::QueryMsg::ChallengerResult {
+                    round_id: id,
+                    challenger: relayer_key.address().to_string(),
+                },
+            )?;
+            round::claim(chain.c(), &d, &relayer_key, id)?;
+            challenger = Some(c);
+        }
+
         let mut contributors = Vec::new();
         for res in &results {
             let Some(i) = people
@@ -474,13 +672,69 @@ pub fn run(
             entries[i].verdict = Some(res.verdict);
             entries[i].reward = res.reward.u128();
             entries[i].slash = res.slash.u128();
-            entries[i].score = res
-                .score
-                .map(|s| s.value.to_string().parse().unwrap_or(f64::NAN));
+            entries[i].score = res.score.map(|s| decimal_f64(s.value));
+            entries[i].std_error = res.score.map(|s| decimal_f64(s.std_error));
             if res.verdict == Verdict::Contributor {
                 contributors.push(i);
             }
         }
+        let evaluators: Vec<EvaluatorRecord> = evaluator_keys
+            .iter()
+            .zip(&works)
+            .zip(&ev_results)
+            .zip(&checks)
+            .enumerate()
+            .map(|(k, (((key, w), res), &consistent))| {
+                let dispute = disputes
+                    .iter()
+                    .find(|x| x.evaluator.as_str() == key.address());
+                EvaluatorRecord {
+                    name: format!("evaluator-{k}"),
+                    address: key.address().to_string(),
+                    lie: w.lie,
+                    method: w.valuation.method.clone(),
+                    evaluations: w.valuation.evaluations,
+                    dof: w.valuation.dof,
+                    delta_u: decimal_f64(w.reported_delta_u),
+                    consistent,
+                    disputed: dispute.map(|x| x.upheld),
+                    bond: res.bond.u128(),
+                    verdict: res.verdict,
+                    agreement: decimal_f64(res.agreement),
+                    reward: res.reward.u128(),
+                    slash: res.slash.u128(),
+                    table: w.table_file.display().to_string(),
+                }
+            })
+            .collect();
+
+        // A consistent liar cannot be disputed on chain; re-executing its table on the
+        // validation text (revealed after settlement) shows the lie and prepares a proposal.
+        let mut proposals = Vec::new();
+        for (k, w) in works.iter().enumerate() {
+            if w.lie != Some(evaluator::Lie::Consistent) {
+                continue;
+            }
+            let table: UtilityTable = read_json(&w.table_file)?;
+            let path = reexecution_proposal(
+                &chain,
+                id,
+                evaluator_keys[k].address(),
+                &table,
+                &w.honest_table,
+                ev_results[k].bond,
+                &published.join(format!("evaluator-{k}.proposal.json")),
+            )?;
+            if let Some((beyond, checked, path)) = path {
+                writeln!(
+                    out,
+                    "  re-execution: evaluator-{k}'s table disagrees with U(S) re-measured on its revealed validation text for {beyond} of {checked} coalitions; DAO slashing proposal prepared at {}",
+                    path.display()
+                )?;
+                proposals.push(path.display().to_string());
+            }
+        }
+
         let merged: Vec<&fairshare_trainer::bundle::Bundle> = round_bundles
             .iter()
             .filter(|(i, _)| contributors.contains(i))
@@ -509,47 +763,117 @@ pub fn run(
             )?;
             global_hash = Some(m.update_hash);
         }
+        // The validation text is revealed once the round is over: anyone can re-execute.
+        let revealed = work.join(format!("validation/round-{r}.txt"));
+        if let Some(parent) = revealed.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&revealed, &valid_text)
+            .with_context(|| format!("writing {}", revealed.display()))?;
         let loss_after = evaluate_loss(&global, None, &valid_all, SEQ_LEN, 16)?.mean_loss;
-        writeln!(
-            out,
-            "  settled: ΔU {}, pool {}, slashed {}, outliers {}; {} contributors merged; validation loss {loss_before:.4} → {loss_after:.4}",
-            summary.delta_u,
-            summary.pool,
-            summary.total_slashed,
-            summary.outliers.len(),
-            contributors.len()
-        )?;
+        let summary = st.settlement.clone();
+        match &summary {
+            Some(s) => writeln!(
+                out,
+                "  settled: ΔU {}, pool {}, evaluators paid {}, slashed {}, outliers {}; {} contributors merged; validation loss {loss_before:.4} → {loss_after:.4}",
+                s.delta_u,
+                s.pool,
+                s.evaluator_rewards,
+                s.total_slashed,
+                s.outliers.len(),
+                contributors.len()
+            )?,
+            None => writeln!(
+                out,
+                "  FAILED: {} of {QUORUM} needed reports left after disputes; participants' stakes back, no rewards, nothing merged",
+                st.reports
+            )?,
+        }
         for (i, p) in people.iter().enumerate() {
             let e = &entries[i];
             if e.joined {
                 writeln!(
                     out,
-                    "    {:<7} {:<10} φ {:>9} verdict {:<12} reward {:>7} slash {:>6}",
+                    "    {:<7} {:<10} φ {:>9} ± {:<7} verdict {:<12} reward {:>7} slash {:>6}",
                     p.name,
                     p.role.label(),
                     e.score.map_or("-".into(), |s| format!("{s:.4}")),
+                    e.std_error.map_or("-".into(), |s| format!("{s:.4}")),
                     e.verdict.map_or("-".into(), |v| format!("{v:?}")),
                     e.reward,
                     e.slash
                 )?;
             }
         }
+        for e in &evaluators {
+            writeln!(
+                out,
+                "    {:<12} {:<6} bond {:>6} verdict {:<10} agreement {:.2} reward {:>6} slash {:>6}{}",
+                e.name,
+                if e.lie.is_some() { "liar" } else { "honest" },
+                e.bond,
+                format!("{:?}", e.verdict),
+                e.agreement,
+                e.reward,
+                e.slash,
+                match e.disputed {
+                    Some(true) => " (dispute upheld)",
+                    Some(false) => " (dispute rejected)",
+                    None => "",
+                }
+            )?;
+        }
+        if let Some(c) = &challenger {
+            writeln!(
+                out,
+                "    challenger   deposits {} → claimed back {} ({} upheld, {} rejected)",
+                c.deposits, c.stake_return, c.upheld, c.rejected
+            )?;
+        }
         rounds.push(RoundRecord {
             round: r,
             round_id: id,
+            settled,
             validation_loss_before: loss_before,
             validation_loss_after: loss_after,
-            delta_u: summary.delta_u.to_string().parse().unwrap_or(f64::NAN),
-            pool: summary.pool.u128(),
-            dust: summary.dust.u128(),
-            slashed: summary.total_slashed.u128(),
+            delta_u: summary
+                .as_ref()
+                .map_or(f64::NAN, |s| decimal_f64(s.delta_u)),
+            pool: summary.as_ref().map_or(0, |s| s.pool.u128()),
+            evaluator_pool: summary.as_ref().map_or(0, |s| s.evaluator_rewards.u128()),
+            dust: summary.as_ref().map_or(0, |s| s.dust.u128()),
+            slashed: summary.as_ref().map_or(0, |s| s.total_slashed.u128()),
+            t_critical: summary
+                .as_ref()
+                .map_or(f64::NAN, |s| decimal_f64(s.t_critical)),
             slash_no_show: params.rewards.slash_no_show.to_string(),
-            valuation_method: valuations
+            valuation_method: works
                 .first()
-                .map(|v| v.method.clone())
+                .map(|w| w.valuation.method.clone())
                 .unwrap_or_default(),
-            evaluations: valuations.iter().map(|v| v.evaluations).sum(),
+            evaluations: works.iter().map(|w| w.valuation.evaluations).sum(),
             entries,
+            evaluators,
+            disputes: disputes
+                .iter()
+                .map(|x| output::DisputeRecord {
+                    evaluator: evaluator_keys
+                        .iter()
+                        .position(|k| k.address() == x.evaluator.as_str())
+                        .map_or(x.evaluator.to_string(), |k| format!("evaluator-{k}")),
+                    challenger: x.challenger.to_string(),
+                    deposit: x.deposit.u128(),
+                    upheld: x.upheld,
+                    findings: x.findings.clone(),
+                })
+                .collect(),
+            challenger: challenger.map(|c| output::ChallengerRecord {
+                deposits: c.deposits.u128(),
+                returned: c.stake_return.u128(),
+                upheld: c.upheld,
+                rejected: c.rejected,
+            }),
+            proposals,
         });
 
         if r == DAO_AFTER_ROUND && (r as u64) < args.rounds {
@@ -565,24 +889,123 @@ pub fn run(
             chain.token_balance(p.address())?,
         ));
     }
+    let mut evaluator_finals = Vec::new();
+    for k in &evaluator_keys {
+        evaluator_finals.push((
+            chain.stake_balance(k.address())?,
+            chain.token_balance(k.address())?,
+        ));
+    }
     let treasury = chain.d.treasury.to_string();
+    timing.total_s = t0.elapsed().as_secs_f64();
     let record = output::finish(
         args,
-        base.record(),
-        &people,
-        rounds,
-        dao_record,
-        &finals,
-        (
-            chain.stake_balance(&treasury)?,
-            chain.token_balance(&treasury)?,
-        ),
-        calibration,
-        FUNDS,
-        t0.elapsed().as_secs_f64(),
+        output::Inputs {
+            base: base.record(),
+            people: &people,
+            rounds,
+            dao: dao_record,
+            finals: &finals,
+            evaluator_finals: &evaluator_finals,
+            treasury: (
+                chain.stake_balance(&treasury)?,
+                chain.token_balance(&treasury)?,
+            ),
+            calibration,
+            funds: FUNDS,
+            timing,
+        },
     );
     output::write(&record, &args.out, out)?;
     Ok(record)
+}
+
+/// What one evaluator produced in a round, between its commit and the round's end.
+struct EvaluatorWork {
+    valuation: evaluator::Valuation,
+    /// The ΔU it reported (a liar's may not be what it measured).
+    reported_delta_u: cosmwasm_std::SignedDecimal,
+    /// Its honest table (what it measured), whatever it published.
+    honest_table: UtilityTable,
+    /// The table it published (and committed to).
+    table_file: PathBuf,
+    /// Its report and salt, kept privately until the reveal.
+    sealed_file: PathBuf,
+    lie: Option<evaluator::Lie>,
+}
+
+/// A decimal's value as a float (for the record and the plots).
+fn decimal_f64(d: impl std::fmt::Display) -> f64 {
+    d.to_string().parse().unwrap_or(f64::NAN)
+}
+
+fn write_json<T: serde::Serialize>(path: &std::path::Path, value: &T) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(value)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is malformed", path.display()))
+}
+
+/// Re-executes a published table on the revealed validation text — here the U(S) the
+/// evaluator itself measured before fabricating, which any re-execution with `fairshare-trainer
+/// evaluate` reproduces — for every single update and the grand coalition, and, if the table
+/// disagrees beyond [`evaluator::RESOLUTION_NATS`], writes the DAO slashing proposal to `path`.
+/// Returns (coalitions beyond tolerance, coalitions checked, path).
+fn reexecution_proposal(
+    chain: &net::DemoChain,
+    round_id: u64,
+    evaluator_addr: &str,
+    table: &UtilityTable,
+    measured_on: &UtilityTable,
+    bond: Uint128,
+    path: &std::path::Path,
+) -> Result<Option<(usize, usize, PathBuf)>> {
+    let n = measured_on.participants.len();
+    let mut coalitions: Vec<Vec<String>> = (0..n)
+        .map(|i| vec![measured_on.participants[i].clone()])
+        .collect();
+    coalitions.push(measured_on.participants.clone());
+    let mut measured = Vec::new();
+    for c in coalitions {
+        let u = audit::table_utilities(measured_on, &c)
+            .map_err(|e| anyhow::anyhow!("re-execution: {e}"))?;
+        if let Some(&utility) = u.first() {
+            measured.push(audit::Measurement {
+                participants: c,
+                utility,
+            });
+        }
+    }
+    let tolerance = evaluator::RESOLUTION_NATS;
+    let comparisons = audit::compare(table, &measured, tolerance)
+        .map_err(|e| anyhow::anyhow!("comparing the table: {e}"))?;
+    let table_hash = hex::encode(table.hash());
+    let Some(p) = audit::slashing_proposal(&audit::Evidence {
+        escrow: chain.d.escrow.as_str(),
+        round_id,
+        evaluator: evaluator_addr,
+        table_hash: &table_hash,
+        validation_set_hash: &table.validation_set_hash.to_hex(),
+        tolerance,
+        comparisons: &comparisons,
+        amount: bond,
+    })?
+    else {
+        return Ok(None);
+    };
+    write_json(path, &p)?;
+    Ok(Some((
+        comparisons.iter().filter(|c| c.beyond_tolerance).count(),
+        comparisons.len(),
+        path.to_path_buf(),
+    )))
 }
 
 /// Honest participants stake their tokens (genesis allocation and rewards) in the DAO; the best-rewarded proposes raising the

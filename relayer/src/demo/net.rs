@@ -51,13 +51,18 @@ pub fn schedule(choice: ChainChoice) -> Schedule {
             join_blocks: 10,
             train_blocks: 20,
             eval_blocks: 20,
+            reveal_blocks: 10,
+            dispute_blocks: 5,
             settle_blocks: 20,
         },
-        // 0.5 s blocks on the localnet: 10 s to join, 4 min to train, 4 min to evaluate.
+        // 0.5 s blocks on the localnet: 10 s to join, 4 min to train, 4 min to value and commit
+        // reports, 30 s to reveal them, 30 s more for disputes, 4 min to settle.
         ChainChoice::Wasmd => Schedule {
             join_blocks: 20,
             train_blocks: 480,
             eval_blocks: 480,
+            reveal_blocks: 60,
+            dispute_blocks: 60,
             settle_blocks: 480,
         },
     }

@@ -203,9 +203,10 @@ mod tests {
         let file =
             LocalnetAccounts::load(&LocalnetAccounts::default_path()).expect("accounts.toml");
         assert!(file.with_role("participant").expect("participants").len() >= 3);
-        assert_eq!(file.with_role("evaluator").expect("evaluators").len(), 2);
+        assert_eq!(file.with_role("evaluator").expect("evaluators").len(), 3);
         for entry in &file.accounts {
             let a = file.account(&entry.name).expect("derives");
+            assert_eq!(entry.address, a.address(), "{} is recorded", entry.name);
             assert!(a.address().starts_with("wasm1"), "{}", a.address());
         }
     }
