@@ -37,6 +37,14 @@ fn double_claim_is_rejected() {
         ContractError::AlreadyClaimed(alice.address().to_string(), round),
         |s| s.claim(&alice, round),
     );
+    // An evaluator's bond and pay, likewise, once the appeal window has passed.
+    s.claim_evaluators(round).expect("first claims");
+    let e0 = s.evaluators[0].clone();
+    assert_rejected(
+        &mut s,
+        ContractError::AlreadyClaimed(e0.to_string(), round),
+        |s| s.chain.claim(&e0, round),
+    );
 }
 
 #[test]

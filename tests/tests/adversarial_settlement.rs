@@ -6,8 +6,8 @@
 mod common;
 
 use common::{assert_err, report_of, Scenario, BOND};
-use cosmwasm_std::{Decimal, SignedDecimal, Uint128};
-use fairshare_protocol::evaluation::{consensus, Opinion};
+use cosmwasm_std::{SignedDecimal, Uint128};
+use fairshare_protocol::evaluation::{consensus, EvaluatorVerdict, Opinion};
 use fairshare_protocol::rewards::{compute_payout, Entry, Score};
 use fairshare_protocol::round_manager::Phase;
 use fairshare_relayer::keys::ParticipantKey;
@@ -43,7 +43,7 @@ fn big_round(n: usize) -> (Scenario, u64, Vec<ParticipantKey>) {
             keys.iter().zip(values.iter().map(String::as_str)).collect();
         s.report(e, round, "1", &pairs).expect("reports");
     }
-    s.to_settling(round)
+    s.past_dispute_deadline(round)
         .expect("reveals and waits out the dispute window");
     (s, round, keys)
 }
@@ -134,9 +134,23 @@ fn a_round_of_1000_settles_in_pages_and_matches_the_one_shot_rule() {
         );
     }
     assert_eq!(summary.pool, expected.pool);
-    assert_eq!(summary.dust, expected.dust);
-    // The liar (evaluator 2) is an outlier (deviant, in fact); the honest pair is not.
+    // The round's dust is the participants' and what the evaluators' pool leaves.
+    assert_eq!(
+        summary.dust,
+        expected.dust + summary.evaluator_pool - summary.evaluator_rewards
+    );
+    // The liar (evaluator 2) is deviant (so an outlier); the honest pair shares the
+    // evaluators' pool.
     assert_eq!(summary.outliers, vec![s.evaluators[2].clone()]);
+    assert_eq!(
+        [0, 1, 2].map(|e| s.evaluator_result(round, e).verdict),
+        [
+            EvaluatorVerdict::Consensus,
+            EvaluatorVerdict::Consensus,
+            EvaluatorVerdict::Deviant
+        ]
+    );
+    assert_eq!(summary.evaluator_rewards.u128(), 100_000);
 
     // Claims pay exactly what the results show.
     for (k, res) in keys
@@ -189,11 +203,18 @@ fn a_settlement_not_done_by_its_deadline_fails_and_refunds_everyone() {
         "the reservation is released"
     );
     for k in &keys {
-        let before = s.chain.stake_balance(k.address()).expect("balance");
+        let before = s.balance(k.address());
         s.claim(k, round).expect("refund");
-        let after = s.chain.stake_balance(k.address()).expect("balance");
-        assert_eq!(after - before, 1_000, "the whole stake comes back");
+        assert_eq!(
+            s.balance(k.address()) - before,
+            1_000,
+            "the whole stake comes back"
+        );
     }
+    // The evaluators revealed in time: neither paid nor slashed, their bonds come back.
+    s.claim_evaluators(round).expect("evaluators claim");
+    assert_eq!(s.escrow_balance(), 0);
+    assert_eq!(s.treasury_balance(), 0);
 }
 
 #[test]

@@ -126,6 +126,27 @@ fn dao_owned_deployment_plays_a_round_and_changes_the_budget() {
     }
     // The free-rider's slash reached the DAO treasury.
     assert_eq!(app.balance(dao.as_str(), denom).expect("balance"), 500);
+    // The evaluators take back their bonds with a third each of their 100,000 once the
+    // appeal window (in which the DAO could still penalise them) has passed.
+    let appeal = round::status(&app, &d, id)
+        .expect("status")
+        .params
+        .evaluation
+        .appeal_blocks;
+    app.wait_blocks(appeal).expect("moves");
+    for e in &evaluators {
+        round::claim(&mut app, &d, e, id).expect("evaluator claims");
+        assert_eq!(app.balance(e.address(), denom).expect("balance"), 1_000);
+        let pay: cw20::BalanceResponse = app
+            .query(
+                d.token.as_str(),
+                &cw20::Cw20QueryMsg::Balance {
+                    address: e.address().to_string(),
+                },
+            )
+            .expect("balance");
+        assert_eq!(pay.balance.u128(), 33_333);
+    }
 
     // The DAO raises the budget; the next round uses it.
     for v in &voters {

@@ -2,8 +2,9 @@
 
 mod common;
 
-use common::Scenario;
+use common::{Scenario, BOND};
 use fairshare_protocol::escrow::StakeStatus;
+use fairshare_protocol::evaluation::EvaluatorVerdict;
 use fairshare_protocol::rewards::Verdict;
 use fairshare_protocol::round_manager::Phase;
 
@@ -14,12 +15,7 @@ fn three_participants_settle_and_claim() {
     let round = s.open();
     assert_eq!(s.chain.round(round).expect("round").phase, Phase::Open);
     s.join_all(&[alice.clone(), bob.clone(), carol.clone()], round, 1_000);
-    assert_eq!(
-        s.chain
-            .stake_balance(s.chain.d.escrow.as_str())
-            .expect("balance"),
-        3_000
-    );
+    assert_eq!(s.escrow_balance(), 3_000);
     s.advance_to_training(round);
     assert_eq!(s.chain.round(round).expect("round").phase, Phase::Training);
     s.commit_all(&[alice.clone(), bob.clone(), carol.clone()], round);
@@ -47,23 +43,15 @@ fn three_participants_settle_and_claim() {
         assert_eq!(res.verdict, Verdict::Contributor);
         assert_eq!(res.reward.u128(), reward);
         s.claim(k, round).expect("claims");
-        assert_eq!(
-            s.chain.stake_balance(k.address()).expect("balance"),
-            1_000,
-            "stake back"
-        );
+        assert_eq!(s.balance(k.address()), 1_000, "stake back");
         assert_eq!(s.chain.token_balance(k.address()).expect("balance"), reward);
         assert!(matches!(
             s.chain.stake_of(round, k.address()).expect("stake").status,
             StakeStatus::Claimed { .. }
         ));
     }
-    assert_eq!(
-        s.chain
-            .stake_balance(s.chain.d.escrow.as_str())
-            .expect("balance"),
-        0
-    );
+    // The evaluators' bonds and pay wait out the appeal window.
+    assert_eq!(s.escrow_balance(), 3 * BOND);
     let t = s.chain.totals().expect("totals");
     assert_eq!(
         (
@@ -71,22 +59,23 @@ fn three_participants_settle_and_claim() {
             t.claimable_stake.u128(),
             t.unclaimed_rewards.u128()
         ),
-        (0, 0, 0)
+        (0, 3 * BOND, 99_999)
     );
-    assert_eq!(t.minted_total.u128(), 450_000);
+    // The participants' rewards and the evaluators' dust.
+    assert_eq!(t.minted_total.u128(), 450_001);
     s.claim_evaluators(round).expect("evaluators claim");
+    for e in s.evaluators.clone() {
+        assert_eq!(s.balance(e.as_str()), 100 * BOND, "bond back");
+        assert_eq!(s.chain.token_balance(e.as_str()).expect("balance"), 33_333);
+    }
     let t = s.chain.totals().expect("totals");
     assert_eq!(
         t.minted_total.u128(),
-        1_000_000,
+        summary.pool.u128() + summary.evaluator_pool.u128(),
         "everything reserved is minted once"
     );
-    assert_eq!(
-        s.chain
-            .stake_balance(s.chain.d.escrow.as_str())
-            .expect("balance"),
-        0
-    );
+    assert_eq!(t.minted_total.u128(), 550_000);
+    assert_eq!(s.escrow_balance(), 0);
 }
 
 #[test]
@@ -131,33 +120,30 @@ fn fifty_participants_with_free_riders_and_no_shows() {
         ),
         (30, 10, 10)
     );
+    // G = 30 · 0.01 + 10 · 0.0001 = 0.301 of the target 0.5: 60.2% of the participants'
+    // 900,000, shared by the 30 contributors in proportion to their equal values.
+    let summary = s.summary(round);
+    assert_eq!(summary.pool.u128(), 541_800);
+    assert!(results
+        .iter()
+        .filter(|r| r.verdict == Verdict::Contributor)
+        .all(|r| r.reward.u128() == 18_060));
     let paid: u128 = results.iter().map(|r| r.reward.u128()).sum();
-    let summary = s
-        .chain
-        .round(round)
-        .expect("round")
-        .settlement
-        .expect("settled");
-    assert_eq!(paid + summary.dust.u128(), summary.pool.u128());
-    assert!(summary.pool.u128() <= 1_000_000);
+    // Three unanimous evaluators of equal bond share their 100,000: 33,333 each, 1 of dust.
+    assert_eq!(summary.evaluator_rewards.u128(), 99_999);
+    assert_eq!(summary.dust.u128(), 1);
+    assert_eq!(
+        paid + summary.evaluator_rewards.u128() + summary.dust.u128(),
+        summary.pool.u128() + summary.evaluator_pool.u128()
+    );
     // Free-riders lose half their stake, no-shows a quarter.
     assert_eq!(summary.total_slashed.u128(), 10 * 500 + 10 * 250);
-    assert_eq!(
-        s.chain
-            .stake_balance(s.chain.d.treasury.as_str())
-            .expect("balance"),
-        7_500
-    );
+    assert_eq!(s.treasury_balance(), 7_500);
     for k in &keys {
         s.claim(k, round).expect("claims");
     }
     s.claim_evaluators(round).expect("evaluators claim");
-    assert_eq!(
-        s.chain
-            .stake_balance(s.chain.d.escrow.as_str())
-            .expect("balance"),
-        0
-    );
+    assert_eq!(s.escrow_balance(), 0);
     let supply = s.chain.token_info().expect("info").total_supply.u128();
     assert_eq!(
         supply,
@@ -177,16 +163,21 @@ fn round_without_quorum_fails_and_refunds_everyone() {
     s.advance_to_evaluating(round);
     let scores: Vec<(&_, &str)> = keys.iter().map(|k| (k, "0.1")).collect();
     s.report(0, round, "0.3", &scores).expect("one report");
-    s.to_settling(round).expect("reveals the one report");
+    s.past_dispute_deadline(round)
+        .expect("reveals the one report");
     assert_eq!(s.chain.round(round).expect("round").phase, Phase::Failed);
     s.settle(round)
         .expect("failing a round is a settlement too");
     assert_eq!(s.chain.round(round).expect("round").phase, Phase::Failed);
     for k in &keys {
         s.claim(k, round).expect("refund");
-        assert_eq!(s.chain.stake_balance(k.address()).expect("balance"), 1_000);
+        assert_eq!(s.balance(k.address()), 1_000);
         assert_eq!(s.chain.token_balance(k.address()).expect("balance"), 0);
     }
+    // The one evaluator that revealed is neither paid nor slashed; its bond comes back.
+    s.claim_evaluators(round).expect("claims its bond");
+    assert_eq!(s.balance(s.evaluators[0].as_str()), 100 * BOND);
+    assert_eq!(s.escrow_balance(), 0);
     assert_eq!(s.chain.totals().expect("totals").minted_total.u128(), 0);
 }
 
@@ -196,6 +187,8 @@ fn round_with_too_few_commitments_fails() {
     let keys = s.participants(3, 1_000);
     let round = s.open();
     s.join_all(&keys, round, 500);
+    // An evaluator bonded early; there will be nothing to evaluate.
+    s.serve(0, round).expect("bonds");
     s.advance_to_training(round);
     s.commit_all(&keys[..1], round); // min_participants is 2
     s.advance_to_evaluating(round);
@@ -204,11 +197,20 @@ fn round_with_too_few_commitments_fails() {
     for k in &keys {
         s.claim(k, round).expect("refund");
         assert_eq!(
-            s.chain.stake_balance(k.address()).expect("balance"),
+            s.balance(k.address()),
             1_000,
             "nobody is slashed in a failed round"
         );
     }
+    let r = s.evaluator_result(round, 0);
+    assert_eq!(
+        (r.slash.u128(), r.reward.u128()),
+        (0, 0),
+        "nor is the evaluator a no-show"
+    );
+    s.claim_evaluators(round).expect("claims its bond");
+    assert_eq!(s.balance(s.evaluators[0].as_str()), 100 * BOND);
+    assert_eq!(s.treasury_balance(), 0);
 }
 
 #[test]
@@ -235,14 +237,16 @@ fn outlier_evaluator_is_overruled_by_the_median() {
     // G = 0.5 reaches the target: the participants' whole 900,000 (the budget less the
     // evaluators' 10%).
     assert_eq!((ra.reward.u128(), rb.reward.u128()), (720_000, 180_000));
-    let outliers = s
-        .chain
-        .round(round)
-        .expect("round")
-        .settlement
-        .expect("settled")
-        .outliers;
-    assert_eq!(outliers, vec![s.evaluators[2].clone()]);
+    assert_eq!(s.summary(round).outliers, vec![s.evaluators[2].clone()]);
+    // The liar's deviation, 0.4 + 0.4, is beyond half the round's scale (Σ|φ*| = 0.5 plus
+    // the noise floor Σse*/0.1 = 2 · 0.014826 / 0.1): deviant, half its bond slashed.
+    let liar = s.evaluator_result(round, 2);
+    assert_eq!(liar.verdict, EvaluatorVerdict::Deviant);
+    assert_eq!((liar.reward.u128(), liar.slash.u128()), (0, BOND / 2));
+    // Evaluator 1 is off by 0.02 of the scale 0.79652: agreement 1 − 0.02 / 0.079652, so
+    // its weight is 748 to evaluator 0's 1,000 in the evaluators' 100,000.
+    let paid = [0, 1].map(|e| s.evaluator_result(round, e).reward.u128());
+    assert_eq!(paid, [57_208, 42_791]);
 }
 
 #[test]
@@ -259,13 +263,8 @@ fn harmful_update_loses_its_whole_stake() {
     s.settle(round).expect("settles");
     assert_eq!(s.result_of(round, &bad).verdict, Verdict::Harmful);
     s.claim(&bad, round).expect("claims what is left (nothing)");
-    assert_eq!(s.chain.stake_balance(bad.address()).expect("balance"), 0);
-    assert_eq!(
-        s.chain
-            .stake_balance(s.chain.d.treasury.as_str())
-            .expect("balance"),
-        1_000
-    );
+    assert_eq!(s.balance(bad.address()), 0);
+    assert_eq!(s.treasury_balance(), 1_000);
 }
 
 #[test]

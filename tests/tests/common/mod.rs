@@ -5,6 +5,10 @@ use std::fmt::Debug;
 
 use cosmwasm_std::{Addr, Decimal, HexBinary, SignedDecimal};
 use fairshare_protocol::commitment::update_hash;
+use fairshare_protocol::escrow;
+use fairshare_protocol::report::{
+    grand_value, nanos_to_decimal, pack_utilities, shapley, Estimator, UtilityTable,
+};
 use fairshare_protocol::round_manager::{self as rm, ParticipantScore, Report, SignedCommitment};
 use fairshare_relayer::embedded::{DeployOptions, EmbeddedChain, StakeKind};
 use fairshare_relayer::keys::ParticipantKey;
@@ -112,6 +116,7 @@ impl Scenario {
             .advance(r.deadlines.commit_until.saturating_sub(h));
     }
 
+    /// Moves to the end of report commitments, where reveals open.
     pub fn past_report_deadline(&mut self, round: u64) {
         let r = self.chain.round(round).expect("round");
         let h = self.chain.height();
@@ -122,11 +127,7 @@ impl Scenario {
     /// Evaluator `i` bonds [`BOND`] for `round` unless it already has.
     pub fn serve(&mut self, i: usize, round: u64) -> anyhow::Result<()> {
         let e = self.evaluators[i].clone();
-        let bonded: rm::EvaluatorsResponse = self.chain.app.wrap().query_wasm_smart(
-            self.chain.d.round_manager.clone(),
-            &rm::QueryMsg::Evaluators { round_id: round },
-        )?;
-        if !bonded.evaluators.iter().any(|b| b.evaluator == e) {
+        if !self.bonded(round)?.iter().any(|b| b.evaluator == e) {
             self.chain.serve(&e, round, BOND)?;
         }
         Ok(())
@@ -176,10 +177,7 @@ impl Scenario {
 
     /// Moves to the reveal window (if before it) and reveals every pending report of `round`.
     pub fn reveal_all(&mut self, round: u64) -> anyhow::Result<()> {
-        let r = self.chain.round(round)?;
-        let h = self.chain.height();
-        self.chain
-            .advance(r.deadlines.report_until.saturating_sub(h));
+        self.past_report_deadline(round);
         let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|p| p.1 == round);
@@ -191,9 +189,29 @@ impl Scenario {
         Ok(())
     }
 
+    /// Evaluator `i` reveals its pending report of `round` (in the reveal window); the report
+    /// stays pending if the reveal fails.
+    pub fn reveal(&mut self, i: usize, round: u64) -> anyhow::Result<cw_multi_test::AppResponse> {
+        let at = self
+            .pending
+            .iter()
+            .position(|p| p.0 == i && p.1 == round)
+            .expect("evaluator i has a pending report in the round");
+        let (_, _, report, salt) = self.pending[at].clone();
+        let e = self.evaluators[i].clone();
+        let res = self.chain.reveal_report(&e, round, report, &salt)?;
+        self.pending.remove(at);
+        Ok(res)
+    }
+
+    /// Evaluator `i` keeps its committed report of `round` to itself: it will never reveal it.
+    pub fn withhold(&mut self, i: usize, round: u64) {
+        self.pending.retain(|p| !(p.0 == i && p.1 == round));
+    }
+
     /// Reveals the pending reports of `round` and moves past its dispute deadline, where
     /// settlement may start.
-    pub fn to_settling(&mut self, round: u64) -> anyhow::Result<()> {
+    pub fn past_dispute_deadline(&mut self, round: u64) -> anyhow::Result<()> {
         self.reveal_all(round)?;
         let r = self.chain.round(round)?;
         let h = self.chain.height();
@@ -209,7 +227,7 @@ impl Scenario {
             r.phase,
             rm::Phase::Evaluating | rm::Phase::Revealing | rm::Phase::Challenging
         ) {
-            self.to_settling(round)?;
+            self.past_dispute_deadline(round)?;
         }
         self.settle_now(round)
     }
@@ -219,11 +237,7 @@ impl Scenario {
     pub fn claim_evaluators(&mut self, round: u64) -> anyhow::Result<()> {
         let r = self.chain.round(round)?;
         self.chain.advance(r.params.evaluation.appeal_blocks);
-        let bonded: rm::EvaluatorsResponse = self.chain.app.wrap().query_wasm_smart(
-            self.chain.d.round_manager.clone(),
-            &rm::QueryMsg::Evaluators { round_id: round },
-        )?;
-        for b in bonded.evaluators {
+        for b in self.bonded(round)? {
             self.chain.claim(&b.evaluator, round)?;
         }
         Ok(())
@@ -241,6 +255,131 @@ impl Scenario {
         round: u64,
     ) -> anyhow::Result<cw_multi_test::AppResponse> {
         self.chain.claim(&Addr::unchecked(key.address()), round)
+    }
+
+    /// `sender` asks the round-manager to use `params` from the next round on.
+    pub fn update_params(
+        &mut self,
+        sender: &Addr,
+        params: rm::RoundParams,
+    ) -> anyhow::Result<cw_multi_test::AppResponse> {
+        use cw_multi_test::Executor;
+        let rm_addr = self.chain.d.round_manager.clone();
+        self.chain.app.execute_contract(
+            sender.clone(),
+            rm_addr,
+            &rm::ExecuteMsg::UpdateParams { params },
+            &[],
+        )
+    }
+
+    /// Everyone of the scenario who holds the stake asset: `keys`, the evaluators, the escrow
+    /// and the treasury.
+    pub fn stake_holders(&self, keys: &[ParticipantKey]) -> Vec<String> {
+        keys.iter()
+            .map(|k| k.address().to_string())
+            .chain(self.evaluators.iter().map(Addr::to_string))
+            .chain([
+                self.chain.d.escrow.to_string(),
+                self.chain.d.treasury.to_string(),
+            ])
+            .collect()
+    }
+
+    /// What `holders` hold of the stake asset together.
+    pub fn held_by(&self, holders: &[String]) -> u128 {
+        holders.iter().map(|h| self.balance(h)).sum()
+    }
+
+    /// Balance of `who` in the stake asset.
+    pub fn balance(&self, who: &str) -> u128 {
+        self.chain.stake_balance(who).expect("balance")
+    }
+
+    /// What the escrow holds in the stake asset.
+    pub fn escrow_balance(&self) -> u128 {
+        self.balance(self.chain.d.escrow.as_str())
+    }
+
+    /// What the treasury holds in the stake asset (slashes and forfeited deposits).
+    pub fn treasury_balance(&self) -> u128 {
+        self.balance(self.chain.d.treasury.as_str())
+    }
+
+    /// The settled figures of `round`.
+    pub fn summary(&self, round: u64) -> rm::SettlementSummary {
+        self.chain
+            .round(round)
+            .expect("round")
+            .settlement
+            .expect("settled")
+    }
+
+    /// Evaluator `i`'s standing in the ended `round`.
+    pub fn evaluator_result(&self, round: u64, i: usize) -> rm::EvaluatorResult {
+        self.chain
+            .evaluator_result(round, &self.evaluators[i])
+            .expect("evaluator result")
+    }
+
+    /// A query of the round-manager.
+    pub fn query_rm<T: cosmwasm_schema::serde::de::DeserializeOwned>(
+        &self,
+        msg: &rm::QueryMsg,
+    ) -> cosmwasm_std::StdResult<T> {
+        self.chain
+            .app
+            .wrap()
+            .query_wasm_smart(&self.chain.d.round_manager, msg)
+    }
+
+    /// The evaluators bonded for `round`, with where their reports are.
+    pub fn bonded(&self, round: u64) -> cosmwasm_std::StdResult<Vec<rm::EvaluatorInfo>> {
+        self.query_rm::<rm::EvaluatorsResponse>(&rm::QueryMsg::Evaluators { round_id: round })
+            .map(|r| r.evaluators)
+    }
+
+    /// The disputes heard in `round`, by evaluator.
+    pub fn disputes(&self, round: u64) -> Vec<rm::DisputeInfo> {
+        self.query_rm::<rm::DisputesResponse>(&rm::QueryMsg::Disputes { round_id: round })
+            .expect("disputes")
+            .disputes
+    }
+
+    /// What `challenger`'s disputes in `round` come to.
+    pub fn challenger_result(&self, round: u64, challenger: &str) -> rm::ChallengerResult {
+        self.query_rm(&rm::QueryMsg::ChallengerResult {
+            round_id: round,
+            challenger: challenger.to_string(),
+        })
+        .expect("challenger result")
+    }
+
+    /// What `who` has bonded in `round` as `role`, as the escrow shows it (an error if
+    /// nothing).
+    pub fn bond(
+        &self,
+        round: u64,
+        who: &str,
+        role: escrow::Role,
+    ) -> cosmwasm_std::StdResult<escrow::StakeResponse> {
+        self.chain.app.wrap().query_wasm_smart(
+            &self.chain.d.escrow,
+            &escrow::QueryMsg::Bond {
+                round_id: round,
+                address: who.to_string(),
+                role,
+            },
+        )
+    }
+
+    /// The hash of the validation set `round` was opened with.
+    pub fn validation_set_hash(&self, round: u64) -> HexBinary {
+        self.chain
+            .round(round)
+            .expect("round")
+            .spec
+            .validation_set_hash
     }
 
     pub fn result_of(&self, round: u64, key: &ParticipantKey) -> rm::ParticipantResult {
@@ -281,6 +420,24 @@ impl Scenario {
                     q(
                         &c.d.round_manager,
                         serde_json::json!({kind: {"round_id": id, "limit": 100}}),
+                    ),
+                );
+            }
+            for kind in ["evaluators", "disputes"] {
+                out.insert(
+                    format!("{kind}/{id}"),
+                    q(
+                        &c.d.round_manager,
+                        serde_json::json!({kind: {"round_id": id}}),
+                    ),
+                );
+            }
+            for e in &self.evaluators {
+                out.insert(
+                    format!("bond/{id}/{e}"),
+                    q(
+                        &c.d.escrow,
+                        serde_json::json!({"bond": {"round_id": id, "address": e, "role": "evaluator"}}),
                     ),
                 );
             }
@@ -337,6 +494,56 @@ pub fn report_of(delta_u: &str, values: &[(&ParticipantKey, &str)]) -> Report {
             .map(|(k, v)| ParticipantScore {
                 participant: k.address().to_string(),
                 value: v.parse().expect("decimal"),
+                std_error: default_se(),
+            })
+            .collect(),
+    }
+}
+
+/// `keys` with the values an evaluator reports for them, in order.
+pub fn pairs<'a>(
+    keys: &'a [ParticipantKey],
+    values: &[&'a str],
+) -> Vec<(&'a ParticipantKey, &'a str)> {
+    keys.iter().zip(values.iter().copied()).collect()
+}
+
+/// An exact coalition-utility table of `participants` (bit i of a coalition's index stands
+/// for `participants[i]`; `utilities[0]`, the empty coalition, must be 0) measured on the
+/// validation set `validation_set_hash`.
+pub fn exact_table(
+    participants: &[&ParticipantKey],
+    validation_set_hash: HexBinary,
+    utilities: &[f64],
+) -> UtilityTable {
+    UtilityTable {
+        participants: participants
+            .iter()
+            .map(|k| k.address().to_string())
+            .collect(),
+        validation_set_hash,
+        estimator: Estimator::Exact,
+        utilities: pack_utilities(utilities).expect("finite utilities"),
+    }
+}
+
+/// The report that follows from `table` exactly: each φ its Shapley value, ΔU its U(N), every
+/// standard error [`default_se`], committed to the table's hash.
+pub fn report_from_table(table: &UtilityTable) -> Report {
+    let (num, den) = shapley(table).expect("a well-formed table");
+    let (g, gd) = grand_value(table).expect("a well-formed table");
+    Report {
+        aggregate_hash: HexBinary::from(update_hash(b"aggregate").to_vec()),
+        table_hash: HexBinary::from(table.hash().to_vec()),
+        delta_u: nanos_to_decimal(g, gd),
+        dof: 7,
+        scores: table
+            .participants
+            .iter()
+            .zip(&num)
+            .map(|(p, &x)| ParticipantScore {
+                participant: p.clone(),
+                value: nanos_to_decimal(x, den),
                 std_error: default_se(),
             })
             .collect(),
