@@ -139,14 +139,11 @@ fn one_lying_evaluator_of_three_moves_nothing_and_is_slashed() {
     a_liar_of_three_moves_nothing(BOND);
 }
 
-/// Open, not fixed here: the median is weighted by bond and bonds have no ceiling, so an
-/// evaluator that bonds more than the others together (2,001 against 1,000 + 1,000) holds
-/// the weighted majority alone and sets every score: the honest p0 is slashed whole as
-/// harmful, the free-rider is paid 865,384, both honest evaluators are slashed as deviant
-/// and the liar takes the evaluators' whole pool. One report decides, which the odd quorum
-/// of 3 was to prevent. Remove `ignore` once the median's weights are capped.
+/// With the median weighted by uncapped bonds, an evaluator that bonded more than the others
+/// together (2,001 against 1,000 + 1,000) held the weighted majority alone and set every
+/// score: the honest p0 slashed whole as harmful, the free-rider paid 865,384, both honest
+/// evaluators slashed as deviant. A bond now counts in the consensus only up to `min_bond`.
 #[test]
-#[ignore = "open: an evaluator bonding more than the others together sets the median alone"]
 fn one_evaluator_cannot_buy_the_median_with_a_larger_bond() {
     a_liar_of_three_moves_nothing(2 * BOND + 1);
 }
@@ -896,4 +893,48 @@ fn the_owner_can_penalise_an_evaluator_only_within_the_appeal_window() {
     s.chain.claim(&e1, round).expect("claims");
     assert_eq!(s.balance(e1.as_str()) - before, BOND - 400);
     assert_eq!(s.treasury_balance(), 400);
+}
+
+/// A liar could once make its report indisputable by committing to a table too large for the
+/// chain to check (every dispute was refused). Such a table now counts against its report.
+#[test]
+fn a_table_too_large_to_check_counts_against_its_report() {
+    let (mut s, round, keys) = evaluating(4, 3);
+    for e in 0..3 {
+        s.report(e, round, "0.5", &pairs(&keys, &["0.3", "0.2", "0.0"]))
+            .expect("honest");
+    }
+    let spec = s.chain.round(round).expect("round").spec;
+    let seed = fairshare_protocol::report::round_seed(
+        s.chain.d.round_manager.as_str(),
+        round,
+        spec.validation_set_hash.as_slice(),
+    );
+    let count = 3_000u32; // 3,000 permutations × 3 players > 8,192 utilities
+    let table = UtilityTable {
+        participants: keys.iter().map(|k| k.address().to_string()).collect(),
+        validation_set_hash: spec.validation_set_hash,
+        estimator: fairshare_protocol::report::Estimator::Permutations { seed, count },
+        utilities: pack_utilities(&vec![0.1; count as usize * keys.len()]).expect("finite"),
+    };
+    let mut lie = report_of("0.5", &pairs(&keys, &["0.0", "0.0", "0.5"]));
+    lie.table_hash = HexBinary::from(table.hash().to_vec());
+    s.commit_report(3, round, lie).expect("commits");
+    s.past_report_deadline(round);
+    for e in 0..4 {
+        s.reveal(e, round).expect("reveals");
+    }
+    let challenger = s.chain.addr("challenger");
+    s.chain.fund(challenger.as_str(), 10_000).expect("funds");
+    let liar = s.evaluators[3].clone();
+    let res = s
+        .chain
+        .dispute(&challenger, round, &liar, table, 500)
+        .expect("the dispute is heard");
+    assert!(res
+        .events
+        .iter()
+        .flat_map(|e| &e.attributes)
+        .any(|a| a.key == "outcome" && a.value == "upheld"));
+    assert_eq!(s.chain.round(round).expect("round").reports, 3);
 }

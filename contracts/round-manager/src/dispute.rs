@@ -160,10 +160,14 @@ fn findings(
     };
     match check(&report, table) {
         Ok(found) => Ok(found.iter().map(describe).collect()),
+        // A report must commit to a table the chain can check (an exact one up to 12 players,
+        // or at most 8,192 sampled utilities): one that cannot be checked would make its report
+        // indisputable, so it counts against the report like a malformed one.
         Err(e @ (TableError::TooManyPlayers(_) | TableError::TooManyUtilities(_))) => {
-            Err(ContractError::TableUnchecked(e.to_string()))
+            Ok(vec![format!(
+                "the committed table cannot be checked on chain: {e}"
+            )])
         }
-        // The evaluator committed to a table no one can check: that is a broken report.
         Err(e) => Ok(vec![format!("the committed table is malformed: {e}")]),
     }
 }

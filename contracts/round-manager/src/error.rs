@@ -94,8 +94,7 @@ pub enum ContractError {
     DepositTooSmall { got: Uint128, min: Uint128 },
     #[error("the table does not hash to the report's table_hash {committed} (it hashes to {got}): it is not the table the evaluator committed to")]
     TableMismatch { committed: String, got: String },
-    #[error("the table cannot be checked on chain: {0}")]
-    TableUnchecked(String),
+
     #[error("the report scores {got} participants; round {round_id} has {expected} committed")]
     ReportIncomplete {
         round_id: u64,

@@ -2,7 +2,7 @@
 //! → Challenging → Settling → Settled, or Failed), participants and their keys, batches of
 //! signed update commitments verified on chain, bonded evaluators' committed and revealed
 //! reports, disputes that recompute Shapley values from a report's own utility table, and
-//! paged settlement by the bond-weighted consensus of the reports.
+//! paged settlement by the weighted consensus of the reports (bonds capped at the minimum).
 
 pub mod commit;
 pub mod compact;

@@ -271,7 +271,7 @@ fn begin(deps: &DepsMut, round: &Round) -> Result<Settling, ContractError> {
         }
         delta_us.push(rep.delta_u);
         dofs.push(rep.dof);
-        weights.push(bond);
+        weights.push(consensus_weight(round, bond));
     }
     let delta_u = weighted_median_index(&delta_us, &weights)
         .map(|i| delta_us[i])
@@ -297,6 +297,15 @@ fn begin(deps: &DepsMut, round: &Round) -> Result<Settling, ContractError> {
         evaluator_pool: Uint128::zero(),
         evaluator_weight: Uint256::zero(),
     })
+}
+
+/// An evaluator's weight in the consensus: its bond, counted up to the round's `min_bond`.
+/// Evaluators are a DAO-listed panel, not an open set, so each listed evaluator counts once:
+/// an uncapped weight would let one evaluator that bonds more than the others together set
+/// every median alone, which the odd quorum of three is there to prevent. (Pay stays by bond ×
+/// agreement.)
+fn consensus_weight(round: &Round, bond: Uint128) -> Uint128 {
+    bond.min(round.params.evaluation.min_bond)
 }
 
 /// At the end of scoring: the evaluators' total pay weight (bond × agreement).
@@ -359,7 +368,10 @@ fn score_page(
                 if let Some(b) = SCORES.get(deps.storage, round.id, &key) {
                     from.push(i);
                     opinions.push(Opinion {
-                        bond: s.bonds.get(i as usize).copied().unwrap_or_default(),
+                        bond: consensus_weight(
+                            round,
+                            s.bonds.get(i as usize).copied().unwrap_or_default(),
+                        ),
                         score: decode_score(&b)?,
                     });
                 }

@@ -84,7 +84,7 @@ pub struct Settling {
     /// The pool, fixed (and reserved in the escrow) when weighing ends.
     pub pool: Uint128,
     pub paid: Uint128,
-    /// The harmful test's critical value t(α, ν), ν the reports' bond-weighted median dof.
+    /// The harmful test's critical value t(α, ν), ν the reports' weighted median dof.
     pub t: Decimal,
     /// Bond of each evaluator position whose report counts (zero elsewhere).
     pub bonds: Vec<Uint128>,

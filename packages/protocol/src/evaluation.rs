@@ -1,9 +1,11 @@
 //! The evaluator layer's rule (DESIGN §4b): how revealed reports become one consensus score per
 //! participant, and how each evaluator is judged and paid against that consensus.
 //!
-//! - **Consensus value**: the bond-weighted median of the evaluators' values. It is always one
-//!   of the reported values (no mean of two), and evaluators holding less than half the bonded
-//!   weight cannot move it outside the range the others reported.
+//! - **Consensus value**: the weighted median of the evaluators' values, each weighted by its
+//!   bond counted up to the round's `min_bond` (the round-manager caps it: evaluators are a
+//!   DAO-listed panel, and an uncapped weight would let one large bond set every median). It
+//!   is always one of the reported values (no mean of two), and evaluators holding less than
+//!   half the weight cannot move it outside the range the others reported.
 //! - **Consensus standard error**, aggregated with the value: the larger of the bond-weighted
 //!   median of the reported standard errors and the robust dispersion of the values across
 //!   evaluators (1.4826 × their weighted median absolute deviation from the consensus). A
