@@ -229,7 +229,7 @@ pub enum QueryMsg {
         start_after: Option<String>,
         limit: Option<u32>,
     },
-    /// The scores one evaluator revealed, in participant order (empty before its reveal).
+    /// The scores one evaluator revealed, in participant order (not found before its reveal).
     #[returns(ReportScoresResponse)]
     ReportScores {
         round_id: u64,
