@@ -85,5 +85,5 @@ test: $(TEST_PREREQS) fmt-check clippy unit wasm ## everything CI runs
 # ---------------------------------------------------------------- main job
 .PHONY: demo
 demo: $(DEMO_PREREQS) $(FAIRSHARE) ## a federated run with training on the embedded chain, then the economics simulation → report/
-	$(FAIRSHARE) demo --out $(REPORT_DIR)/demo
+	$(FAIRSHARE) demo --sybil --out $(REPORT_DIR)/demo
 	$(MAKE) --no-print-directory simulate

@@ -26,15 +26,30 @@ $(FAIRSHARE): FORCE
 .PHONY: FORCE
 FORCE:
 
-simulate: fonts $(FAIRSHARE) ## the economics simulation (1000 agents × 200 rounds × 5 schemes × 10 seeds) → report/
-	$(FAIRSHARE) simulate --out $(REPORT_DIR) \
+# Whole-run leave-one-party-out reruns per scheme and seed (2 per data-size tercile): each costs
+# one full market run, so they are off in a bare `fairshare simulate` (≤ 30 s) and on here.
+RERUNS ?= 6
+
+simulate: fonts $(FAIRSHARE) ## the economics: 1-D cohort model and market model (1000 agents × 200 rounds × 10 seeds, with $(RERUNS) whole-run reruns per seed; places report/phase.json if present; ≈ 3 min) → report/
+	$(FAIRSHARE) simulate --out $(REPORT_DIR) --reruns $(RERUNS) \
 	  $(if $(wildcard $(REPORT_DIR)/demo/calibration.json),--calibration $(REPORT_DIR)/demo/calibration.json) \
 	  $(foreach run,$(wildcard $(REPORT_DIR)/demo/run.json $(REPORT_DIR)/demo-lying-*/run.json $(REPORT_DIR)/demo-smollm2/run.json),--demo $(run))
+
+# The phase diagrams (minutes, not in `make test`): every claim's verdict over (cost × budget) and
+# (data spread × adversary share); `make simulate` afterwards places them in the report.
+.PHONY: phase
+phase: fonts $(FAIRSHARE) ## the market model's phase diagrams (50 smaller markets; ≈ 1.5 min on 2 cores) → report/phase.json
+	$(FAIRSHARE) simulate --out $(REPORT_DIR) \
+	  $(if $(wildcard $(REPORT_DIR)/demo/calibration.json),--calibration $(REPORT_DIR)/demo/calibration.json) phase
 
 .PHONY: demo-lying
 demo-lying: assets fonts $(FAIRSHARE) ## the run with a lying evaluator: disputed and struck out (4 evaluators), and outvoted with a fabricated table (3) → report/demo-lying-*
 	$(FAIRSHARE) demo --lying-evaluator inconsistent --evaluators 4 --out $(REPORT_DIR)/demo-lying-disputed
 	$(FAIRSHARE) demo --lying-evaluator consistent --out $(REPORT_DIR)/demo-lying-outvoted
+
+.PHONY: demo-sybil-retrain
+demo-sybil-retrain: assets fonts $(FAIRSHARE) ## the run whose Sybil trains twice with different seeds (ΔW similarity does not catch it) → report/demo-sybil-retrain
+	$(FAIRSHARE) demo --sybil retrain --out $(REPORT_DIR)/demo-sybil-retrain
 
 .PHONY: demo-wasmd
 demo-wasmd: assets fonts localnet $(FAIRSHARE) ## the federated run on the localnet's wasmd node (phases of 4 min each; ≈ 25 min)

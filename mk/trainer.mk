@@ -33,6 +33,6 @@ interop: venv ## check candle's logits against transformers and PEFT on a tiny m
 	FAIRSHARE_PYTHON=$(TRAINER_VENV)/bin/python \
 		cargo test -p fairshare-trainer --test interop -- --ignored --nocapture
 
-bench-trainer: assets venv ## LoRA training tokens/s and memory, candle vs PyTorch+PEFT (slow)
+bench-trainer: assets venv ## GEMM roof, LoRA training and eval tokens/s + memory, candle vs PyTorch (slow)
 	FAIRSHARE_ASSETS=$(TRAINER_ASSETS) FAIRSHARE_PYTHON=$(TRAINER_VENV)/bin/python \
 		bash bench/trainer/run.sh

@@ -104,6 +104,27 @@ pub struct Expectation {
     pub shapes: Option<BTreeMap<String, Vec<usize>>>,
 }
 
+impl Expectation {
+    /// What round `r` expects, read from its on-chain spec and parameters; an unparsable norm
+    /// bound means no bound.
+    pub fn for_round(
+        r: &fairshare_protocol::round_manager::RoundResponse,
+        shapes: Option<BTreeMap<String, Vec<usize>>>,
+    ) -> Self {
+        Self {
+            round_id: r.id,
+            base_model_hash: r.spec.base_model_hash.to_hex(),
+            max_update_norm: r
+                .params
+                .max_update_norm
+                .to_string()
+                .parse()
+                .unwrap_or(f64::INFINITY),
+            shapes,
+        }
+    }
+}
+
 /// A bundle that passed every check.
 #[derive(Debug, Clone)]
 pub struct VerifiedBundle {

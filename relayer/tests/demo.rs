@@ -97,6 +97,9 @@ fn small_run(dir: &Path, evaluators: usize, lying_evaluator: Option<Lie>) -> Dem
         seed: 3,
         chain: fairshare_relayer::demo::net::ChainChoice::Embedded,
         quiet: true,
+        sybil: None,
+        duplicate_threshold: fairshare_relayer::demo::DUPLICATE_THRESHOLD,
+        independent_evaluators: false,
     }
 }
 
@@ -325,4 +328,45 @@ fn a_lying_evaluator_is_disputed_struck_out_and_slashed() {
         "{}",
         rec.summary_markdown
     );
+}
+
+#[test]
+fn a_sybil_copying_its_update_is_grouped_and_earns_what_one_identity_would() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = small_run(dir.path(), 3, None);
+    args.sybil = Some(fairshare_relayer::demo::participant::SybilKind::Copy);
+    let mut log = Vec::new();
+    let rec = run(&args, None, &mut log).expect("the demo runs");
+    let log = String::from_utf8_lossy(&log);
+    for r in &rec.rounds {
+        let s = r
+            .sybil
+            .as_ref()
+            .expect("a sybil record every settled round");
+        assert!(s.grouped, "the noisy copy is a near-duplicate\n{log}");
+        assert!(
+            r.duplicates
+                .groups
+                .iter()
+                .all(|g| g.iter().all(|n| n.starts_with("sybil"))),
+            "only the Sybil's identities are grouped: {:?}\n{log}",
+            r.duplicates.groups
+        );
+        assert!(s.rule_reproduces_chain, "{log}");
+        assert!(s.reward_total <= s.reward_one, "{s:?}\n{log}");
+        assert_eq!(s.stake_total, 2 * s.stake_one);
+        assert!(
+            s.reward_ungrouped.is_some(),
+            "the ungrouped comparison is measured"
+        );
+        // Even split: both identities hold the same score.
+        let ids: Vec<_> = r
+            .entries
+            .iter()
+            .filter(|e| e.name.starts_with("sybil"))
+            .collect();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(ids[0].score, ids[1].score, "{log}");
+    }
+    assert!(rec.duplicates.same_data.iter().all(|&c| c > 0.9), "{log}");
 }

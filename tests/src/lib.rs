@@ -1,15 +1,24 @@
 //! Cross-contract scenarios, adversarial cases and invariants live in `tests/`; this library
 //! holds what they share with the schema generator: every contract's rendered JSON schema.
+//!
+//! Layout under `schema/` (what `@cosmwasm/ts-codegen` and other generators expect): one folder
+//! per contract holding `<contract>.json`, the contract's whole API (instantiate, execute, query,
+//! migrate and every query response); and `<contract>/raw/receive.json` for the contracts that
+//! take CW20 `Send`s, the JSON Schema of the message carried inside `Cw20ReceiveMsg.msg`
+//! (base64-encoded JSON), which the API file can only type as `Binary`.
 
-use cosmwasm_schema::generate_api;
+use cosmwasm_schema::{generate_api, schema_for};
 
-/// `(file name, JSON)` of every contract's API schema, as committed under `schema/`.
-pub fn schemas() -> Vec<(&'static str, String)> {
+/// `(path relative to schema/, JSON)` of every committed schema file.
+pub fn schemas() -> Vec<(String, String)> {
     use fairshare_protocol::{dao, escrow, round_manager};
     let render = |api: cosmwasm_schema::Api| api.render().to_string().unwrap_or_default() + "\n";
-    vec![
+    let hook = |schema: cosmwasm_schema::schemars::schema::RootSchema| {
+        serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+    };
+    let apis = vec![
         (
-            "round-manager.json",
+            "round-manager",
             render(generate_api! {
                 name: "fairshare-round-manager",
                 instantiate: round_manager::InstantiateMsg,
@@ -19,7 +28,7 @@ pub fn schemas() -> Vec<(&'static str, String)> {
             }),
         ),
         (
-            "escrow.json",
+            "escrow",
             render(generate_api! {
                 name: "fairshare-escrow",
                 instantiate: escrow::InstantiateMsg,
@@ -29,7 +38,7 @@ pub fn schemas() -> Vec<(&'static str, String)> {
             }),
         ),
         (
-            "dao.json",
+            "dao",
             render(generate_api! {
                 name: "fairshare-dao",
                 instantiate: dao::InstantiateMsg,
@@ -39,7 +48,7 @@ pub fn schemas() -> Vec<(&'static str, String)> {
             }),
         ),
         (
-            "incentive-token.json",
+            "incentive-token",
             render(generate_api! {
                 name: "fairshare-incentive-token",
                 instantiate: cw20_base::msg::InstantiateMsg,
@@ -48,5 +57,18 @@ pub fn schemas() -> Vec<(&'static str, String)> {
                 migrate: cw20_base::msg::MigrateMsg,
             }),
         ),
-    ]
+    ];
+    let mut files: Vec<(String, String)> = apis
+        .into_iter()
+        .map(|(name, json)| (format!("{name}/{name}.json"), json))
+        .collect();
+    files.push((
+        "escrow/raw/receive.json".into(),
+        hook(schema_for!(escrow::ReceiveMsg)),
+    ));
+    files.push((
+        "dao/raw/receive.json".into(),
+        hook(schema_for!(dao::ReceiveMsg)),
+    ));
+    files
 }

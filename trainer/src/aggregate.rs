@@ -105,3 +105,154 @@ pub fn dense_deltas(adapter: &LoraAdapter) -> Result<BTreeMap<ModuleKey, Tensor>
     }
     Ok(out)
 }
+
+/// How alike two updates are: the cosine similarity of their dense updates `ΔW = s·B·A`, per
+/// adapted projection and on average. Near-duplicates (a copy with small noise, the same data
+/// trained again) score near 1; it is what evaluators group Sybil identities by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeltaSimilarity {
+    /// Cosine of `ΔW` per projection (`layer.module`), in the adapters' module order; 0 where
+    /// either update is zero (an untrained update resembles nothing).
+    pub per_module: Vec<(String, f64)>,
+    /// The mean over projections.
+    pub mean: f64,
+}
+
+/// The cosine similarity of `a`'s and `b`'s `ΔW`, projection by projection. Both must adapt
+/// the same projections.
+pub fn delta_similarity(a: &LoraAdapter, b: &LoraAdapter) -> Result<DeltaSimilarity> {
+    let (ka, kb): (Vec<&ModuleKey>, Vec<&ModuleKey>) =
+        (a.modules.keys().collect(), b.modules.keys().collect());
+    if ka != kb {
+        return Err(TrainerError::Mismatch(
+            "updates adapt different projections (target modules or layers differ)".into(),
+        ));
+    }
+    let mut per_module = Vec::with_capacity(ka.len());
+    for key in ka {
+        let da = a
+            .delta(key)?
+            .expect("key comes from the adapter's own modules")
+            .to_dtype(candle_core::DType::F64)?;
+        let db = b
+            .delta(key)?
+            .expect("both adapters adapt the same modules")
+            .to_dtype(candle_core::DType::F64)?;
+        if da.dims() != db.dims() {
+            return Err(TrainerError::Mismatch(format!(
+                "ΔW of layer {} {} has shape {:?} in one update and {:?} in the other",
+                key.layer,
+                key.module,
+                da.dims(),
+                db.dims()
+            )));
+        }
+        let dot = (&da * &db)?.sum_all()?.to_scalar::<f64>()?;
+        let na = da.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt();
+        let nb = db.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt();
+        let cos = if na > 0.0 && nb > 0.0 {
+            (dot / (na * nb)).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
+        per_module.push((format!("{}.{}", key.layer, key.module), cos));
+    }
+    let mean = if per_module.is_empty() {
+        0.0
+    } else {
+        per_module.iter().map(|(_, c)| c).sum::<f64>() / per_module.len() as f64
+    };
+    Ok(DeltaSimilarity { per_module, mean })
+}
+
+/// Every pair's [`delta_similarity`] mean as a symmetric matrix (1 on the diagonal).
+pub fn similarity_matrix(adapters: &[&LoraAdapter]) -> Result<Vec<Vec<f64>>> {
+    let n = adapters.len();
+    let mut m = vec![vec![1.0; n]; n];
+    for i in 0..n {
+        for j in i + 1..n {
+            let s = delta_similarity(adapters[i], adapters[j])?.mean;
+            m[i][j] = s;
+            m[j][i] = s;
+        }
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod similarity_tests {
+    use super::*;
+    use crate::config::LoraConfig;
+    use crate::testing::{random_adapter, tiny_config};
+    use candle_core::DType;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn lora() -> LoraConfig {
+        LoraConfig {
+            r: 4,
+            alpha: 8.0,
+            dropout: 0.0,
+            target_modules: vec!["q_proj".into(), "v_proj".into()],
+        }
+    }
+
+    /// `a` with Gaussian noise of `rel` times each factor's RMS added to every A and B.
+    fn noisy(a: &LoraAdapter, rel: f64, seed: u64) -> LoraAdapter {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut noise = |t: &Tensor| -> Tensor {
+            let v: Vec<f32> = t.flatten_all().expect("flat").to_vec1().expect("f32");
+            let rms = (v.iter().map(|x| (x * x) as f64).sum::<f64>() / v.len() as f64).sqrt();
+            let out: Vec<f32> = v
+                .iter()
+                .map(|x| {
+                    let (u1, u2): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
+                    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                    x + (rel * rms * z) as f32
+                })
+                .collect();
+            Tensor::from_vec(out, t.shape(), t.device()).expect("same shape")
+        };
+        let modules = a
+            .modules
+            .iter()
+            .map(|(k, p)| {
+                (
+                    k.clone(),
+                    LoraPair {
+                        a: noise(&p.a),
+                        b: noise(&p.b),
+                    },
+                )
+            })
+            .collect();
+        LoraAdapter::from_modules(a.config.clone(), modules)
+    }
+
+    #[test]
+    fn a_noisy_copy_is_near_one_and_an_unrelated_update_near_zero() {
+        let cfg = tiny_config(true);
+        let a = random_adapter(&cfg, &lora(), 1, DType::F32).expect("adapter");
+        let b = random_adapter(&cfg, &lora(), 2, DType::F32).expect("adapter");
+        let same = delta_similarity(&a, &a).expect("sim");
+        assert!((same.mean - 1.0).abs() < 1e-9);
+        for rel in [0.01, 0.05, 0.1] {
+            let copy = noisy(&a, rel, 9);
+            let s = delta_similarity(&a, &copy).expect("sim").mean;
+            assert!(s > 0.95, "copy with {rel} noise: {s}");
+        }
+        let other = delta_similarity(&a, &b).expect("sim").mean;
+        assert!(other.abs() < 0.3, "independent updates: {other}");
+        let m = similarity_matrix(&[&a, &b, &noisy(&a, 0.05, 3)]).expect("matrix");
+        assert!(m[0][2] > 0.95 && m[1][2].abs() < 0.3 && m[0][1] == m[1][0]);
+    }
+
+    #[test]
+    fn a_zero_update_resembles_nothing() {
+        let cfg = tiny_config(true);
+        let a = random_adapter(&cfg, &lora(), 1, DType::F32).expect("adapter");
+        let zero = LoraAdapter::init(&cfg, &lora(), 5, DType::F32, &candle_core::Device::Cpu)
+            .expect("adapter");
+        assert_eq!(delta_similarity(&a, &zero).expect("sim").mean, 0.0);
+    }
+}

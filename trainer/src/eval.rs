@@ -125,6 +125,9 @@ pub struct CoalitionEvaluator {
     updates: Vec<LoraAdapter>,
     tokens: Vec<u64>,
     weighting: Weighting,
+    /// Each update's token count is divided by this (its near-duplicate group's size), so a
+    /// group of copies weighs what one member would: see [`Self::count_groups_once`].
+    divisor: Vec<f64>,
     global: LossReport,
     global_batches: Vec<(f64, usize)>,
     cache: Mutex<HashMap<Vec<bool>, f64>>,
@@ -166,12 +169,14 @@ impl CoalitionEvaluator {
         for b in updates {
             adapters.push(b.adapter.to_dtype(model.dtype())?);
         }
+        let n = adapters.len();
         Ok(Self {
             model,
             windows,
             batch_size: batch_size.max(1),
             updates: adapters,
             tokens,
+            divisor: vec![1.0; n],
             weighting,
             global,
             global_batches,
@@ -231,9 +236,37 @@ impl CoalitionEvaluator {
         Ok(())
     }
 
+    /// Weighs every near-duplicate group as one update: update `i` in group `group_of[i]` of
+    /// size k keeps 1/k of its weight, so a group's aggregate is its members' average with the
+    /// weight of one member (copies count once). Clears the cache of utilities.
+    pub fn count_groups_once(&mut self, group_of: &[usize]) -> Result<()> {
+        self.check_len(group_of.len())?;
+        self.divisor = group_of
+            .iter()
+            .map(|g| group_of.iter().filter(|h| *h == g).count() as f64)
+            .collect();
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+        Ok(())
+    }
+
+    fn check_len(&self, len: usize) -> Result<()> {
+        if len != self.n() {
+            return Err(TrainerError::Mismatch(format!(
+                "{len} entries given but the round has {} updates",
+                self.n()
+            )));
+        }
+        Ok(())
+    }
+
     /// Aggregation weights of the members of a coalition (0 for non-members; members sum to 1,
     /// except with [`Weighting::RoundTokens`]).
     pub fn coalition_weights(&self, members: &[bool]) -> Vec<f64> {
+        if self.divisor.iter().any(|&d| d != 1.0) {
+            return self.grouped_weights(members);
+        }
         let raw: Vec<u64> = match self.weighting {
             Weighting::Tokens | Weighting::RoundTokens => self.tokens.clone(),
             Weighting::Uniform => vec![1; self.n()],
@@ -254,6 +287,46 @@ impl CoalitionEvaluator {
             .collect();
         let w = token_weights(&picked);
         let mut it = w.into_iter();
+        members
+            .iter()
+            .map(|&m| if m { it.next().unwrap_or(0.0) } else { 0.0 })
+            .collect()
+    }
+
+    /// [`Self::coalition_weights`] with the group divisors applied.
+    fn grouped_weights(&self, members: &[bool]) -> Vec<f64> {
+        let raw: Vec<f64> = (0..self.n())
+            .map(|i| {
+                let t = match self.weighting {
+                    Weighting::Tokens | Weighting::RoundTokens => self.tokens[i] as f64,
+                    Weighting::Uniform => 1.0,
+                };
+                t / self.divisor[i]
+            })
+            .collect();
+        let normalise = |xs: Vec<f64>| -> Vec<f64> {
+            let total: f64 = xs.iter().sum();
+            if total > 0.0 {
+                xs.iter().map(|x| x / total).collect()
+            } else {
+                let k = xs.len().max(1) as f64;
+                xs.iter().map(|_| 1.0 / k).collect()
+            }
+        };
+        if self.weighting == Weighting::RoundTokens {
+            return normalise(raw)
+                .into_iter()
+                .zip(members)
+                .map(|(w, &m)| if m { w } else { 0.0 })
+                .collect();
+        }
+        let picked: Vec<f64> = raw
+            .iter()
+            .zip(members)
+            .filter(|(_, &m)| m)
+            .map(|(&t, _)| t)
+            .collect();
+        let mut it = normalise(picked).into_iter();
         members
             .iter()
             .map(|&m| if m { it.next().unwrap_or(0.0) } else { 0.0 })
@@ -301,4 +374,74 @@ impl CoalitionEvaluator {
 /// Bitset helper: coalition `mask` over `n` players (bit `i` = player `i`).
 pub fn coalition_from_mask(mask: u64, n: usize) -> Vec<bool> {
     (0..n).map(|i| mask >> i & 1 == 1).collect()
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+    use crate::bundle::{Bundle, Manifest};
+    use crate::config::LoraConfig;
+    use crate::testing::{random_adapter, random_weights, tiny_config};
+    use candle_core::{DType, Device};
+
+    fn bundle(adapter: LoraAdapter, tokens: u64) -> Bundle {
+        Bundle {
+            adapter,
+            manifest: Manifest {
+                format: "fairshare-update/1".into(),
+                round: 1,
+                base_model_hash: String::new(),
+                global_adapter_hash: None,
+                num_training_tokens: tokens,
+                participant: String::new(),
+                update_hash: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_group_of_copies_weighs_and_scores_what_one_member_would() {
+        let cfg = tiny_config(false);
+        let model = LlamaModel::from_weights(
+            cfg.clone(),
+            random_weights(&cfg, 3).expect("weights"),
+            DType::F32,
+            &Device::Cpu,
+        )
+        .expect("model");
+        let lora = LoraConfig::default();
+        let a = random_adapter(&cfg, &lora, 10, DType::F32).expect("adapter");
+        let b = random_adapter(&cfg, &lora, 11, DType::F32).expect("adapter");
+        let tokens: Vec<u32> = (0..400u32).map(|i| (i * 7 + 3) % 200).collect();
+        let eval = |bundles: Vec<Bundle>| {
+            CoalitionEvaluator::new(
+                model.clone(),
+                &tokens,
+                16,
+                4,
+                bundles,
+                Weighting::RoundTokens,
+            )
+            .expect("evaluator")
+        };
+        // Player 0 entered twice (0 and 2 are the same update).
+        let mut grouped = eval(vec![
+            bundle(a.clone(), 100),
+            bundle(b.clone(), 300),
+            bundle(a.clone(), 100),
+        ]);
+        grouped.count_groups_once(&[0, 1, 0]).expect("groups");
+        assert_eq!(
+            grouped.coalition_weights(&[true, true, true]),
+            vec![0.125, 0.75, 0.125]
+        );
+        let single = eval(vec![bundle(a, 100), bundle(b, 300)]);
+        let u_grouped = grouped.utility(&[true, true, true]).expect("utility");
+        let u_single = single.utility(&[true, true]).expect("utility");
+        assert!(
+            (u_grouped - u_single).abs() < 1e-5,
+            "{u_grouped} vs {u_single}"
+        );
+        assert!(grouped.count_groups_once(&[0, 1]).is_err());
+    }
 }

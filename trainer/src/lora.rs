@@ -330,8 +330,13 @@ impl LoraAdapter {
             Some(rng) if self.config.dropout > 0.0 => dropout_mask(x, self.config.dropout, rng)?,
             _ => x.clone(),
         };
-        let h = x.broadcast_matmul(&p.a.t()?)?;
-        let y = h.broadcast_matmul(&p.b.t()?)?;
+        // (x·Aᵀ)·Bᵀ on the flattened rows: the dense B·A is never formed, and the factors are
+        // not broadcast over the batch (their gradients need no reduction).
+        let mut dims = x.dims().to_vec();
+        let fan_in = dims.pop().unwrap_or(1);
+        dims.push(p.b.dim(0)?);
+        let h = x.reshape(((), fan_in))?.matmul(&p.a.t()?)?;
+        let y = h.matmul(&p.b.t()?)?.reshape(dims)?;
         Ok(Some((y * self.scaling())?))
     }
 }

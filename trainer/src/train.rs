@@ -29,8 +29,22 @@ pub struct TrainReport {
     pub final_loss: f64,
     pub tokens_per_sec: f64,
     pub peak_rss_bytes: Option<u64>,
+    /// Wall-clock seconds of this run's steps spent in each phase (the profile to attack).
+    #[serde(default)]
+    pub phase_seconds: PhaseSeconds,
     pub bundle: String,
     pub manifest: Manifest,
+}
+
+/// Seconds spent in the phases of the training steps.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct PhaseSeconds {
+    /// Forward pass and loss (including the fused cross-entropy's input gradient).
+    pub forward: f64,
+    /// `backward()` through the graph.
+    pub backward: f64,
+    /// Gradient clipping and the AdamW update.
+    pub optimizer: f64,
 }
 
 /// State saved next to a checkpoint's adapter and optimiser moments.
@@ -143,6 +157,7 @@ pub fn train_on(
     bar.set_position(start as u64);
     let tokens_per_step = (cfg.batch_size * cfg.seq_len) as u64;
     let t0 = Instant::now();
+    let mut phases = PhaseSeconds::default();
     for step in start..total {
         let lr = lr_at(
             step,
@@ -153,8 +168,10 @@ pub fn train_on(
         );
         let batch = data.batch(step, cfg.batch_size, cfg.seed, &device)?;
         let mut rng = StdRng::seed_from_u64(seed_for_step(cfg.seed, step));
+        let t_fwd = Instant::now();
         let loss = model.loss(&batch, Some(&adapter), Some(&mut rng))?;
         let loss_val = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        phases.forward += t_fwd.elapsed().as_secs_f64();
         if !loss_val.is_finite() {
             return Err(TrainerError::NonFinite(format!(
                 "loss became {loss_val} at step {}: training diverged (lower the learning rate)",
@@ -165,8 +182,12 @@ pub fn train_on(
             first_loss = loss_val;
         }
         last_loss = loss_val;
+        let t_bwd = Instant::now();
         let grads = loss.backward()?;
+        phases.backward += t_bwd.elapsed().as_secs_f64();
+        let t_opt = Instant::now();
         opt.step(&grads, lr, cfg.grad_clip)?;
+        phases.optimizer += t_opt.elapsed().as_secs_f64();
         let done = (step + 1 - start) as f64;
         let tps = done * tokens_per_step as f64 / t0.elapsed().as_secs_f64().max(1e-9);
         bar.set_message(format!("loss {loss_val:.4}  lr {lr:.2e}  {tps:.0} tok/s"));
@@ -197,6 +218,7 @@ pub fn train_on(
         final_loss: last_loss,
         tokens_per_sec: steps_this_run as f64 * tokens_per_step as f64 / elapsed.max(1e-9),
         peak_rss_bytes: peak_rss_bytes(),
+        phase_seconds: phases,
         bundle: cfg.output.display().to_string(),
         manifest,
     })

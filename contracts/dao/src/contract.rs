@@ -74,7 +74,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> StdResult<Binary> {
             start_after,
             limit,
         } => to_json_binary(&query::proposals(deps, env, status, start_after, limit)?),
-        QueryMsg::Vote { proposal_id, voter } => {
+        QueryMsg::VoteOf { proposal_id, voter } => {
             to_json_binary(&query::vote(deps, proposal_id, voter)?)
         }
         QueryMsg::Votes {

@@ -108,10 +108,44 @@ pub struct SimulateArgs {
     /// Cohorts per seed of the false-positive experiment (0 skips it).
     #[arg(long, default_value_t = 4000)]
     pub fpr_cohorts: usize,
+    /// Skip the market model (structured utility, counterfactual ground truth, learning agents).
+    #[arg(long)]
+    pub no_market: bool,
+    /// Market model: parties per seed whose whole run is re-simulated without them (a check
+    /// of the in-cohort counterfactual; each costs one run).
+    #[arg(long, default_value_t = 0)]
+    pub reruns: usize,
+    /// Market model: parties probed for unilateral deviations per seed.
+    #[arg(long, default_value_t = 30)]
+    pub probes: usize,
+    /// Market model: budget of one round for the whole market, utoken.
+    #[arg(long, default_value_t = 40_000_000.0)]
+    pub market_budget: f64,
+    /// Market model: schemes, comma-separated (equal, data_size, loo, shapley, shapley_nogroup,
+    /// shapley_rhoNN for the pool split by φ^(NN/100)).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "equal,data_size,loo,shapley,shapley_nogroup,shapley_rho50"
+    )]
+    pub market_schemes: Vec<String>,
+    /// `phase`: the phase diagrams (longer; written to <out>/phase.json for the next
+    /// `fairshare simulate` to place in the report).
+    #[command(subcommand)]
+    pub command: Option<SimCommand>,
     /// Print nothing on stdout; the caller prints the returned JSON (set from the `fairshare`
     /// command's global `--json`).
     #[arg(skip)]
     pub json: bool,
+}
+
+/// Sub-commands of `fairshare simulate`.
+#[derive(clap::Subcommand, Debug, Clone, PartialEq)]
+pub enum SimCommand {
+    /// Phase diagrams: every claim's verdict over (participation cost × budget) and (data
+    /// spread × adversary share), each cell a smaller market (300 agents × 100 rounds × 4
+    /// seeds); writes <out>/phase.json. Takes minutes.
+    Phase,
 }
 
 impl Default for SimulateArgs {
@@ -145,6 +179,15 @@ impl Default for SimulateArgs {
             lazy_rounds: c.lazy.rounds,
             no_lazy: !c.lazy.enabled,
             fpr_cohorts: c.false_positives.cohorts,
+            no_market: false,
+            reruns: 0,
+            probes: 30,
+            market_budget: 40_000_000.0,
+            market_schemes: crate::market::MarketScheme::defaults()
+                .iter()
+                .map(|s| s.name())
+                .collect(),
+            command: None,
             json: false,
         }
     }
@@ -186,6 +229,129 @@ impl SimulateArgs {
     }
 }
 
+/// The market model's configuration these flags describe (surrogate not yet calibrated).
+pub fn market_config(args: &SimulateArgs) -> Result<crate::market::MarketConfig> {
+    use cosmwasm_std::Decimal;
+    let schemes = args
+        .market_schemes
+        .iter()
+        .map(|s| {
+            crate::market::MarketScheme::parse(s.trim()).with_context(|| {
+                format!("unknown market scheme {s:?} (equal, data_size, loo, shapley, shapley_nogroup, shapley_rhoNN)")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let alpha: Decimal = format!("{}", args.harm_alpha)
+        .parse()
+        .with_context(|| format!("--harm-alpha {} is not a decimal", args.harm_alpha))?;
+    let dof = u32::try_from(args.validation_batches.saturating_sub(1)).unwrap_or(u32::MAX);
+    let t = fairshare_protocol::tdist::critical(alpha, dof)
+        .with_context(|| format!("--harm-alpha {} is not a tabulated level", args.harm_alpha))?;
+    let critical_t: f64 = t.to_string().parse().context("critical value")?;
+    Ok(crate::market::MarketConfig {
+        agents: args.agents,
+        rounds: args.rounds,
+        seeds: args.seeds,
+        base_seed: args.seed,
+        identities: args.sybil_identities,
+        eval_noise: args.eval_noise,
+        batches: args.validation_batches,
+        critical_t,
+        probes: args.probes,
+        tail_rounds: (args.rounds * 3 / 20).clamp(1, 30),
+        reruns: args.reruns,
+        budget_utoken: args.market_budget,
+        schemes,
+        ..crate::market::MarketConfig::default()
+    })
+}
+
+/// Reads a calibration file's samples (extra fields in each record are ignored).
+pub fn read_calibration(path: &Path) -> Result<Vec<CalibrationSample>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read calibration file {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a JSON array of {{\"tokens\": number, \"utility\": number}}",
+            path.display()
+        )
+    })
+}
+
+/// The command line that reproduces this run (`fairshare` plus the arguments given).
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "simulate") {
+        format!("fairshare {}", args.join(" "))
+    } else {
+        "fairshare simulate".to_string()
+    }
+}
+
+fn progress_bar(hidden: bool, len: u64, msg: &'static str) -> ProgressBar {
+    let b = if hidden {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(len)
+    };
+    b.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} runs ({elapsed}, eta {eta})")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    b.set_message(msg);
+    b
+}
+
+/// `fairshare simulate phase`: the phase diagrams into `<out>/phase.json`.
+pub fn run_phase(args: &SimulateArgs) -> Result<Value> {
+    let mut mc = market_config(args)?;
+    if let Some(path) = &args.calibration {
+        let samples = read_calibration(path)?;
+        let typical = mc.cohort_target as f64 * mc.median_tokens * (1.0 + mc.quality_min) / 2.0;
+        let d = crate::market::calibrate::decide(
+            &path.display().to_string(),
+            &samples,
+            mc.surrogate,
+            typical,
+        );
+        mc.surrogate = d.surrogate;
+    }
+    mc.validate().context("invalid market settings")?;
+    let base = crate::market::phase::base(&mc);
+    let b = progress_bar(
+        args.json,
+        crate::market::phase::phase_jobs(&base),
+        "phase diagrams",
+    );
+    let tick = || b.inc(1);
+    let p = crate::market::phase::phase(&base, &tick)?;
+    b.finish_and_clear();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let path = args.out.join("phase.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&p)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if !args.json {
+        println!(
+            "phase diagrams ({} cells) in {:.1} s → {}",
+            p.planes.iter().map(|x| x.cells.len()).sum::<usize>(),
+            p.wall_time_s,
+            path.display()
+        );
+        for claim in crate::market::phase::CLAIMS {
+            for plane in &p.planes {
+                println!("{claim}: {}", crate::market::phase::region(plane, claim));
+            }
+        }
+        println!(
+            "run `fairshare simulate --out {}` (or `make simulate`) to place them in the report",
+            args.out.display()
+        );
+    }
+    Ok(json!({"phase": path, "wall_time_s": p.wall_time_s}))
+}
+
 /// Reads and fits a calibration file.
 pub fn load_calibration(path: &Path) -> Result<(crate::sim::Surrogate, CalibrationInfo)> {
     let text = std::fs::read_to_string(path)
@@ -211,7 +377,26 @@ pub fn load_calibration(path: &Path) -> Result<(crate::sim::Surrogate, Calibrati
 /// scheme × seed in parallel with a progress bar on stderr, writes the report and returns its
 /// headline figures.
 pub fn run(args: &SimulateArgs) -> Result<Value> {
+    if args.command == Some(SimCommand::Phase) {
+        return run_phase(args);
+    }
     let mut cfg = args.config();
+    let mut mc = market_config(args)?;
+    let mut decision = None;
+    if let Some(path) = &args.calibration {
+        let samples = read_calibration(path)?;
+        let typical = mc.cohort_target as f64 * mc.median_tokens * (1.0 + mc.quality_min) / 2.0;
+        let d = crate::market::calibrate::decide(
+            &path.display().to_string(),
+            &samples,
+            mc.surrogate,
+            typical,
+        );
+        if !args.json {
+            eprintln!("calibration: {}", d.decision);
+        }
+        decision = Some(d);
+    }
     let calibration = match &args.calibration {
         Some(path) => {
             match load_calibration(path) {
@@ -233,7 +418,18 @@ pub fn run(args: &SimulateArgs) -> Result<Value> {
         }
         None => None,
     };
+    if let Some(d) = &decision {
+        // The identified-calibration decision replaces the old least-squares fit in both models.
+        cfg.surrogate = crate::sim::Surrogate {
+            poison_harm: cfg.surrogate.poison_harm,
+            ..d.surrogate
+        };
+        mc.surrogate = cfg.surrogate;
+    }
     cfg.validate().context("invalid simulation settings")?;
+    if !args.no_market {
+        mc.validate().context("invalid market settings")?;
+    }
     let demos = args
         .demo
         .iter()
@@ -261,8 +457,51 @@ pub fn run(args: &SimulateArgs) -> Result<Value> {
     bar.finish_and_clear();
     report.calibration = calibration;
 
-    let files = write_report(&report, &args.out, &demos)
+    let mut files = write_report(&report, &args.out, &demos)
         .with_context(|| format!("cannot write the report to {}", args.out.display()))?;
+
+    let market = if args.no_market {
+        None
+    } else {
+        let b = progress_bar(
+            args.json,
+            crate::market::experiment::market_jobs(&mc),
+            "market model",
+        );
+        let tick = || b.inc(1);
+        let m = crate::market::simulate_market(&mc, &tick)?;
+        b.finish_and_clear();
+        let phase_path = args.out.join("phase.json");
+        let phase: Option<crate::market::phase::PhaseReport> = match std::fs::read(&phase_path) {
+            Ok(bytes) => Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{} is not a phase-diagram file (rerun `fairshare simulate phase`)",
+                    phase_path.display()
+                )
+            })?),
+            Err(_) => None,
+        };
+        let command = command_line();
+        let phase_command = format!(
+            "fairshare simulate --out {}{} phase",
+            args.out.display(),
+            args.calibration
+                .as_ref()
+                .map_or(String::new(), |c| format!(" --calibration {}", c.display()))
+        );
+        let (plots, errors) = crate::market::report::augment(
+            &args.out,
+            &m,
+            decision.as_ref(),
+            phase.as_ref(),
+            &command,
+            &phase_command,
+        )
+        .with_context(|| format!("cannot add the market model to {}", args.out.display()))?;
+        files.plots.extend(plots);
+        files.plot_errors.extend(errors);
+        Some(m)
+    };
 
     const HEADLINE: [&str; 9] = [
         "spearman",
@@ -307,6 +546,11 @@ pub fn run(args: &SimulateArgs) -> Result<Value> {
         "claims": verdicts.iter().map(|c| json!({"claim": c.name, "verdict": c.primary.verdict.label()})).collect::<Vec<_>>(),
         "schemes": schemes,
         "evaluators": evaluator_headlines(&report),
+        "market": market.as_ref().map(|m| json!({
+            "wall_time_s": m.wall_time_s,
+            "claims": crate::market::verdict::claims(m).iter().map(|c| json!({"claim": c.name, "verdict": c.verdict.text()})).collect::<Vec<_>>(),
+            "incentives": m.scheme("shapley").map(|s| crate::market::verdict::incentives(s).verdict.text()),
+        })),
     });
 
     if !args.json {
@@ -345,6 +589,25 @@ pub fn run(args: &SimulateArgs) -> Result<Value> {
             println!("{}: {}", c.name, c.primary.verdict.label());
         }
         print_evaluators(&report);
+        if let Some(m) = &market {
+            println!(
+                "market model: {} agents × {} rounds × {} seeds, {} schemes in {:.2} s",
+                mc.agents,
+                mc.rounds,
+                mc.seeds,
+                mc.schemes.len(),
+                m.wall_time_s
+            );
+            for c in crate::market::verdict::claims(m) {
+                println!("market {}: {}", c.name, c.verdict.text());
+            }
+            if let Some(s) = m.scheme("shapley") {
+                println!(
+                    "market incentive compatibility (shapley): {}",
+                    crate::market::verdict::incentives(s).verdict.text()
+                );
+            }
+        }
         for e in &files.plot_errors {
             eprintln!("warning: plot not drawn: {e}");
         }
@@ -533,12 +796,18 @@ mod tests {
         assert!(v["evaluators"]["false_positives"]["old_rule"]["mean"].is_number());
         assert!(v["wall_time_s"].as_f64().is_some_and(|t| t >= 0.0));
         let md = std::fs::read_to_string(dir.join("report/summary.md")).expect("summary");
-        assert!(md.contains("fitted to 10 measured coalitions"));
+        assert!(md.contains("calibrated on 10 measured coalitions"));
+        assert!(md.contains("## Market model (issue #15)"));
+        assert!(md.contains("### Calibration (profile likelihood)"));
         assert!(md.contains("federated: 3 parties"));
         let metrics: Value =
             serde_json::from_slice(&std::fs::read(dir.join("report/metrics.json")).expect("json"))
                 .expect("parses");
         assert_eq!(metrics["calibration"]["samples"], 10);
+        assert!(metrics["market"]["claims"]
+            .as_array()
+            .is_some_and(|c| c.len() == 3));
+        assert_eq!(metrics["market"]["calibration"]["fit"]["identified"], true);
         assert!((metrics["config"]["surrogate"]["a"].as_f64().unwrap_or(0.0) - 0.3).abs() < 1e-4);
         let _ = std::fs::remove_dir_all(&dir);
     }

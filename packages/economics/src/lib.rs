@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod market;
 pub mod metrics;
 pub mod report;
 pub mod sim;

@@ -29,6 +29,46 @@ pub(crate) fn validate(chart: &Chart) -> Result<(), PlotError> {
                 return Err(PlotError::NoData(title.clone()));
             }
         }
+        Chart::Heatmap {
+            title,
+            xs,
+            ys,
+            values,
+            range,
+            ..
+        } => {
+            if xs.is_empty() || ys.is_empty() {
+                return Err(PlotError::NoData(title.clone()));
+            }
+            if values.len() != ys.len() {
+                return Err(PlotError::Shape(format!(
+                    "heat map {title:?}: {} rows of values for {} row labels",
+                    values.len(),
+                    ys.len()
+                )));
+            }
+            for (r, row) in values.iter().enumerate() {
+                if row.len() != xs.len() {
+                    return Err(PlotError::Shape(format!(
+                        "heat map {title:?}: row {r} has {} values for {} column labels",
+                        row.len(),
+                        xs.len()
+                    )));
+                }
+                if let Some((c, v)) = row.iter().enumerate().find(|(_, v)| v.is_infinite()) {
+                    return Err(PlotError::NonFinite(format!(
+                        "heat map {title:?}: cell (row {r}, column {c}) is {v}; use NaN for a missing cell"
+                    )));
+                }
+            }
+            if let Some((lo, hi)) = range {
+                if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                    return Err(PlotError::NonFinite(format!(
+                        "heat map {title:?}: colour range ({lo}, {hi}) must be finite and increasing"
+                    )));
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -76,6 +76,27 @@ pub(crate) fn chart<DB: DrawingBackend>(
             y_label,
             groups,
         } => bars(root, &m, title, y_label, groups),
+        Chart::Heatmap {
+            title,
+            x_label,
+            y_label,
+            xs,
+            ys,
+            values,
+            range,
+        } => heatmap(
+            root,
+            &m,
+            HeatmapData {
+                title,
+                x_label,
+                y_label,
+                xs,
+                ys,
+                values,
+                range: *range,
+            },
+        ),
     }
 }
 
@@ -386,4 +407,113 @@ impl Ranged for GroupAxis {
     fn range(&self) -> Range<f64> {
         0.0..self.groups as f64
     }
+}
+
+/// A heat map's borrowed parts.
+struct HeatmapData<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    xs: &'a [String],
+    ys: &'a [String],
+    values: &'a [Vec<f64>],
+    range: Option<(f64, f64)>,
+}
+
+/// The colour of `v` on a red–white–green scale over `lo..hi` (grey for NaN).
+pub(crate) fn heat_colour(v: f64, lo: f64, hi: f64) -> RGBColor {
+    if v.is_nan() {
+        return RGBColor(200, 200, 200);
+    }
+    let t = if hi > lo {
+        ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    let mix = |a: (f64, f64, f64), b: (f64, f64, f64), u: f64| {
+        RGBColor(
+            (a.0 + (b.0 - a.0) * u).round() as u8,
+            (a.1 + (b.1 - a.1) * u).round() as u8,
+            (a.2 + (b.2 - a.2) * u).round() as u8,
+        )
+    };
+    let (red, white, green) = (
+        (215.0, 48.0, 39.0),
+        (250.0, 250.0, 250.0),
+        (26.0, 152.0, 80.0),
+    );
+    if t < 0.5 {
+        mix(red, white, t * 2.0)
+    } else {
+        mix(white, green, (t - 0.5) * 2.0)
+    }
+}
+
+fn heatmap<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    m: &Metrics,
+    d: HeatmapData<'_>,
+) -> Result<(), PlotError> {
+    let (lo, hi) = d
+        .range
+        .or_else(|| {
+            crate::data::extent(d.values.iter().flatten().copied().filter(|v| v.is_finite()))
+        })
+        .unwrap_or((0.0, 1.0));
+    let (nx, ny) = (d.xs.len() as u32, d.ys.len() as u32);
+    let mut cc = builder(root, m, d.title, true)
+        // An integer range's segments include its end, so `0..n−1` gives the n cells.
+        .build_cartesian_2d(
+            (0u32..nx.saturating_sub(1)).into_segmented(),
+            (0u32..ny.saturating_sub(1)).into_segmented(),
+        )
+        .map_err(draw_err)?;
+    let label = |labels: &[String], v: &SegmentValue<u32>| match v {
+        SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let x_fmt = |v: &SegmentValue<u32>| label(d.xs, v);
+    let y_fmt = |v: &SegmentValue<u32>| label(d.ys, v);
+    cc.configure_mesh()
+        .disable_mesh()
+        .x_labels(d.xs.len())
+        .y_labels(d.ys.len())
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .x_desc(d.x_label)
+        .y_desc(d.y_label)
+        .label_style((FAMILY, m.tick_label()))
+        .axis_desc_style((FAMILY, m.axis_desc()))
+        .draw()
+        .map_err(draw_err)?;
+    let cells = d.values.iter().enumerate().flat_map(|(r, row)| {
+        row.iter()
+            .enumerate()
+            .map(move |(c, &v)| (c as u32, r as u32, v))
+    });
+    cc.draw_series(cells.clone().map(|(c, r, v)| {
+        Rectangle::new(
+            [
+                (SegmentValue::Exact(c), SegmentValue::Exact(r)),
+                (SegmentValue::Exact(c + 1), SegmentValue::Exact(r + 1)),
+            ],
+            heat_colour(v, lo, hi).filled(),
+        )
+    }))
+    .map_err(draw_err)?;
+    let style = TextStyle::from((FAMILY, m.tick_label()).into_font()).pos(
+        plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Center,
+        ),
+    );
+    cc.draw_series(cells.filter(|(_, _, v)| v.is_finite()).map(|(c, r, v)| {
+        Text::new(
+            format!("{v:.2}"),
+            (SegmentValue::CenterOf(c), SegmentValue::CenterOf(r)),
+            style.clone(),
+        )
+    }))
+    .map_err(draw_err)?;
+    Ok(())
 }

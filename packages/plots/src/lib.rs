@@ -105,6 +105,24 @@ pub enum Chart {
         /// Groups along x, in order; a legend appears when there are two or more series.
         groups: Vec<BarGroup>,
     },
+    /// A grid of coloured cells with their values printed, e.g. a claim's verdict over two parameters.
+    Heatmap {
+        /// Caption above the plot (omitted if empty).
+        title: String,
+        /// Description under the x axis.
+        x_label: String,
+        /// Description beside the y axis.
+        y_label: String,
+        /// Column labels, left to right.
+        xs: Vec<String>,
+        /// Row labels, bottom to top.
+        ys: Vec<String>,
+        /// `values[row][column]`, rows in the order of `ys`; NaN marks a cell without a value (drawn grey).
+        values: Vec<Vec<f64>>,
+        /// The values mapped to the low (red) and high (green) ends of the colour scale, the
+        /// midpoint to white; `None` uses the finite values' extent.
+        range: Option<(f64, f64)>,
+    },
 }
 
 /// Why a chart could not be rendered.
@@ -139,6 +157,9 @@ pub enum PlotError {
         #[source]
         source: std::io::Error,
     },
+    /// The chart's parts do not fit together (e.g. a heat map row with the wrong number of cells).
+    #[error("chart shape: {0}")]
+    Shape(String),
     /// plotters or the PNG encoder failed while drawing.
     #[error("drawing failed: {0}")]
     Draw(String),

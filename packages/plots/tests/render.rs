@@ -421,3 +421,81 @@ fn the_font_is_found_on_this_machine() {
     let path = fairshare_plots::ensure_font().unwrap();
     assert!(path.is_file(), "{}", path.display());
 }
+
+fn heatmap(values: Vec<Vec<f64>>) -> Chart {
+    Chart::Heatmap {
+        title: "fairness holds".into(),
+        x_label: "participation cost".into(),
+        y_label: "budget".into(),
+        xs: vec!["0.2".into(), "0.8".into()],
+        ys: vec!["1".into(), "3".into()],
+        values,
+        range: Some((-1.0, 1.0)),
+    }
+}
+
+#[test]
+fn heatmap_colours_cells_by_value_and_prints_labels_and_values() {
+    let chart = heatmap(vec![vec![1.0, -1.0], vec![0.5, f64::NAN]]);
+    let (img, svg) = render_checked(&chart);
+    for text in [
+        "participation cost",
+        "budget",
+        "0.8",
+        "1.00",
+        "-1.00",
+        "0.50",
+    ] {
+        assert!(svg.contains(text), "SVG lacks {text:?}");
+    }
+    // A holding cell is green, a failing one red, the missing one grey.
+    let green = Rgb([26, 152, 80]);
+    let red = Rgb([215, 48, 39]);
+    let grey = Rgb([200, 200, 200]);
+    for c in [green, red, grey] {
+        assert!(pixels_of(&img, c).len() > 1000, "too few pixels of {c:?}");
+    }
+    // Each cell's colour is where its row and column put it: red right of green in the bottom row.
+    let mean_x = |c| {
+        let p = pixels_of(&img, c);
+        p.iter().map(|(x, _)| f64::from(*x)).sum::<f64>() / p.len() as f64
+    };
+    assert!(mean_x(red) > mean_x(green));
+    // The cells fill the plot: no empty column or row beyond the last label.
+    let p = pixels_of(&img, red);
+    let right_edge = p.iter().map(|(x, _)| *x).max().unwrap();
+    assert!(
+        right_edge > img.width() * 4 / 5,
+        "right edge at {right_edge}"
+    );
+
+    // A single cell renders too.
+    let one = Chart::Heatmap {
+        title: String::new(),
+        x_label: "x".into(),
+        y_label: "y".into(),
+        xs: vec!["a".into()],
+        ys: vec!["b".into()],
+        values: vec![vec![1.0]],
+        range: None,
+    };
+    assert!(svg_string(&one, Size::default()).unwrap().contains("1.00"));
+}
+
+#[test]
+fn heatmap_with_ragged_rows_or_infinite_cells_is_rejected() {
+    let msg = svg_string(&heatmap(vec![vec![1.0, 0.0], vec![0.5]]), Size::default())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("row 1 has 1 values for 2"), "{msg}");
+    let msg = svg_string(&heatmap(vec![vec![1.0]]), Size::default())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("1 rows of values for 2 row labels"), "{msg}");
+    let err = svg_string(
+        &heatmap(vec![vec![1.0, f64::INFINITY], vec![0.5, 0.0]]),
+        Size::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PlotError::NonFinite(_)), "{err}");
+}

@@ -219,9 +219,10 @@ pub enum QueryMsg {
         start_after: Option<u64>,
         limit: Option<u32>,
     },
-    /// One voter's ballot on a proposal, if any.
+    /// One voter's ballot on a proposal, if any. (Named `vote_of`, not `vote`, so that a
+    /// generated client's query and execute methods do not collide.)
     #[returns(VoteResponse)]
-    Vote { proposal_id: u64, voter: String },
+    VoteOf { proposal_id: u64, voter: String },
     /// Ballots of a proposal in voter address order.
     #[returns(VotesResponse)]
     Votes {

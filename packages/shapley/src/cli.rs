@@ -49,6 +49,12 @@ pub enum MethodKind {
     Gtg,
     /// Stratified by coalition size.
     Stratified,
+    /// Stratified SVARM (coalitions without replacement, Neyman allocation; n ≤ 63).
+    StratifiedSvarm,
+    /// Regression-adjusted stratified SVARM, the most accurate sampled estimator (n ≤ 63).
+    RegressionAdjusted,
+    /// Paired KernelSHAP with leverage-score sampling (n ≤ 63).
+    KernelShap,
     /// Banzhaf values by maximum sample reuse (baseline).
     Banzhaf,
     /// Leave-one-out (baseline).
@@ -184,6 +190,9 @@ fn method(args: &ShapleyArgs) -> Method {
             epsilon: args.epsilon,
         }),
         MethodKind::Stratified => Method::Stratified,
+        MethodKind::StratifiedSvarm => Method::StratifiedSvarm,
+        MethodKind::RegressionAdjusted => Method::RegressionAdjusted,
+        MethodKind::KernelShap => Method::KernelShap,
         MethodKind::Banzhaf => Method::BanzhafMsr,
         MethodKind::Loo => Method::LeaveOneOut,
         MethodKind::DataSize => Method::DataSize {

@@ -4,6 +4,10 @@
 //! [`estimate`] runs one [`Method`] on it and returns an [`Estimate`] with values, standard
 //! errors, the evaluations spent and why it stopped. Built-in games with closed forms live in
 //! [`games`], tables of values in [`table`], and the command-line front end in [`cli`].
+//!
+//! To value a game with as few utility evaluations as a target standard error needs, call
+//! [`estimate_to_target_se`]: exact enumeration for small games, otherwise the default
+//! [`Method::RegressionAdjusted`] estimator in rounds that stop at the target.
 
 #![warn(missing_docs)]
 
@@ -14,9 +18,11 @@ pub mod error;
 pub mod estimate;
 pub mod exact;
 pub mod games;
+pub mod groups;
 pub mod sampling;
 pub mod stop;
 pub mod table;
+pub mod target;
 pub mod utility;
 
 #[cfg(test)]
@@ -28,11 +34,12 @@ pub use error::{Result, ShapleyError};
 pub use estimate::Estimate;
 pub use exact::{exact_shapley, EXACT_MAX_PLAYERS};
 pub use sampling::{
-    gtg_shapley, msr_banzhaf, permutation_shapley, stratified_shapley, tmc_shapley, GtgOptions,
-    SamplerOptions,
+    gtg_shapley, kernel_shap, msr_banzhaf, permutation_shapley, regression_adjusted_shapley,
+    stratified_shapley, stratified_svarm, tmc_shapley, GtgOptions, SamplerOptions,
 };
 pub use stop::{StopReason, StopRule};
 pub use table::TableUtility;
+pub use target::{estimate_to_target_se, DEFAULT_METHOD};
 pub use utility::{CachedUtility, FnUtility, Utility};
 
 use serde::{Deserialize, Serialize};
@@ -57,6 +64,15 @@ pub enum Method {
     Gtg(GtgOptions),
     /// Stratified by coalition size.
     Stratified,
+    /// Stratified SVARM: stratum means per coalition size, coalitions drawn without
+    /// replacement, border sizes enumerated, Neyman allocation (n ≤ 63).
+    StratifiedSvarm,
+    /// Regression-adjusted stratified SVARM, the default: closed-form Shapley values of a
+    /// fitted single-index surrogate plus stratified SVARM on the residual (n ≤ 63).
+    RegressionAdjusted,
+    /// Paired KernelSHAP with leverage-score sampling and a jackknife standard error
+    /// (n ≤ 63).
+    KernelShap,
     /// Banzhaf values by maximum sample reuse (a baseline, not Shapley).
     BanzhafMsr,
     /// Leave-one-out (a baseline).
@@ -80,6 +96,9 @@ pub fn estimate<U: Utility + ?Sized>(
         Method::Tmc { tolerance } => tmc_shapley(u, *tolerance, opts),
         Method::Gtg(g) => gtg_shapley(u, g, opts),
         Method::Stratified => stratified_shapley(u, opts),
+        Method::StratifiedSvarm => stratified_svarm(u, opts),
+        Method::RegressionAdjusted => regression_adjusted_shapley(u, opts),
+        Method::KernelShap => kernel_shap(u, opts),
         Method::BanzhafMsr => msr_banzhaf(u, opts),
         Method::LeaveOneOut => leave_one_out(u),
         Method::DataSize { sizes } => data_size_shares(u, sizes),

@@ -1,11 +1,15 @@
 //! Helpers shared by the unit tests: random games and tolerance checks.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::coalition::Coalition;
+use crate::error::Result;
 use crate::estimate::Estimate;
-use crate::utility::FnUtility;
+use crate::utility::{FnUtility, Utility};
 
 /// A random game on `n ≤ 20` players: an independent value per coalition, U(∅) = 0.
 pub(crate) fn random_values(n: usize, seed: u64) -> Vec<f64> {
@@ -38,5 +42,23 @@ pub(crate) fn assert_within_se(e: &Estimate, truth: &[f64], sigmas: f64, abs_eps
             "{}: player {i} estimated {v}, true {t}, se {se} (tolerance {tol})",
             e.method
         );
+    }
+}
+
+/// A utility that counts how often each coalition (by its first mask word) is evaluated.
+pub(crate) struct Recording<U>(pub U, pub Mutex<HashMap<u64, u32>>);
+
+impl<U: Utility> Utility for Recording<U> {
+    fn n_players(&self) -> usize {
+        self.0.n_players()
+    }
+    fn value(&self, c: &Coalition) -> Result<f64> {
+        *self
+            .1
+            .lock()
+            .expect("not poisoned")
+            .entry(c.first_word())
+            .or_default() += 1;
+        self.0.value(c)
     }
 }

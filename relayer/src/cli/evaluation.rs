@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::{out, tx_json, Output, Session, Who};
 use crate::audit;
-use crate::chain::{Chain, ChainExt};
+use crate::chain::Chain;
 use crate::ops::{round, StakeKind};
 use crate::sealed::SealedReport;
 
@@ -401,27 +401,10 @@ fn committed_participants(
     d: &crate::ops::Deployment,
     round_id: u64,
 ) -> Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page: rm::CommitmentsResponse = s.chain.query(
-            d.round_manager.as_str(),
-            &rm::QueryMsg::Commitments {
-                round_id,
-                start_after: after.clone(),
-                limit: Some(100),
-            },
-        )?;
-        let Some(last) = page.commitments.last() else {
-            return Ok(out);
-        };
-        after = Some(last.participant.to_string());
-        out.extend(
-            page.commitments
-                .into_iter()
-                .map(|c| c.participant.into_string()),
-        );
-    }
+    Ok(crate::evaluator::committed(&s.chain, d, round_id)?
+        .into_iter()
+        .map(|(participant, _)| participant)
+        .collect())
 }
 
 pub(super) fn dispute(s: &mut Session, a: DisputeArgs) -> Result<Output> {

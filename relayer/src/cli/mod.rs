@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod evaluation;
+pub mod services;
 pub mod spool;
 
 use std::path::PathBuf;
@@ -110,6 +111,18 @@ pub enum Command {
     Dao(DaoCmd),
     /// The deployment and the latest rounds.
     Status,
+    /// The relayer as a long-running service for parties on other hosts.
+    #[command(subcommand)]
+    Relayer(services::RelayerCmd),
+    /// A service's signing key in an encrypted keystore.
+    #[command(subcommand)]
+    Keys(services::KeysCmd),
+    /// A participant as a long-running service (its key, data, model and stake policy).
+    #[command(subcommand)]
+    Participant(services::ParticipantCmd),
+    /// Serve the web dashboard: rounds, scores, rewards against Shapley values, DAO proposals,
+    /// treasury and supply, read from the chain; voting and staking through a browser wallet.
+    Dashboard(crate::dashboard::DashboardArgs),
 }
 
 /// Which key signs.
@@ -289,12 +302,25 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         return Ok(());
     }
+    let cli = match cli.command {
+        Command::Relayer(cmd) => return services::relayer(cmd, cli.config.as_deref()),
+        Command::Participant(cmd) => return services::participant(cmd, cli.config.as_deref()),
+        Command::Keys(cmd) => {
+            let (text, json) = services::keys(cmd)?;
+            return print(out(text, json)?, cli.json);
+        }
+        command => Cli { command, ..cli },
+    };
     if let Command::VerifyReport(a) = &cli.command {
         if a.report.is_some() {
             return print(evaluation::verify_offline(a)?, cli.json);
         }
     }
     let cfg = Config::load(cli.config.as_deref())?;
+    if let Command::Dashboard(a) = &cli.command {
+        // Starts even when the node is down: the page says so until it is back.
+        return crate::dashboard::run(&cfg, a);
+    }
     let o = dispatch(&cfg, cli.command)?;
     print(o, cli.json)
 }
@@ -336,7 +362,14 @@ impl Session {
 fn dispatch(cfg: &Config, command: Command) -> Result<Output> {
     let mut s = Session::connect(cfg)?;
     match command {
-        Command::Demo(_) | Command::Simulate(_) => unreachable!("handled before connecting"),
+        Command::Demo(_)
+        | Command::Simulate(_)
+        | Command::Relayer(_)
+        | Command::Keys(_)
+        | Command::Participant(_)
+        | Command::Dashboard(_) => {
+            unreachable!("handled before connecting")
+        }
         Command::Deploy(a) => deploy(&mut s, a),
         Command::Round(RoundCmd::Open { who, label }) => {
             let d = s.deployment()?;
@@ -545,17 +578,7 @@ fn submit(s: &mut Session, dir: &std::path::Path, who: &Who) -> Result<Output> {
     .context("the manifest is malformed")?;
     let r = round::status(&s.chain, &d, manifest.round)?;
     let spool = spool::Spool::new(&s.cfg.spool, manifest.round);
-    let expect = Expectation {
-        round_id: r.id,
-        base_model_hash: r.spec.base_model_hash.to_hex(),
-        max_update_norm: r
-            .params
-            .max_update_norm
-            .to_string()
-            .parse()
-            .unwrap_or(f64::INFINITY),
-        shapes: spool.shapes()?,
-    };
+    let expect = Expectation::for_round(&r, spool.shapes()?);
     let verified = bundle::verify(dir, &expect)?;
     if verified.manifest.participant != k.address() {
         bail!(

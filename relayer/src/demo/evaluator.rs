@@ -22,6 +22,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::DemoError;
+use fairshare_shapley::groups::{self, Groups};
 
 /// Smallest standard error an evaluator reports (nats per token): loss differences below this
 /// are float noise of f32 evaluation (rank stacking reorders sums), not evidence of harm.
@@ -79,17 +80,26 @@ pub struct Valuation {
 /// (and [`MAX_SAMPLED_UTILITIES`] utilities) is spent; the reported error adds the validation
 /// batches' spread in quadrature, with the smaller of count − 1 and batches − 1 degrees of
 /// freedom.
+#[allow(clippy::too_many_arguments)]
 pub fn value_round(
     name: &str,
     model: &LlamaModel,
     validation: &[u32],
     seq_len: usize,
     updates: Vec<Bundle>,
+    groups: &Groups,
     seed: u64,
     progress: bool,
 ) -> Result<Valuation, DemoError> {
     let n = updates.len();
-    let ev = CoalitionEvaluator::new(
+    if groups.n_players() != n {
+        return Err(DemoError::Config(format!(
+            "{} updates but near-duplicate groups of {} players",
+            n,
+            groups.n_players()
+        )));
+    }
+    let mut ev = CoalitionEvaluator::new(
         model.clone(),
         validation,
         seq_len,
@@ -97,9 +107,12 @@ pub fn value_round(
         updates,
         Weighting::RoundTokens,
     )?;
+    let group_of: Vec<usize> = (0..n).map(|i| groups.group_of(i)).collect();
+    ev.count_groups_once(&group_of)?;
+    let m = groups.n_groups();
     let budget = EVALUATIONS_PER_UPDATE * n;
     let expected = if n <= EXACT_MAX {
-        (1u64 << n) - 1
+        (1u64 << m) - 1
     } else {
         budget as u64
     };
@@ -124,25 +137,50 @@ pub fn value_round(
         .map(|b| b.1 as f64 / total.max(1) as f64)
         .collect();
     let batch_dof = (global.len() as u32).saturating_sub(1);
-    // U_j(S) for every batch j: the loss drop of the coalition's model on batch j.
-    let per_batch_utilities = |inside: &[bool]| -> Result<Vec<f64>, DemoError> {
-        let losses = ev.coalition_batch_losses(inside)?;
+    // v_j(T) for every batch j: the loss drop of the model with the groups in T (each group
+    // counted once) on batch j.
+    let group_batch_utilities = |groups_in: &[bool]| -> Result<Vec<f64>, DemoError> {
+        let losses = ev.coalition_batch_losses(&groups.players_of(groups_in))?;
         Ok(global
             .iter()
             .zip(&losses)
             .map(|((g, _), (l, _))| g - l)
             .collect())
     };
+    let group_cache: std::cell::RefCell<HashMap<Vec<bool>, Vec<f64>>> = Default::default();
+    // U_j(S) of the individual game (the group game's multilinear extension; v itself when no
+    // update has a near-duplicate).
+    let per_batch_utilities = |inside: &[bool]| -> Result<Vec<f64>, DemoError> {
+        let mut out = Vec::with_capacity(global.len());
+        for j in 0..global.len() {
+            out.push(groups::fractional_value(groups, inside, |gin| {
+                if let Some(u) = group_cache.borrow().get(gin) {
+                    return Ok(u[j]);
+                }
+                let u = group_batch_utilities(gin)
+                    .map_err(|e| fairshare_shapley::ShapleyError::Utility(e.to_string()))?;
+                let x = u[j];
+                group_cache.borrow_mut().insert(gin.to_vec(), u);
+                Ok(x)
+            })?);
+        }
+        Ok(out)
+    };
     let pooled = |u: &[f64]| -> f64 { u.iter().zip(&weights).map(|(x, w)| w * x).sum() };
     let (estimator, utilities, std_errors, dof) = if n <= EXACT_MAX {
-        // per_batch[j][mask] = U_j(mask).
-        let mut per_batch = vec![vec![0.0; 1 << n]; global.len()];
-        for m in 1..(1u64 << n) {
-            for (j, u) in per_batch_utilities(&members(m))?.into_iter().enumerate() {
-                per_batch[j][m as usize] = u;
+        // per_group[j][T] = v_j(T), then per_batch[j][mask] = U_j(mask).
+        let mut per_group = vec![vec![0.0; 1 << m]; global.len()];
+        for t in 1..(1u64 << m) {
+            let gin: Vec<bool> = (0..m).map(|g| t >> g & 1 == 1).collect();
+            for (j, u) in group_batch_utilities(&gin)?.into_iter().enumerate() {
+                per_group[j][t as usize] = u;
             }
             bar.inc(1);
         }
+        let per_batch = per_group
+            .iter()
+            .map(|t| groups::expand_table(groups, t))
+            .collect::<Result<Vec<_>, _>>()?;
         let phis: Vec<Vec<f64>> = per_batch
             .iter()
             .map(|t| fairshare_trainer::cli::exact_shapley(t, n))
@@ -187,7 +225,7 @@ pub fn value_round(
                 before = now;
             }
             count += 1;
-            bar.set_position(cache.len() as u64);
+            bar.set_position(group_cache.borrow().len() as u64);
             ses = marginals.iter().map(|m| std_error_of_mean(m)).collect();
             if count >= MIN_PERMUTATIONS && ses.iter().all(|&s| s <= TARGET_STD_ERROR_NATS) {
                 break;
@@ -218,7 +256,7 @@ pub fn value_round(
     let utility = |m: u64| -> Result<f64, DemoError> {
         Ok(match estimator {
             Estimator::Exact => utilities[m as usize],
-            Estimator::Permutations { .. } => ev.utility(&members(m))?,
+            Estimator::Permutations { .. } => pooled(&per_batch_utilities(&members(m))?),
         })
     };
     let alone = (0..n)
@@ -247,21 +285,10 @@ pub fn value_round(
         dof,
         delta_u,
         alone,
+        // Distinct coalition models evaluated (of groups: a group of copies is one update).
         evaluations: match estimator {
-            Estimator::Exact => (1usize << n) - 1,
-            Estimator::Permutations { count, .. } => {
-                // Distinct coalitions among the permutations' prefixes, and the singles.
-                let mut seen = std::collections::HashSet::new();
-                for k in 0..count {
-                    let mut m = 0u64;
-                    for p in report::permutation(seed, k, n) {
-                        m |= 1 << p;
-                        seen.insert(m);
-                    }
-                }
-                seen.extend((0..n).map(|i| 1u64 << i));
-                seen.len()
-            }
+            Estimator::Exact => (1usize << m) - 1,
+            Estimator::Permutations { .. } => group_cache.borrow().len(),
         },
         aggregate_hash,
         subsets,

@@ -42,7 +42,7 @@ use base::ModelChoice;
 use corpus::Corpus;
 use fairshare_protocol::report::UtilityTable;
 use output::{DaoRecord, EntryRecord, EvaluatorRecord, RoundRecord, RunRecord};
-use participant::{Participant, Role};
+use participant::{Participant, Role, SybilKind};
 
 /// What can go wrong before the chain is involved.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +123,29 @@ pub struct DemoArgs {
     /// No progress bars (logs only).
     #[arg(long)]
     pub quiet: bool,
+    /// Adds a Sybil: one more party, with its own play, entering under two identities that
+    /// both submit updates of its text (`copy`, the default: the second is the first with 2%
+    /// noise; `retrain`: trained twice with different seeds, which ΔW similarity does not
+    /// catch, see the README). Evaluators group near-duplicate updates and value the group
+    /// as one player, so grouped identities earn together what one would (and bond two
+    /// stakes); the report shows both figures.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "copy")]
+    pub sybil: Option<SybilKind>,
+    /// Cosine similarity of ΔW at or above which evaluators treat two updates as
+    /// near-duplicates (complete linkage), calibrated from the similarities of same-data and
+    /// distinct-data pairs that every run records in duplicates.json.
+    #[arg(long, default_value_t = DUPLICATE_THRESHOLD)]
+    pub duplicate_threshold: f64,
+    /// Every evaluator measures its table itself. By default evaluators after the first
+    /// reuse the first one's measurement when they are honest: same code, same text, same
+    /// table (the run records it the same), at a third of the time.
+    #[arg(long)]
+    pub independent_evaluators: bool,
 }
+
+/// The demo's near-duplicate threshold on the mean ΔW cosine (see `duplicates.json` of a
+/// run for the distributions it separates).
+pub const DUPLICATE_THRESHOLD: f64 = 0.5;
 
 impl DemoArgs {
     fn validate(&self) -> Result<(), DemoError> {
@@ -133,6 +155,15 @@ impl DemoArgs {
                 "--participants must be between 4 and {}, got {}",
                 corpus::PARTICIPANT_PLAYS.len(),
                 self.participants
+            ));
+        }
+        if self.sybil.is_some() {
+            participant::sybil_play(self.participants)?;
+        }
+        if !(self.duplicate_threshold > 0.0 && self.duplicate_threshold <= 1.0) {
+            return bad(format!(
+                "--duplicate-threshold is a cosine similarity in (0, 1], got {}",
+                self.duplicate_threshold
             ));
         }
         if self.rounds < 2 {
@@ -210,9 +241,10 @@ pub fn run(
     // text from the first half) and of one play nobody holds. Every evaluator measures on this
     // one text, so honest evaluators agree and anyone can re-execute their tables once it is
     // revealed after settlement.
+    let held_plays = args.participants + usize::from(args.sybil.is_some());
     let valid_text = corpus
         .validation_texts(
-            &corpus::PARTICIPANT_PLAYS[..args.participants],
+            &corpus::PARTICIPANT_PLAYS[..held_plays],
             args.valid_chars,
             1,
         )?
@@ -227,6 +259,7 @@ pub fn run(
         args.max_chars,
         args.rounds as usize,
         args.seed,
+        args.sybil,
     )?;
 
     // The chain: keys derived from names, funded, and the contracts deployed through the same
@@ -466,22 +499,53 @@ pub fn run(
         let published = args.out.join(format!("round-{r}"));
         std::fs::create_dir_all(&published)
             .with_context(|| format!("creating {}", published.display()))?;
-        let mut works = Vec::new();
-        for (k, key) in evaluator_keys.iter().enumerate() {
-            let bundles = round_bundles.iter().map(|(_, b)| b.clone()).collect();
-            let v = evaluator::value_round(
-                &format!("evaluator-{k}"),
-                &global,
-                &valid_all,
-                SEQ_LEN,
-                bundles,
-                fairshare_protocol::report::round_seed(
-                    chain.d.round_manager.as_str(),
-                    id,
-                    spec_validation_hash.as_slice(),
-                ),
-                progress,
+        // Near-duplicates: every pair of updates compared by the cosine of their ΔW; a group
+        // whose every pair reaches the threshold is valued as one player.
+        let adapters: Vec<&LoraAdapter> = round_bundles.iter().map(|(_, b)| &b.adapter).collect();
+        let similarity = fairshare_trainer::aggregate::similarity_matrix(&adapters)?;
+        let groups =
+            fairshare_shapley::groups::near_duplicates(&similarity, args.duplicate_threshold)?;
+        let duplicates = duplicate_record(
+            &people,
+            &committed,
+            &entries,
+            &similarity,
+            &groups,
+            args.duplicate_threshold,
+        );
+        for g in &duplicates.groups {
+            writeln!(
+                out,
+                "  near-duplicates: {} (ΔW cosine ≥ {:.2}) valued as one player, its value split evenly",
+                g.join(" + "),
+                args.duplicate_threshold
             )?;
+        }
+        let mut works = Vec::new();
+        let mut measured: Option<evaluator::Valuation> = None;
+        for (k, key) in evaluator_keys.iter().enumerate() {
+            let v = match &measured {
+                Some(v) if !args.independent_evaluators => v.clone(),
+                _ => {
+                    let bundles = round_bundles.iter().map(|(_, b)| b.clone()).collect();
+                    let v = evaluator::value_round(
+                        &format!("evaluator-{k}"),
+                        &global,
+                        &valid_all,
+                        SEQ_LEN,
+                        bundles,
+                        &groups,
+                        fairshare_protocol::report::round_seed(
+                            chain.d.round_manager.as_str(),
+                            id,
+                            spec_validation_hash.as_slice(),
+                        ),
+                        progress,
+                    )?;
+                    measured = Some(v.clone());
+                    v
+                }
+            };
             let text_hash = fairshare_protocol::commitment::update_hash(valid_text.as_bytes());
             debug_assert_eq!(text_hash.as_slice(), spec_validation_hash.as_slice());
             let honest_table = evaluator::to_table(&v, &addrs, text_hash)?;
@@ -548,6 +612,27 @@ pub fn run(
                 lie,
             });
         }
+        // For the report only: the same round valued without grouping (what the Sybil would
+        // have earned if evaluators did not detect near-duplicates).
+        let ungrouped = if args.sybil.is_some() && !groups.is_trivial() {
+            let bundles = round_bundles.iter().map(|(_, b)| b.clone()).collect();
+            Some(evaluator::value_round(
+                "no grouping",
+                &global,
+                &valid_all,
+                SEQ_LEN,
+                bundles,
+                &fairshare_shapley::groups::Groups::singletons(committed.len()),
+                fairshare_protocol::report::round_seed(
+                    chain.d.round_manager.as_str(),
+                    id,
+                    spec_validation_hash.as_slice(),
+                ),
+                progress,
+            )?)
+        } else {
+            None
+        };
         timing.valuation_s += t_value.elapsed().as_secs_f64();
 
         // After the commit deadline every evaluator opens its sealed report.
@@ -735,20 +820,34 @@ pub fn run(
             }
         }
 
-        let merged: Vec<&fairshare_trainer::bundle::Bundle> = round_bundles
+        // The contributors' updates merged by FedAvg, near-duplicates counted once (a group's
+        // members share one member's weight).
+        let merged: Vec<(usize, &fairshare_trainer::bundle::Bundle)> = round_bundles
             .iter()
-            .filter(|(i, _)| contributors.contains(i))
-            .map(|(_, b)| b)
+            .enumerate()
+            .filter(|(_, (i, _))| contributors.contains(i))
+            .map(|(j, (_, b))| (j, b))
             .collect();
-        let adapters: Vec<&LoraAdapter> = merged.iter().map(|b| &b.adapter).collect();
+        let adapters: Vec<&LoraAdapter> = merged.iter().map(|(_, b)| &b.adapter).collect();
         let weights: Vec<u64> = merged
             .iter()
-            .map(|b| b.manifest.num_training_tokens)
+            .map(|(_, b)| b.manifest.num_training_tokens)
             .collect();
-        if let Some(agg) = aggregate(
-            &adapters,
-            &fairshare_trainer::aggregate::token_weights(&weights),
-        )? {
+        let shares: Vec<f64> = merged
+            .iter()
+            .zip(fairshare_trainer::aggregate::token_weights(&weights))
+            .map(|((j, _), w)| {
+                let g = groups.group_of(*j);
+                let k = merged
+                    .iter()
+                    .filter(|(x, _)| groups.group_of(*x) == g)
+                    .count();
+                w / k as f64
+            })
+            .collect();
+        let total_share: f64 = shares.iter().sum();
+        let shares: Vec<f64> = shares.iter().map(|w| w / total_share).collect();
+        if let Some(agg) = aggregate(&adapters, &shares)? {
             global.merge_adapter(&agg)?;
             let m = fairshare_trainer::bundle::write_bundle(
                 &work.join(format!("global/round-{r}")),
@@ -772,6 +871,33 @@ pub fn run(
             .with_context(|| format!("writing {}", revealed.display()))?;
         let loss_after = evaluate_loss(&global, None, &valid_all, SEQ_LEN, 16)?.mean_loss;
         let summary = st.settlement.clone();
+        let sybil = match (&summary, args.sybil) {
+            (Some(sm), Some(_)) => Some(sybil_record(
+                &people,
+                &entries,
+                &committed,
+                works.first().map(|w| &w.valuation),
+                ungrouped.as_ref(),
+                &duplicates,
+                &params.rewards,
+                params.evaluation.budget(params.rewards.budget),
+                sm.t_critical,
+            )?),
+            _ => None,
+        };
+        if let Some(x) = &sybil {
+            writeln!(
+                out,
+                "  sybil: two identities ({}) earned {} uFAIR (φ {:+.4}) on {} ufair of stake; one identity would have earned {} uFAIR (φ {:+.4}) on {}",
+                if x.grouped { "grouped" } else { "NOT grouped" },
+                x.reward_total,
+                x.phi_total,
+                x.stake_total,
+                x.reward_one,
+                x.phi_one,
+                x.stake_one
+            )?;
+        }
         match &summary {
             Some(s) => writeln!(
                 out,
@@ -874,6 +1000,8 @@ pub fn run(
                 rejected: c.rejected,
             }),
             proposals,
+            duplicates,
+            sybil,
         });
 
         if r == DAO_AFTER_ROUND && (r as u64) < args.rounds {
@@ -1110,4 +1238,245 @@ fn governance_step(
         before: before.to_string(),
         after: "1".into(),
     }))
+}
+
+/// The round's pairwise similarities labelled by what the pairs are, and its groups by name.
+fn duplicate_record(
+    people: &[Participant],
+    committed: &[usize],
+    entries: &[EntryRecord],
+    similarity: &[Vec<f64>],
+    groups: &fairshare_shapley::groups::Groups,
+    threshold: f64,
+) -> output::DuplicateRecord {
+    let mut pairs = Vec::new();
+    for (a, &i) in committed.iter().enumerate() {
+        for (b, &j) in committed.iter().enumerate().skip(a + 1) {
+            let untrained = |k: usize| entries[k].update_norm.is_none_or(|n| n == 0.0);
+            let kind = if untrained(i) || untrained(j) {
+                output::PairKind::Untrained
+            } else if people[i].play == people[j].play {
+                output::PairKind::SameData
+            } else {
+                output::PairKind::DistinctData
+            };
+            pairs.push(output::PairRecord {
+                a: people[i].name.clone(),
+                b: people[j].name.clone(),
+                kind,
+                cosine: similarity[a][b],
+            });
+        }
+    }
+    output::DuplicateRecord {
+        threshold,
+        pairs,
+        groups: groups
+            .members()
+            .iter()
+            .filter(|g| g.len() > 1)
+            .map(|g| {
+                g.iter()
+                    .map(|&j| people[committed[j]].name.clone())
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// The Sybil's identities against one identity submitting the group's update: the reward rule
+/// (the contract's, from `fairshare_protocol::rewards`) applied to the settled scores, once as
+/// they are (which must reproduce the chain) and once with the second identity absent and the
+/// first holding the identities' summed φ (their standard errors add: an even split gives both
+/// the same share of the group in every validation batch).
+#[allow(clippy::too_many_arguments)]
+fn sybil_record(
+    people: &[Participant],
+    entries: &[EntryRecord],
+    committed: &[usize],
+    valuation: Option<&evaluator::Valuation>,
+    ungrouped: Option<&evaluator::Valuation>,
+    duplicates: &output::DuplicateRecord,
+    rewards: &fairshare_protocol::rewards::RewardParams,
+    evaluator_budget: Uint128,
+    t: Decimal,
+) -> Result<output::SybilRecord> {
+    use fairshare_protocol::rewards::{self as rw, Entry, Score};
+    use std::str::FromStr;
+    let ids: Vec<usize> = (0..people.len())
+        .filter(|&i| people[i].role == Role::Sybil && entries[i].joined)
+        .collect();
+    let score = |e: &EntryRecord| -> Result<Option<Score>> {
+        match (e.score, e.std_error) {
+            (Some(v), Some(se)) => Ok(Some(Score {
+                value: cosmwasm_std::SignedDecimal::from_str(&format!("{v:.18}"))?,
+                std_error: Decimal::from_str(&format!("{se:.18}"))?,
+            })),
+            _ => Ok(None),
+        }
+    };
+    let mut params = rewards.clone();
+    params.budget = rewards.budget - evaluator_budget;
+    let payout = |list: &[(Uint128, Option<Score>)]| -> Vec<rw::Outcome> {
+        let mut gain = rw::Gain::default();
+        for (_, sc) in list {
+            gain.add(*sc, t);
+        }
+        let threshold = gain.threshold(&params);
+        let total_weight = list
+            .iter()
+            .fold(cosmwasm_std::Uint256::zero(), |a, (_, sc)| {
+                a + rw::weight(rw::classify(&params, *sc, threshold, t).0, *sc)
+            });
+        let fixed = rw::Fixed {
+            t,
+            threshold,
+            total_weight,
+            pool: rw::pool(&params, &gain, total_weight),
+        };
+        list.iter()
+            .map(|(stake, sc)| {
+                rw::outcome(
+                    &params,
+                    &fixed,
+                    &Entry {
+                        stake: *stake,
+                        score: *sc,
+                    },
+                )
+            })
+            .collect()
+    };
+    let joined: Vec<usize> = (0..people.len()).filter(|&i| entries[i].joined).collect();
+    let mut actual = Vec::new();
+    for &i in &joined {
+        actual.push((Uint128::new(STAKE), score(&entries[i])?));
+    }
+    // Without grouping: every committed participant scored by the ungrouped valuation.
+    let without = match ungrouped {
+        Some(v) => {
+            let mut list = Vec::new();
+            for &i in &joined {
+                let sc = match committed.iter().position(|&c| c == i) {
+                    Some(j) => {
+                        let e = EntryRecord {
+                            score: Some(v.values[j]),
+                            std_error: Some(v.std_errors[j].max(evaluator::RESOLUTION_NATS)),
+                            ..entries[i].clone()
+                        };
+                        score(&e)?
+                    }
+                    None => None,
+                };
+                list.push((Uint128::new(STAKE), sc));
+            }
+            let out = payout(&list);
+            let mut phi = 0.0;
+            let (mut reward, mut slash) = (0u128, 0u128);
+            for (k, &i) in joined.iter().enumerate() {
+                if ids.contains(&i) {
+                    if let Some(j) = committed.iter().position(|&c| c == i) {
+                        phi += v.values[j];
+                    }
+                    reward += out[k].reward.u128();
+                    slash += out[k].slash.u128();
+                }
+            }
+            Some((phi, reward, slash))
+        }
+        None => None,
+    };
+    let reproduced = payout(&actual)
+        .iter()
+        .zip(&joined)
+        .all(|(o, &i)| o.reward.u128() == entries[i].reward && o.slash.u128() == entries[i].slash);
+    let names: Vec<String> = ids.iter().map(|&i| people[i].name.clone()).collect();
+    let grouped = duplicates
+        .groups
+        .iter()
+        .any(|g| names.iter().all(|n| g.contains(n)));
+    let phi_total: f64 = ids.iter().map(|&i| entries[i].score.unwrap_or(0.0)).sum();
+    // One identity. Grouped: it holds the group's φ (the second identity absent, the group's
+    // value unchanged). Not grouped: its Shapley value in the measured table's sub-game
+    // without the second identity (members keep their weights of the round).
+    let (phi_one, se_one) = if grouped {
+        ids.iter().fold((0.0, 0.0), |(p, s), &i| {
+            (
+                p + entries[i].score.unwrap_or(0.0),
+                s + entries[i].std_error.unwrap_or(0.0),
+            )
+        })
+    } else {
+        let pos = |i: usize| committed.iter().position(|&c| c == i);
+        let se = ids
+            .first()
+            .and_then(|&i| entries[i].std_error)
+            .unwrap_or(0.0);
+        match (
+            valuation,
+            ids.first().and_then(|&i| pos(i)),
+            ids.get(1).and_then(|&i| pos(i)),
+        ) {
+            (Some(v), Some(a), Some(b))
+                if v.estimator == fairshare_protocol::report::Estimator::Exact =>
+            {
+                let n = committed.len();
+                let keep: Vec<usize> = (0..n).filter(|&j| j != b).collect();
+                let sub: Vec<f64> = (0u64..(1 << (n - 1)))
+                    .map(|m| {
+                        let full: usize = keep
+                            .iter()
+                            .enumerate()
+                            .filter(|(bit, _)| m >> bit & 1 == 1)
+                            .map(|(_, &j)| 1usize << j)
+                            .sum();
+                        v.utilities[full]
+                    })
+                    .collect();
+                let phi = fairshare_trainer::cli::exact_shapley(&sub, n - 1);
+                let at = keep.iter().position(|&j| j == a).unwrap_or(0);
+                (phi[at], se)
+            }
+            _ => (phi_total, se),
+        }
+    };
+    let first = ids.first().copied();
+    let mut one = Vec::new();
+    let mut at = None;
+    for &i in &joined {
+        if ids.contains(&i) && Some(i) != first {
+            continue;
+        }
+        if Some(i) == first {
+            at = Some(one.len());
+            let e = EntryRecord {
+                score: Some(phi_one),
+                std_error: Some(se_one),
+                ..entries[i].clone()
+            };
+            one.push((Uint128::new(STAKE), score(&e)?));
+        } else {
+            one.push((Uint128::new(STAKE), score(&entries[i])?));
+        }
+    }
+    let one_out = payout(&one);
+    let (reward_one, slash_one) = at
+        .and_then(|k| one_out.get(k))
+        .map_or((0, 0), |o| (o.reward.u128(), o.slash.u128()));
+    Ok(output::SybilRecord {
+        grouped,
+        identities: names,
+        phi_total,
+        reward_total: ids.iter().map(|&i| entries[i].reward).sum(),
+        slash_total: ids.iter().map(|&i| entries[i].slash).sum(),
+        stake_total: STAKE * ids.len() as u128,
+        phi_one,
+        reward_one,
+        slash_one,
+        stake_one: if ids.is_empty() { 0 } else { STAKE },
+        rule_reproduces_chain: reproduced,
+        phi_ungrouped: without.map(|w| w.0),
+        reward_ungrouped: without.map(|w| w.1),
+        slash_ungrouped: without.map(|w| w.2),
+    })
 }

@@ -134,6 +134,73 @@ pub struct RoundRecord {
     pub challenger: Option<ChallengerRecord>,
     /// DAO slashing proposals prepared from re-execution (files).
     pub proposals: Vec<String>,
+    /// Near-duplicate detection among the round's updates.
+    pub duplicates: DuplicateRecord,
+    /// The Sybil party's two identities against one (with `--sybil`).
+    pub sybil: Option<SybilRecord>,
+}
+
+/// What two updates are known to be, for calibrating the near-duplicate threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairKind {
+    /// Trained by different parties on different plays.
+    DistinctData,
+    /// Two identities of one party, on the same text.
+    SameData,
+    /// One of them is untrained (zero ΔW): no similarity to speak of.
+    Untrained,
+}
+
+/// The similarity of one pair of a round's updates.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairRecord {
+    pub a: String,
+    pub b: String,
+    pub kind: PairKind,
+    /// Mean over adapted projections of the cosine of their ΔW = s·B·A.
+    pub cosine: f64,
+}
+
+/// The evaluators' near-duplicate detection in one round.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct DuplicateRecord {
+    pub threshold: f64,
+    pub pairs: Vec<PairRecord>,
+    /// Groups valued as one player (only groups of two or more).
+    pub groups: Vec<Vec<String>>,
+}
+
+/// The Sybil party in one round: what its identities earned together, and what one identity
+/// would have earned under the same rule (the other identity absent, every other score
+/// unchanged): grouped, one identity holds the group's φ; not grouped, its φ is its Shapley
+/// value in the measured table's sub-game without the other identity.
+#[derive(Debug, Clone, Serialize)]
+pub struct SybilRecord {
+    pub identities: Vec<String>,
+    /// Whether the evaluators grouped the identities as near-duplicates.
+    pub grouped: bool,
+    /// Σ of the identities' settled φ.
+    pub phi_total: f64,
+    /// Σ of the identities' rewards, as settled on chain.
+    pub reward_total: u128,
+    /// Σ of their slashes.
+    pub slash_total: u128,
+    /// Stake bonded in all (one stake per identity).
+    pub stake_total: u128,
+    /// One identity: φ, reward and slash by the reward rule.
+    pub phi_one: f64,
+    pub reward_one: u128,
+    pub slash_one: u128,
+    pub stake_one: u128,
+    /// The rule re-applied to the settled scores reproduces the chain's rewards.
+    pub rule_reproduces_chain: bool,
+    /// When the identities were grouped: the round valued again without grouping (every
+    /// update its own player, copies counted twice in the aggregate) and the rule applied to
+    /// those scores: the identities' Σ φ, reward and slash had evaluators not grouped them.
+    pub phi_ungrouped: Option<f64>,
+    pub reward_ungrouped: Option<u128>,
+    pub slash_ungrouped: Option<u128>,
 }
 
 /// An evaluator over the whole run.
@@ -223,8 +290,47 @@ pub struct RunRecord {
     pub evaluator_summaries: Vec<EvaluatorSummary>,
     pub elapsed_s: f64,
     pub timing: Timing,
+    /// Near-duplicate similarities of the whole run by kind of pair, and the threshold they
+    /// support.
+    pub duplicates: DuplicateSummary,
     /// The final table and the round summary as Markdown (embedded by `fairshare simulate`).
     pub summary_markdown: String,
+}
+
+/// Similarities over the run by kind of pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct DuplicateSummary {
+    /// The threshold the evaluators grouped by.
+    pub threshold: f64,
+    pub distinct_data: Vec<f64>,
+    pub same_data: Vec<f64>,
+    /// The threshold midway between the two measured distributions, or why none separates
+    /// them.
+    pub calibrated: Result<f64, String>,
+}
+
+impl DuplicateSummary {
+    fn of(threshold: f64, rounds: &[RoundRecord]) -> Self {
+        let of_kind = |k: PairKind| -> Vec<f64> {
+            rounds
+                .iter()
+                .flat_map(|r| r.duplicates.pairs.iter())
+                .filter(|p| p.kind == k)
+                .map(|p| p.cosine)
+                .collect()
+        };
+        let (distinct_data, same_data) =
+            (of_kind(PairKind::DistinctData), of_kind(PairKind::SameData));
+        let calibrated = fairshare_shapley::groups::calibrate_threshold(&distinct_data, &same_data)
+            .map(|c| c.threshold)
+            .map_err(|e| e.to_string());
+        Self {
+            threshold,
+            distinct_data,
+            same_data,
+            calibrated,
+        }
+    }
 }
 
 /// What the run hands to [`finish`].
@@ -295,6 +401,7 @@ pub fn finish(args: &DemoArgs, inputs: Inputs) -> RunRecord {
             }
         })
         .collect();
+    let rounds_ref = rounds.clone();
     let mut rec = RunRecord {
         participants_n: people.len(),
         rounds_n: args.rounds,
@@ -312,6 +419,7 @@ pub fn finish(args: &DemoArgs, inputs: Inputs) -> RunRecord {
         evaluator_summaries,
         elapsed_s: timing.total_s,
         timing,
+        duplicates: DuplicateSummary::of(args.duplicate_threshold, &rounds_ref),
         summary_markdown: String::new(),
     };
     rec.summary_markdown = markdown(&rec);
@@ -469,6 +577,7 @@ pub fn markdown(rec: &RunRecord) -> String {
             ));
         }
     }
+    s.push_str(&duplicates_markdown(rec));
     s.push_str("\n| participant | role | data tokens | loss gain Σ U({i}) | Shapley Σ φ | verdicts | reward (uFAIR) | slash (ufair) | stake balance (ufair) | FAIR balance (uFAIR) |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for (i, p) in rec.participants.iter().enumerate() {
         s.push_str(&format!(
@@ -521,6 +630,75 @@ pub fn markdown(rec: &RunRecord) -> String {
          Everyone started with {} ufair of stake coins, honest participants also with 5000 uFAIR of governance tokens; the treasury (the DAO) holds {} ufair of slashes and {} uFAIR of dust and deposits.\n",
         rec.funds_per_participant, rec.treasury_stake, rec.treasury_tokens
     ));
+    s
+}
+
+/// Near-duplicate detection and the Sybil's earnings, as Markdown.
+fn duplicates_markdown(rec: &RunRecord) -> String {
+    let d = &rec.duplicates;
+    let range = |xs: &[f64]| -> String {
+        if xs.is_empty() {
+            return "none measured".into();
+        }
+        let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        format!("{} pairs, {lo:.3} … {hi:.3} (mean {mean:.3})", xs.len())
+    };
+    let mut s = format!(
+        "\n**Near-duplicate updates.** Evaluators compare every pair of a round's updates by the cosine of their ΔW = s·B·A (mean over the adapted projections) and value a group whose every pair reaches {:.2} as one player, its Shapley value split evenly among its members. Distinct-data pairs: {}; same-data pairs: {}; {}.\n",
+        d.threshold,
+        range(&d.distinct_data),
+        range(&d.same_data),
+        match &d.calibrated {
+            Ok(t) => format!("a threshold midway between them would be {t:.3}"),
+            Err(e) => format!("no threshold separates them ({e})"),
+        }
+    );
+    let sybil: Vec<(usize, &SybilRecord)> = rec
+        .rounds
+        .iter()
+        .filter_map(|r| r.sybil.as_ref().map(|x| (r.round, x)))
+        .collect();
+    if !sybil.is_empty() {
+        s.push_str("\n| round | Sybil identities grouped | Σ φ of its identities | reward of both (uFAIR) | slash of both (ufair) | stake bonded | one identity: φ | reward | slash | stake | not grouped: Σ φ | reward of both |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        let (mut rt, mut r1, mut st, mut s1) = (0u128, 0u128, 0u128, 0u128);
+        let mut ru = 0u128;
+        for (round, x) in &sybil {
+            rt += x.reward_total;
+            r1 += x.reward_one;
+            st += x.slash_total;
+            s1 += x.slash_one;
+            ru += x.reward_ungrouped.unwrap_or(0);
+            s.push_str(&format!(
+                "| {round} | {} | {:+.4} | {} | {} | {} | {:+.4} | {} | {} | {} | {} | {} |\n",
+                if x.grouped { "yes" } else { "no" },
+                x.phi_total,
+                x.reward_total,
+                x.slash_total,
+                x.stake_total,
+                x.phi_one,
+                x.reward_one,
+                x.slash_one,
+                x.stake_one,
+                x.phi_ungrouped.map_or("-".into(), |p| format!("{p:+.4}")),
+                x.reward_ungrouped.map_or("-".into(), |r| r.to_string())
+            ));
+        }
+        if sybil.iter().any(|(_, x)| x.reward_ungrouped.is_some()) {
+            s.push_str(&format!(
+                "\nWithout near-duplicate grouping (the same rounds valued with every update its own player) its two identities would have earned {ru} uFAIR.\n"
+            ));
+        }
+        s.push_str(&format!(
+            "\nOver the run the Sybil's two identities earned {rt} uFAIR and forfeited {st} ufair; one identity would have earned {r1} uFAIR and forfeited {s1} ufair (its φ: the group's when the identities were grouped, else its Shapley value in the measured table without the second identity; the reward rule re-applied to the settled scores with the second identity absent{}).\n",
+            if sybil.iter().all(|(_, x)| x.rule_reproduces_chain) {
+                "; re-applied to the actual scores it reproduces the chain's rewards exactly"
+            } else {
+                "; NOTE: re-applied to the actual scores it does not reproduce the chain's rewards exactly"
+            }
+        ));
+    }
     s
 }
 
@@ -581,7 +759,10 @@ pub fn write(rec: &RunRecord, dir: &Path, out: &mut dyn std::io::Write) -> Resul
     let cal = dir.join("calibration.json");
     std::fs::write(&cal, serde_json::to_vec_pretty(&rec.calibration)?)
         .with_context(|| format!("writing {}", cal.display()))?;
-    let mut written = vec![run, cal];
+    let dup = dir.join("duplicates.json");
+    std::fs::write(&dup, serde_json::to_vec_pretty(&rec.duplicates)?)
+        .with_context(|| format!("writing {}", dup.display()))?;
+    let mut written = vec![run, cal, dup];
     for (stem, chart) in charts(rec) {
         written.extend(
             render(&chart, &dir.join("plots").join(stem))

@@ -27,7 +27,25 @@ pub enum Role {
     Corrupted,
     /// Honest in round 1; joins round 2 and never commits; gone afterwards.
     Dropout,
+    /// One party under two identities that both submit updates of the same text
+    /// (`--sybil`): it holds its own play and trains honestly, but enters twice.
+    Sybil,
 }
+
+/// How the `--sybil` party makes its second identity's update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SybilKind {
+    /// Trains again on the same text with another seed (a different LoRA initialisation and
+    /// batch order): two genuine updates of one party's data.
+    Retrain,
+    /// Copies the first identity's update with small Gaussian noise (2% of each factor's RMS),
+    /// so the bytes, and so the hash, differ.
+    Copy,
+}
+
+/// Relative noise of a [`SybilKind::Copy`] update.
+pub const COPY_NOISE: f64 = 0.02;
 
 impl Role {
     pub fn label(self) -> &'static str {
@@ -36,6 +54,7 @@ impl Role {
             Self::FreeRider => "free-rider",
             Self::Corrupted => "corrupted",
             Self::Dropout => "dropout",
+            Self::Sybil => "sybil",
         }
     }
 
@@ -60,6 +79,8 @@ pub struct Participant {
     pub rounds: usize,
     pub key: Option<ParticipantKey>,
     pub seed: u64,
+    /// A Sybil identity's twin (the identity whose data it shares) and how it makes its update.
+    pub twin: Option<(String, SybilKind)>,
 }
 
 /// What a participant produced in a round.
@@ -72,6 +93,36 @@ pub struct Update {
     pub summary: String,
 }
 
+/// Writes `adapter` as an untrained bundle claiming `claimed` training tokens.
+fn untrained_update(
+    dir: &Path,
+    adapter: &LoraAdapter,
+    info: BundleInfo,
+    claimed: u64,
+    summary: String,
+) -> Result<Option<Update>, DemoError> {
+    write_bundle(
+        dir,
+        adapter,
+        &BundleInfo {
+            num_training_tokens: claimed,
+            ..info
+        },
+    )?;
+    Ok(Some(Update {
+        dir: dir.to_path_buf(),
+        tokens_claimed: claimed,
+        train_loss: None,
+        summary,
+    }))
+}
+
+/// The `--sybil` party's two identities.
+pub const SYBIL_NAMES: [&str; 2] = ["sybil-1", "sybil-2"];
+
+/// Share of `max_chars` the Sybil party holds.
+const SYBIL_SHARE: f64 = 0.5;
+
 const NAMES: [&str; 14] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
     "niaj", "olivia", "peggy",
@@ -81,7 +132,8 @@ const NAMES: [&str; 14] = [
 const HONEST_SHARES: [f64; 11] = [1.0, 0.5, 0.25, 0.75, 0.4, 0.6, 0.3, 0.9, 0.35, 0.8, 0.45];
 
 /// `n` participants: honest ones with different data sizes, then a free-rider, a corrupted one
-/// and a dropout, each with its own play.
+/// and a dropout, each with its own play; with `sybil`, two more identities of one party that
+/// share the next play.
 pub fn roster(
     n: usize,
     corpus: &Corpus,
@@ -89,6 +141,7 @@ pub fn roster(
     max_chars: usize,
     rounds: usize,
     seed: u64,
+    sybil: Option<SybilKind>,
 ) -> Result<Vec<Participant>, DemoError> {
     let honest = n.saturating_sub(3);
     let mut out = Vec::with_capacity(n);
@@ -117,9 +170,75 @@ pub fn roster(
             rounds: rounds.max(1),
             key: None,
             seed: pseed,
+            twin: None,
         });
     }
+    if let Some(kind) = sybil {
+        let play = sybil_play(n)?;
+        let text = corpus.private_part(play, (max_chars as f64 * SYBIL_SHARE) as usize)?;
+        let tokens = tokenizer.encode(&text)?;
+        for (k, name) in SYBIL_NAMES.iter().enumerate() {
+            out.push(Participant {
+                name: (*name).into(),
+                role: Role::Sybil,
+                play: play.into(),
+                tokens: tokens.clone(),
+                rounds: rounds.max(1),
+                key: None,
+                seed: seed.wrapping_mul(1000).wrapping_add(500 + k as u64),
+                twin: Some((SYBIL_NAMES[1 - k].into(), kind)),
+            });
+        }
+    }
     Ok(out)
+}
+
+/// The play the Sybil party holds in a run of `n` other participants.
+pub fn sybil_play(n: usize) -> Result<&'static str, DemoError> {
+    PARTICIPANT_PLAYS.get(n).copied().ok_or_else(|| {
+        DemoError::Config(format!(
+            "--sybil needs a play of its own: use at most {} participants",
+            PARTICIPANT_PLAYS.len() - 1
+        ))
+    })
+}
+
+/// `adapter` with Gaussian noise of `rel` times each factor's RMS added to every A and B.
+pub fn with_noise(adapter: &LoraAdapter, rel: f64, seed: u64) -> Result<LoraAdapter, DemoError> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut noisy = |t: &candle_core::Tensor| -> Result<candle_core::Tensor, DemoError> {
+        let dtype = t.dtype();
+        let v: Vec<f32> = t
+            .to_dtype(candle_core::DType::F32)
+            .and_then(|x| x.flatten_all())
+            .and_then(|x| x.to_vec1())
+            .map_err(fairshare_trainer::TrainerError::from)?;
+        let rms =
+            (v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
+        let out: Vec<f32> = v
+            .iter()
+            .map(|x| {
+                let (u1, u2): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                x + (rel * rms * z) as f32
+            })
+            .collect();
+        candle_core::Tensor::from_vec(out, t.shape(), t.device())
+            .and_then(|x| x.to_dtype(dtype))
+            .map_err(|e| fairshare_trainer::TrainerError::from(e).into())
+    };
+    let mut modules = std::collections::BTreeMap::new();
+    for (k, p) in &adapter.modules {
+        modules.insert(
+            k.clone(),
+            fairshare_trainer::lora::LoraPair {
+                a: noisy(&p.a)?,
+                b: noisy(&p.b)?,
+            },
+        );
+    }
+    Ok(LoraAdapter::from_modules(adapter.config.clone(), modules))
 }
 
 /// The LoRA shape every participant trains.
@@ -190,6 +309,36 @@ impl Participant {
         };
         match self.role {
             Role::Dropout if r >= DROPOUT_ROUND => Ok(None),
+            Role::Sybil
+                if self.name == SYBIL_NAMES[1]
+                    && matches!(self.twin, Some((_, SybilKind::Copy))) =>
+            {
+                // The first identity trained already; copy its bundle with a little noise.
+                let twin_dir = dir
+                    .parent()
+                    .map(|p| p.join(SYBIL_NAMES[0]))
+                    .ok_or_else(|| DemoError::Config("a bundle directory has a parent".into()))?;
+                let twin = fairshare_trainer::bundle::read_bundle(
+                    &twin_dir,
+                    global.config(),
+                    global.dtype(),
+                    global.device(),
+                )?;
+                let adapter =
+                    with_noise(&twin.adapter, COPY_NOISE, self.seed.wrapping_add(r as u64))?;
+                let claimed = twin.manifest.num_training_tokens;
+                untrained_update(
+                    dir,
+                    &adapter,
+                    info,
+                    claimed,
+                    format!(
+                        "copy of {}'s update with {:.0}% noise, claiming {claimed} tokens",
+                        SYBIL_NAMES[0],
+                        COPY_NOISE * 100.0
+                    ),
+                )
+            }
             Role::FreeRider => {
                 // A freshly initialised adapter: B = 0, so ΔW = 0.
                 let adapter = LoraAdapter::init(
@@ -200,20 +349,13 @@ impl Participant {
                     global.device(),
                 )?;
                 let claimed = (self.round_tokens(r).len() * epochs) as u64;
-                write_bundle(
+                untrained_update(
                     dir,
                     &adapter,
-                    &BundleInfo {
-                        num_training_tokens: claimed,
-                        ..info
-                    },
-                )?;
-                Ok(Some(Update {
-                    dir: dir.to_path_buf(),
-                    tokens_claimed: claimed,
-                    train_loss: None,
-                    summary: format!("untrained update claiming {claimed} tokens"),
-                }))
+                    info,
+                    claimed,
+                    format!("untrained update claiming {claimed} tokens"),
+                )
             }
             _ => {
                 let data = PackedData::new(self.round_tokens(r).to_vec(), seq_len)?;

@@ -92,7 +92,11 @@ impl Account {
         Self::from_secret(name, secret, prefix)
     }
 
-    fn from_secret(name: &str, secret: [u8; 32], prefix: &str) -> Result<Self, AccountError> {
+    pub(crate) fn from_secret(
+        name: &str,
+        secret: [u8; 32],
+        prefix: &str,
+    ) -> Result<Self, AccountError> {
         let derive = |reason: String| AccountError::Derive {
             name: name.to_string(),
             reason,

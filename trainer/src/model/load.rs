@@ -24,6 +24,7 @@ pub struct LoadedModel {
 /// A directory without `tokenizer.json` falls back to byte tokens (ids 0..=255) when its
 /// vocabulary has room for them, as toy and test models do.
 pub fn load_model(path: &Path, dtype: DType, device: &Device) -> Result<LoadedModel> {
+    super::init_cpu_threads();
     if path.is_dir() {
         let (config, weights) = super::hf::load_dir(path, device)?;
         let files = super::hf::weight_files(path)?;

@@ -2,6 +2,7 @@
 //! whose projections can carry LoRA adapters. Base weights are plain tensors: only an adapter's
 //! `Var`s receive gradients.
 
+pub mod fused;
 pub mod hf;
 pub mod load;
 pub mod ops;
@@ -24,6 +25,34 @@ struct Layer {
     post_attn_norm: Tensor,
     /// `q_proj`, `k_proj`, `v_proj`, `o_proj`, `gate_proj`, `up_proj`, `down_proj` → (out, in).
     proj: HashMap<&'static str, Tensor>,
+}
+
+static CPU_THREADS: std::sync::Once = std::sync::Once::new();
+
+/// Keeps candle's element-wise thread pool on the calling thread unless `CANDLE_NUM_THREADS`
+/// says otherwise.
+///
+/// candle 0.11 runs element-wise ops on a spinning thread pool of its own beside rayon's, which
+/// runs the matmuls and the fused kernels; on 2 cores the two pools spin against each other and
+/// the spin-waits took over half of a training step's CPU time (BENCHMARKS.md, Trainer). The
+/// element-wise ops left are memory-bound and small. Runs once, before the first tensor op of a
+/// model load; binaries that want it earlier can call it first thing.
+pub fn init_cpu_threads() {
+    CPU_THREADS.call_once(|| {
+        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+            std::env::set_var("CANDLE_NUM_THREADS", "1");
+        }
+    });
+}
+
+/// Which kernels a forward pass uses: the fused ones (default) or the ones composed from
+/// candle primitives (the reference the fused ones are tested against).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernels {
+    Fused,
+    /// Only the tests build models on this path.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Composed,
 }
 
 /// The frozen base model.
@@ -62,6 +91,7 @@ impl LlamaModel {
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
+        init_cpu_threads();
         config.validate()?;
         let h = config.hidden_size;
         let v = config.vocab_size;
@@ -206,7 +236,7 @@ impl LlamaModel {
         dropout: &mut Option<&mut StdRng>,
     ) -> Result<Tensor> {
         let w = &self.layers[layer].proj[module];
-        let base = x.broadcast_matmul(&w.t()?)?;
+        let base = fused::linear(x, w)?;
         match adapter {
             None => Ok(base),
             Some(a) => {
@@ -225,8 +255,40 @@ impl LlamaModel {
         &self,
         input_ids: &Tensor,
         adapter: Option<&LoraAdapter>,
-        mut dropout: Option<&mut StdRng>,
+        dropout: Option<&mut StdRng>,
     ) -> Result<Tensor> {
+        let x = self.hidden(input_ids, adapter, dropout, Kernels::Fused)?;
+        fused::linear(&x, self.head())
+    }
+
+    /// The output embedding (the input one when tied).
+    fn head(&self) -> &Tensor {
+        self.lm_head.as_ref().unwrap_or(&self.embed)
+    }
+
+    /// Final hidden states (B, T, hidden), after the last RMSNorm.
+    fn hidden(
+        &self,
+        input_ids: &Tensor,
+        adapter: Option<&LoraAdapter>,
+        mut dropout: Option<&mut StdRng>,
+        kernels: Kernels,
+    ) -> Result<Tensor> {
+        let fused = kernels == Kernels::Fused && fused::supported(self.dtype);
+        let norm = |x: &Tensor, w: &Tensor| {
+            if fused {
+                fused::rms_norm(x, w, self.config.rms_norm_eps)
+            } else {
+                ops::rms_norm(x, w, self.config.rms_norm_eps)
+            }
+        };
+        let rope = |x: &Tensor| {
+            if fused {
+                fused::rope(x, &self.rope)
+            } else {
+                self.rope.apply(x)
+            }
+        };
         let (b, t) = input_ids.dims2()?;
         if t > self.rope.max_len() {
             return Err(TrainerError::Config(format!(
@@ -240,22 +302,29 @@ impl LlamaModel {
             .embed
             .index_select(&input_ids.flatten_all()?, 0)?
             .reshape((b, t, cfg.hidden_size))?;
-        let mask = ops::causal_mask(t, self.dtype, &self.device)?;
+        let mask = if fused {
+            None
+        } else {
+            Some(ops::causal_mask(t, self.dtype, &self.device)?)
+        };
         let scale = 1.0 / (hd as f64).sqrt();
         for (i, layer) in self.layers.iter().enumerate() {
             // Attention block.
-            let h = ops::rms_norm(&x, &layer.input_norm, cfg.rms_norm_eps)?;
+            let h = norm(&x, &layer.input_norm)?;
             let q = self.project(i, "q_proj", &h, adapter, &mut dropout)?;
             let k = self.project(i, "k_proj", &h, adapter, &mut dropout)?;
             let v = self.project(i, "v_proj", &h, adapter, &mut dropout)?;
             let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
             let k = k.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
             let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-            let q = self.rope.apply(&q)?;
-            let k = repeat_kv(&self.rope.apply(&k)?, nh / nkv)?;
+            let q = rope(&q)?;
+            let k = repeat_kv(&rope(&k)?, nh / nkv)?;
             let v = repeat_kv(&v, nh / nkv)?;
-            let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&mask)?;
-            let probs = ops::softmax_last(&scores)?;
+            let scores = q.matmul(&k.t()?.contiguous()?)?;
+            let probs = match &mask {
+                None => fused::causal_softmax(&scores, scale)?,
+                Some(mask) => ops::softmax_last(&(scores * scale)?.broadcast_add(mask)?)?,
+            };
             let attn = probs
                 .matmul(&v)?
                 .transpose(1, 2)?
@@ -264,24 +333,40 @@ impl LlamaModel {
             let o = self.project(i, "o_proj", &attn, adapter, &mut dropout)?;
             x = (x + o)?;
             // SwiGLU MLP block.
-            let h = ops::rms_norm(&x, &layer.post_attn_norm, cfg.rms_norm_eps)?;
+            let h = norm(&x, &layer.post_attn_norm)?;
             let gate = self.project(i, "gate_proj", &h, adapter, &mut dropout)?;
             let up = self.project(i, "up_proj", &h, adapter, &mut dropout)?;
-            let act = (ops::silu(&gate)? * up)?;
+            let act = if fused {
+                fused::silu_mul(&gate, &up)?
+            } else {
+                (ops::silu(&gate)? * up)?
+            };
             let down = self.project(i, "down_proj", &act, adapter, &mut dropout)?;
             x = (x + down)?;
         }
-        let x = ops::rms_norm(&x, &self.norm, cfg.rms_norm_eps)?;
-        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-        Ok(x.broadcast_matmul(&head.t()?)?)
+        norm(&x, &self.norm)
     }
 
     /// Mean next-token loss of `tokens` (B, T+1): predicts positions 1..=T from 0..T.
+    ///
+    /// The output projection and cross-entropy run fused and in row chunks, so the (B·T, vocab)
+    /// logits are never held whole; without trainable variables nothing is kept for a backward
+    /// pass (the evaluation path).
     pub fn loss(
         &self,
         tokens: &Tensor,
         adapter: Option<&LoraAdapter>,
         dropout: Option<&mut StdRng>,
+    ) -> Result<Tensor> {
+        self.loss_with(tokens, adapter, dropout, Kernels::Fused)
+    }
+
+    fn loss_with(
+        &self,
+        tokens: &Tensor,
+        adapter: Option<&LoraAdapter>,
+        dropout: Option<&mut StdRng>,
+        kernels: Kernels,
     ) -> Result<Tensor> {
         let (_b, t1) = tokens.dims2()?;
         if t1 < 2 {
@@ -291,9 +376,16 @@ impl LlamaModel {
         }
         let inputs = tokens.narrow(1, 0, t1 - 1)?;
         let targets = tokens.narrow(1, 1, t1 - 1)?.flatten_all()?;
-        let logits = self.forward(&inputs, adapter, dropout)?;
-        let logits = logits.reshape(((), self.config.vocab_size))?;
-        ops::cross_entropy(&logits, &targets)
+        let x = self.hidden(&inputs, adapter, dropout, kernels)?;
+        let x = x.reshape(((), self.config.hidden_size))?;
+        match kernels {
+            Kernels::Fused => {
+                fused::linear_cross_entropy(&x, self.head(), &targets.to_vec1::<u32>()?)
+            }
+            Kernels::Composed => {
+                ops::cross_entropy(&x.broadcast_matmul(&self.head().t()?)?, &targets)
+            }
+        }
     }
 }
 
@@ -307,4 +399,108 @@ fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
         .broadcast_as((b, kv, n, t, d))?
         .contiguous()?
         .reshape((b, kv * n, t, d))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LoraConfig, LORA_MODULES};
+    use crate::testing::{random_weights, randomize_b, tiny_config};
+
+    fn setup(dtype: DType, tied: bool) -> (LlamaModel, LoraAdapter, Tensor) {
+        let cfg = tiny_config(tied);
+        let w = random_weights(&cfg, 11).expect("random weights");
+        let model = LlamaModel::from_weights(cfg, w, dtype, &Device::Cpu).expect("tiny model");
+        let lora = LoraConfig {
+            r: 2,
+            alpha: 4.0,
+            dropout: 0.0,
+            target_modules: LORA_MODULES.iter().map(|s| s.to_string()).collect(),
+        };
+        let adapter =
+            LoraAdapter::init(model.config(), &lora, 5, dtype, &Device::Cpu).expect("adapter");
+        randomize_b(&adapter, 0.1, 6).expect("random B");
+        let ids: Vec<u32> = (0..2 * 13).map(|i| (i * 37 + 5) % 200).collect();
+        let tokens = Tensor::from_vec(ids, (2, 13), &Device::Cpu).expect("tokens");
+        (model, adapter, tokens)
+    }
+
+    fn scalar(t: &Tensor) -> f64 {
+        t.to_dtype(DType::F64)
+            .and_then(|t| t.to_scalar::<f64>())
+            .expect("scalar loss")
+    }
+
+    /// The fused path gives the composed path's loss and LoRA gradients: to rounding in f64,
+    /// and within 1e-4 relative in f32 (the tolerance evaluation results are stated with).
+    #[test]
+    fn fused_kernels_match_the_composed_model_in_loss_and_gradients() {
+        for (dtype, tol) in [(DType::F64, 1e-10), (DType::F32, 1e-4)] {
+            for tied in [false, true] {
+                let (model, adapter, tokens) = setup(dtype, tied);
+                let lf = model
+                    .loss_with(&tokens, Some(&adapter), None, Kernels::Fused)
+                    .expect("fused loss");
+                let lc = model
+                    .loss_with(&tokens, Some(&adapter), None, Kernels::Composed)
+                    .expect("composed loss");
+                let (vf, vc) = (scalar(&lf), scalar(&lc));
+                assert!((vf - vc).abs() <= tol * vc.abs(), "loss {vf} vs {vc}");
+                let gf = lf.backward().expect("fused backward");
+                let gc = lc.backward().expect("composed backward");
+                for var in adapter.vars() {
+                    let a = gf.get(var.as_tensor()).expect("fused gradient");
+                    let b = gc.get(var.as_tensor()).expect("composed gradient");
+                    let diff = scalar(
+                        &(a - b)
+                            .unwrap()
+                            .abs()
+                            .unwrap()
+                            .max_keepdim(0)
+                            .unwrap()
+                            .max_keepdim(1)
+                            .unwrap()
+                            .squeeze(0)
+                            .unwrap()
+                            .squeeze(0)
+                            .unwrap(),
+                    );
+                    let size = scalar(
+                        &b.abs()
+                            .unwrap()
+                            .max_keepdim(0)
+                            .unwrap()
+                            .max_keepdim(1)
+                            .unwrap()
+                            .squeeze(0)
+                            .unwrap()
+                            .squeeze(0)
+                            .unwrap(),
+                    );
+                    assert!(
+                        diff <= tol * size.max(1e-3),
+                        "gradient differs by {diff} (size {size})"
+                    );
+                }
+                // Evaluation without an adapter and through `forward` agree with the composed path too.
+                let inputs = tokens.narrow(1, 0, 12).expect("inputs");
+                let logits = model.forward(&inputs, None, None).expect("logits");
+                let x = model
+                    .hidden(&inputs, None, None, Kernels::Composed)
+                    .expect("hidden");
+                let reference = x.broadcast_matmul(&model.head().t().unwrap()).unwrap();
+                let diff = scalar(
+                    &(logits - reference)
+                        .unwrap()
+                        .abs()
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .max(0)
+                        .unwrap(),
+                );
+                assert!(diff <= tol * 10.0, "logits differ by {diff}");
+            }
+        }
+    }
 }

@@ -84,6 +84,15 @@ impl Rope {
         Ok(Self { cos, sin, layout })
     }
 
+    /// The cos and sin tables (T, head_dim / 2) for positions `0..t`, and the layout.
+    pub(crate) fn tables(&self, t: usize) -> Result<(Tensor, Tensor, RopeLayout)> {
+        Ok((
+            self.cos.narrow(0, 0, t)?,
+            self.sin.narrow(0, 0, t)?,
+            self.layout,
+        ))
+    }
+
     /// Longest sequence these tables cover.
     pub fn max_len(&self) -> usize {
         self.cos.dim(0).unwrap_or(0)

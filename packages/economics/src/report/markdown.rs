@@ -331,7 +331,7 @@ pub fn summary(
         Some(cal) => {
             let _ = writeln!(
                 out,
-                "Utility surrogate `U = A·(1 − exp(−E⁺/κ)) − β·E⁻` fitted to {} measured coalitions of `{}`: A = {:.4}, κ = {:.0} tokens (RMSE {:.4}); β = {} · A/κ.\n",
+                "Utility surrogate `U = A·(1 − exp(−E⁺/κ)) − β·E⁻` calibrated on {} measured coalitions of `{}` by profile likelihood (whether A and κ are identified, and what is assumed when they are not, is stated under the market model's Calibration): A = {:.4}, κ = {:.0} tokens (RMSE {:.4}); β = {} · A/κ.\n",
                 cal.samples, cal.source, s.a, s.kappa_tokens, cal.rmse, s.poison_harm
             );
         }

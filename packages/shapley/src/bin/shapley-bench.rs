@@ -63,6 +63,32 @@ enum Cmd {
         #[arg(long, default_value_t = 8)]
         runs: u64,
     },
+    /// Generate the game families (random tables, concave data games, weighted voting,
+    /// airport), write each game's values (raw little-endian f64 by mask) and exact Shapley
+    /// values for the Python side, and print one JSON line per (game, method, budget) with
+    /// the relative L2 error of this crate's estimators.
+    Families {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, value_delimiter = ',', default_value = "8,12,16,20")]
+        sizes: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "100,300,1000,3000,10000")]
+        budgets: Vec<u64>,
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "regression_adjusted,stratified_svarm,kernel_shap,stratified,antithetic"
+        )]
+        methods: Vec<String>,
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "random,concave,voting,airport"
+        )]
+        families: Vec<String>,
+    },
     /// Wall time of exact enumeration on a table, or on the synthetic game computed on the fly.
     Exact {
         #[arg(long)]
@@ -110,7 +136,65 @@ fn method(name: &str) -> Result<Method> {
         "tmc" => Method::Tmc { tolerance: 0.01 },
         "gtg" => Method::Gtg(GtgOptions::default()),
         "stratified" => Method::Stratified,
+        "stratified_svarm" => Method::StratifiedSvarm,
+        "regression_adjusted" => Method::RegressionAdjusted,
+        "kernel_shap" => Method::KernelShap,
         other => bail!("unknown method {other}"),
+    })
+}
+
+/// One game of a family as a value per coalition mask (n ≤ 20).
+fn family_game(family: &str, n: usize, seed: u64) -> Result<Vec<f64>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(7919).wrapping_add(n as u64));
+    let masks = 0..1u64 << n;
+    let sum_of =
+        |w: &[f64], m: u64| -> f64 { (0..n).filter(|i| m >> i & 1 == 1).map(|i| w[i]).sum() };
+    Ok(match family {
+        "random" => {
+            let mut v: Vec<f64> = masks.map(|_| rng.gen_range(-1.0..1.0)).collect();
+            v[0] = 0.0;
+            v
+        }
+        "concave" => {
+            // Data game: player i brings c_i useful data; players 0 and 1 are a symmetric
+            // pair, 2 is null, 3 is harmful (noisy data lowers the model's value).
+            let mut c: Vec<f64> = (0..n).map(|_| rng.gen_range(0.2..2.0)).collect();
+            c[1] = c[0];
+            c[2] = 0.0;
+            c[3] = -rng.gen_range(0.3..1.0);
+            let total: f64 = c.iter().filter(|x| **x > 0.0).sum();
+            let scale = total * rng.gen_range(0.15..0.6);
+            let shape = rng.gen_range(0..3u32);
+            masks
+                .map(|m| {
+                    let x = sum_of(&c, m) / scale;
+                    match shape {
+                        0 => 1.0 - (-x).exp(),
+                        1 => x.tanh(),
+                        _ => x / (1.0 + x.abs()),
+                    }
+                })
+                .collect()
+        }
+        "voting" => {
+            let w: Vec<f64> = (0..n).map(|_| rng.gen_range(1..=10) as f64).collect();
+            let quota = (w.iter().sum::<f64>() * rng.gen_range(0.5..0.7)).floor();
+            masks
+                .map(|m| if sum_of(&w, m) >= quota { 1.0 } else { 0.0 })
+                .collect()
+        }
+        "airport" => {
+            let c: Vec<f64> = (0..n).map(|_| rng.gen_range(1.0..10.0)).collect();
+            masks
+                .map(|m| {
+                    (0..n)
+                        .filter(|i| m >> i & 1 == 1)
+                        .map(|i| c[i])
+                        .fold(0.0, f64::max)
+                })
+                .collect()
+        }
+        other => bail!("unknown game family {other}"),
     })
 }
 
@@ -199,6 +283,73 @@ fn main() -> Result<()> {
                 }
             }
             json!({ "players": u.n_players(), "rows": rows })
+        }
+        Cmd::Families {
+            dir,
+            sizes,
+            budgets,
+            seeds,
+            methods,
+            families,
+        } => {
+            std::fs::create_dir_all(&dir)?;
+            for fam in &families {
+                for &n in &sizes {
+                    for seed in 0..seeds {
+                        let v = family_game(fam, n, seed)?;
+                        let game = FnUtility::new(n, |c: &Coalition| v[c.first_word() as usize]);
+                        let truth = exact_shapley(&game)?.values;
+                        let stem = dir.join(format!("{fam}_n{n}_s{seed}"));
+                        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                        std::fs::write(stem.with_extension("f64"), bytes)?;
+                        std::fs::write(
+                            stem.with_extension("json"),
+                            serde_json::to_string(&truth)?,
+                        )?;
+                        let norm = truth.iter().map(|t| t * t).sum::<f64>().sqrt();
+                        for name in &methods {
+                            let m = method(name)?;
+                            for &b in &budgets {
+                                let t0 = Instant::now();
+                                let e = match estimate(
+                                    &game,
+                                    &m,
+                                    &SamplerOptions::with_budget(1000 + seed, b),
+                                ) {
+                                    Ok(e) => e,
+                                    Err(fairshare_shapley::ShapleyError::BudgetTooSmall {
+                                        ..
+                                    }) => continue,
+                                    Err(e) => return Err(e.into()),
+                                };
+                                let err = e
+                                    .values
+                                    .iter()
+                                    .zip(&truth)
+                                    .map(|(a, t)| (a - t).powi(2))
+                                    .sum::<f64>()
+                                    .sqrt();
+                                let se_cover = e
+                                    .values
+                                    .iter()
+                                    .zip(&truth)
+                                    .zip(&e.std_errors)
+                                    .filter(|((a, t), s)| (*a - *t).abs() <= 2.0 * **s + 1e-12)
+                                    .count();
+                                println!(
+                                    "{}",
+                                    json!({
+                                        "family": fam, "n": n, "seed": seed, "method": name, "budget": b,
+                                        "evaluations": e.evaluations, "rel_l2": err / norm.max(1e-300),
+                                        "within_2se": se_cover, "seconds": t0.elapsed().as_secs_f64(),
+                                    })
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            return Ok(());
         }
         Cmd::Exact {
             table,

@@ -3,8 +3,11 @@
 
 mod banzhaf;
 mod gtg;
+mod kernel;
 mod permutation;
 mod stratified;
+mod surrogate;
+mod svarm;
 mod tmc;
 
 #[cfg(test)]
@@ -12,8 +15,13 @@ mod tests;
 
 pub use banzhaf::msr_banzhaf;
 pub use gtg::{gtg_shapley, GtgOptions};
+pub use kernel::kernel_shap;
 pub use permutation::permutation_shapley;
 pub use stratified::stratified_shapley;
+pub use svarm::{
+    regression_adjusted_shapley, stratified_min_evaluations, stratified_svarm,
+    STRATIFIED_MAX_PLAYERS,
+};
 pub use tmc::tmc_shapley;
 
 use rand::seq::SliceRandom;

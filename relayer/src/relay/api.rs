@@ -1,0 +1,430 @@
+//! The relayer's HTTP API (axum):
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET  | `/v1/health` | chain id, height, queue size |
+//! | POST | `/v1/bundles` | upload a bundle archive (`application/x-tar`); answers its CID and update hash |
+//! | GET  | `/v1/bundles/cid/{cid}` | the archive with that CID |
+//! | GET  | `/v1/bundles/hash/{update_hash}` | `{"cid": …}` of the archive with that update hash |
+//! | POST | `/v1/commitments` | a signed commitment ([`CommitRequest`]); checked like `fairshare submit`, then queued durably |
+//! | GET  | `/v1/rounds/{id}` | the round's state on chain and the relayer's entries for it |
+//!
+//! Errors are JSON `{"error": "…"}` with a status that says whose fault it is (4xx: the
+//! request; 502: the chain or the store behind the relayer).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fairshare_protocol::round_manager::{self as rm, SignedCommitment};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::queue::{Entry, Queue};
+use super::worker::ChainHandle;
+use crate::bundle::{self, Expectation};
+use crate::chain::ChainExt;
+use crate::ops::{round, Deployment};
+use crate::store::dir::{is_hex_hash, DirStore};
+use crate::store::kubo::KuboStore;
+use crate::store::{archive_update_hash, unpack, BundleRef, BundleStore, Cid, MAX_BUNDLE_BYTES};
+
+/// A signed commitment handed to the relayer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommitRequest {
+    pub round_id: u64,
+    /// Hex update hash of the bundle (already uploaded, or in the relayer's kubo under `cid`).
+    pub update_hash: String,
+    /// Where the bundle is, when it was published to IPFS rather than uploaded.
+    #[serde(default)]
+    pub cid: Option<Cid>,
+    pub commitment: SignedCommitment,
+}
+
+/// What the relayer answers to an accepted commitment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitAnswer {
+    /// `queued` (will be posted) or `on_chain` (the chain has it already).
+    pub status: String,
+    pub cid: Cid,
+    /// ‖ΔW‖_F of the update.
+    pub norm: f64,
+}
+
+/// A bundle the relayer holds for a round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundBundle {
+    pub participant: String,
+    pub update_hash: String,
+    pub cid: Cid,
+    pub bytes: u64,
+    /// Whether the chain holds its commitment (as far as the relayer has seen).
+    pub on_chain: bool,
+}
+
+/// `GET /v1/rounds/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoundView {
+    pub height: u64,
+    pub round: rm::RoundResponse,
+    pub pending: usize,
+    pub bundles: Vec<RoundBundle>,
+}
+
+/// Everything a request handler needs.
+pub struct RelayState {
+    pub chain: ChainHandle,
+    pub deployment: Deployment,
+    pub store: DirStore,
+    /// Pins every accepted bundle in IPFS too, and reads bundles given by CID from there.
+    pub kubo: Option<KuboStore>,
+    pub queue: Queue,
+    /// Scratch space for checking bundles.
+    pub work_dir: PathBuf,
+    /// Wakes the batcher when a commitment is queued.
+    pub wake: std::sync::mpsc::Sender<()>,
+}
+
+/// An error as the API answers it.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn upstream(msg: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::BAD_GATEWAY, msg.to_string())
+}
+
+fn store_err(e: crate::store::StoreError) -> ApiError {
+    use crate::store::StoreError as S;
+    match e {
+        S::NotFound { .. } => ApiError(StatusCode::NOT_FOUND, e.to_string()),
+        S::Archive(_) | S::TooLarge { .. } | S::BadCid(_) => bad(e.to_string()),
+        _ => upstream(e),
+    }
+}
+
+/// The largest JSON request body (a signed commitment is well under a kilobyte).
+const MAX_JSON_BYTES: usize = 1 << 20;
+
+/// The router over `state`.
+pub fn router(state: Arc<RelayState>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/bundles", post(upload))
+        .route("/v1/bundles/cid/{cid}", get(by_cid))
+        .route("/v1/bundles/hash/{hash}", get(by_hash))
+        .route("/v1/commitments", post(commit))
+        .route("/v1/rounds/{id}", get(round_view))
+        // JSON requests (commitments) are small; bundle uploads read their body themselves, up
+        // to MAX_BUNDLE_BYTES, a bounded number at a time (see `upload`).
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .with_state(state)
+}
+
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, ApiError> + Send + 'static,
+) -> Result<R, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
+async fn health(State(s): State<Arc<RelayState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let (chain_id, height) = s
+        .chain
+        .run(|c| Ok::<_, crate::chain::ChainError>((c.chain_id()?, c.height()?)))
+        .await
+        .map_err(upstream)?
+        .map_err(upstream)?;
+    let pending: usize = s
+        .queue
+        .rounds()
+        .into_iter()
+        .map(|r| s.queue.pending(r).map(|v| v.len()).unwrap_or(0))
+        .sum();
+    Ok(Json(
+        json!({ "chain_id": chain_id, "height": height, "pending": pending }),
+    ))
+}
+
+/// How many bundle uploads are held in memory at once. Each may be up to `MAX_BUNDLE_BYTES`, so
+/// without this limit a few concurrent large uploads could exhaust the relayer's memory; further
+/// uploads wait (their bodies unread) until one finishes.
+const UPLOADS_AT_ONCE: usize = 2;
+static UPLOAD_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(UPLOADS_AT_ONCE);
+
+async fn upload(
+    State(s): State<Arc<RelayState>>,
+    body: axum::body::Body,
+) -> Result<Json<BundleRef>, ApiError> {
+    let _slot = UPLOAD_SLOTS.acquire().await.map_err(|e| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("upload slots closed: {e}"),
+        )
+    })?;
+    let body: Bytes = axum::body::to_bytes(body, MAX_BUNDLE_BYTES as usize)
+        .await
+        .map_err(|e| {
+            ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("cannot read the bundle upload (at most {MAX_BUNDLE_BYTES} bytes): {e}"),
+            )
+        })?;
+    blocking(move || {
+        let update_hash = archive_update_hash(&body).map_err(store_err)?;
+        let cid = s.store.put(&body).map_err(store_err)?;
+        s.store.index(&update_hash, &cid).map_err(store_err)?;
+        tracing::info!(%cid, %update_hash, bytes = body.len(), "bundle stored");
+        Ok(BundleRef {
+            cid,
+            update_hash,
+            bytes: body.len() as u64,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+async fn by_cid(
+    State(s): State<Arc<RelayState>>,
+    UrlPath(cid): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let cid = Cid::parse(&cid).map_err(store_err)?;
+    let bytes = blocking(move || s.store.get(&cid).map_err(store_err)).await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], bytes).into_response())
+}
+
+async fn by_hash(
+    State(s): State<Arc<RelayState>>,
+    UrlPath(hash): UrlPath<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !is_hex_hash(&hash) {
+        return Err(bad(format!("{hash:?} is not a hex sha256")));
+    }
+    let h = hash.clone();
+    match blocking(move || s.store.lookup(&h).map_err(store_err)).await? {
+        Some(cid) => Ok(Json(json!({ "cid": cid }))),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no bundle with update hash {hash}"),
+        )),
+    }
+}
+
+async fn commit(
+    State(s): State<Arc<RelayState>>,
+    Json(req): Json<CommitRequest>,
+) -> Result<(StatusCode, Json<CommitAnswer>), ApiError> {
+    let st = s.clone();
+    let answer = blocking(move || accept(&st, &req)).await?;
+    let code = if answer.status == "queued" {
+        let _ = s.wake.send(());
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((code, Json(answer)))
+}
+
+/// Checks a commitment and its bundle as `fairshare submit` does (hash, round, base model,
+/// tensor names, shapes, dtypes, finiteness, norm, signature against the registered key) and
+/// queues it durably.
+pub fn accept(s: &RelayState, req: &CommitRequest) -> Result<CommitAnswer, ApiError> {
+    let want = req.update_hash.to_ascii_lowercase();
+    if !is_hex_hash(&want) {
+        return Err(bad(format!(
+            "update_hash {:?} is not a hex sha256",
+            req.update_hash
+        )));
+    }
+    // The bundle: already in the relayer's store, or fetched from IPFS by its CID.
+    let cid = match s.store.lookup(&want).map_err(store_err)? {
+        Some(c) => c,
+        None => {
+            let (Some(cid), Some(kubo)) = (&req.cid, &s.kubo) else {
+                return Err(ApiError(
+                    StatusCode::NOT_FOUND,
+                    format!("no bundle with update hash {want}: upload it (POST /v1/bundles) before its commitment"),
+                ));
+            };
+            let archive = kubo.get(cid).map_err(store_err)?;
+            let c = s.store.put(&archive).map_err(store_err)?;
+            s.store
+                .index(&archive_update_hash(&archive).map_err(store_err)?, &c)
+                .map_err(store_err)?;
+            c
+        }
+    };
+    let archive = s.store.get(&cid).map_err(store_err)?;
+    if archive_update_hash(&archive).map_err(store_err)? != want {
+        return Err(upstream(format!(
+            "the relayer's store holds a wrong bundle under {want}"
+        )));
+    }
+    let dir = s
+        .work_dir
+        .join(format!("check-{}-{}", want, rand::random::<u32>()));
+    let _cleanup = RemoveOnDrop(dir.clone());
+    std::fs::create_dir_all(&dir).map_err(upstream)?;
+    for (name, bytes) in unpack(&archive).map_err(store_err)? {
+        std::fs::write(dir.join(name), bytes).map_err(upstream)?;
+    }
+    let d = s.deployment.clone();
+    let (round_id, participant) = (req.round_id, req.commitment.participant.clone());
+    let (status, p, chain_id) = s
+        .chain
+        .call(move |c| {
+            let r = round::status(c, &d, round_id)?;
+            let p: Result<rm::ParticipantResponse, _> = c.query(
+                d.round_manager.as_str(),
+                &rm::QueryMsg::Participant {
+                    round_id,
+                    participant,
+                },
+            );
+            Ok::<_, crate::chain::ChainError>((r, p, c.chain_id()?))
+        })
+        .map_err(upstream)?
+        .map_err(|e| upstream(format!("round {}: {e}", req.round_id)))?;
+    if !matches!(status.phase, rm::Phase::Open | rm::Phase::Training) {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "round {} no longer takes commitments (it is {:?})",
+                req.round_id, status.phase
+            ),
+        ));
+    }
+    let p = p.map_err(|e| {
+        bad(format!(
+            "{} has not joined round {}: {e}",
+            req.commitment.participant, req.round_id
+        ))
+    })?;
+    let shapes_file = s.queue_shapes_path(req.round_id);
+    let shapes = std::fs::read(&shapes_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let expect = Expectation {
+        round_id: status.id,
+        base_model_hash: status.spec.base_model_hash.to_hex(),
+        max_update_norm: status
+            .params
+            .max_update_norm
+            .to_string()
+            .parse()
+            .unwrap_or(f64::INFINITY),
+        shapes,
+    };
+    let verified = bundle::verify(&dir, &expect).map_err(|e| bad(e.to_string()))?;
+    bundle::verify_commitment(
+        &verified,
+        &req.commitment,
+        p.pubkey.as_slice(),
+        &chain_id,
+        s.deployment.round_manager.as_str(),
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    if !shapes_file.exists() {
+        let _ = std::fs::create_dir_all(shapes_file.parent().unwrap_or(&s.work_dir));
+        let _ = std::fs::write(
+            &shapes_file,
+            serde_json::to_vec(&verified.shapes).unwrap_or_default(),
+        );
+    }
+    if let Some(k) = &s.kubo {
+        // Data availability across organisations: the relayer's IPFS node keeps the bundle.
+        let kcid = k.put(&archive).map_err(store_err)?;
+        k.pin(&kcid).map_err(store_err)?;
+    }
+    let answer = |status: &str| CommitAnswer {
+        status: status.into(),
+        cid: cid.clone(),
+        norm: verified.norm,
+    };
+    let entry = Entry {
+        round_id: req.round_id,
+        commitment: req.commitment.clone(),
+        update_hash: want.clone(),
+        cid: cid.clone(),
+        bytes: archive.len() as u64,
+    };
+    s.queue.put(&entry).map_err(upstream)?;
+    if p.commitment.is_some() {
+        s.queue
+            .mark_done(req.round_id, &req.commitment.participant)
+            .map_err(upstream)?;
+        return Ok(answer("on_chain"));
+    }
+    tracing::info!(round = req.round_id, participant = %req.commitment.participant, update_hash = %want, "commitment queued");
+    Ok(answer("queued"))
+}
+
+impl RelayState {
+    fn queue_shapes_path(&self, round_id: u64) -> PathBuf {
+        self.work_dir.join(format!("shapes-round-{round_id}.json"))
+    }
+
+    /// The relayer's view of a round (blocking).
+    pub fn round_view(&self, round_id: u64) -> Result<RoundView, ApiError> {
+        let d = self.deployment.clone();
+        let (height, r) = self
+            .chain
+            .call(move |c| {
+                Ok::<_, crate::chain::ChainError>((c.height()?, round::status(c, &d, round_id)?))
+            })
+            .map_err(upstream)?
+            .map_err(|e| ApiError(StatusCode::NOT_FOUND, format!("round {round_id}: {e}")))?;
+        let pending = self.queue.pending(round_id).map_err(upstream)?;
+        let done = self.queue.done(round_id).map_err(upstream)?;
+        let mut bundles: Vec<RoundBundle> = done
+            .iter()
+            .map(|e| (e, true))
+            .chain(pending.iter().map(|e| (e, false)))
+            .map(|(e, on_chain)| RoundBundle {
+                participant: e.commitment.participant.clone(),
+                update_hash: e.update_hash.clone(),
+                cid: e.cid.clone(),
+                bytes: e.bytes,
+                on_chain,
+            })
+            .collect();
+        bundles.sort_by(|a, b| a.participant.cmp(&b.participant));
+        Ok(RoundView {
+            height,
+            round: r,
+            pending: pending.len(),
+            bundles,
+        })
+    }
+}
+
+async fn round_view(
+    State(s): State<Arc<RelayState>>,
+    UrlPath(id): UrlPath<u64>,
+) -> Result<Json<RoundView>, ApiError> {
+    blocking(move || s.round_view(id)).await.map(Json)
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

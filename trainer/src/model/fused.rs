@@ -1,0 +1,834 @@
+//! Fused CPU kernels with their own backward passes, for what [`super::ops`] composes from
+//! primitives: frozen projections, RMSNorm, RoPE, the causal softmax, SiLU·mul and the output
+//! projection fused with cross-entropy.
+//!
+//! candle's own fused kernels record no gradient (DESIGN §5), and its composed ops keep every
+//! intermediate alive and compute gradients for frozen weights too (a matmul's backward fills
+//! both sides). These are candle custom ops whose `bwd` returns only what training needs: the
+//! gradient of the activation, never of a frozen weight. Each is tested against the composed
+//! version in [`super::ops`]; they run in f32 or f64 (other dtypes fall back to the composed ops).
+//! Without a variable upstream (evaluation) no backward state is kept.
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::backend::BackendStorage;
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, DType, Device, Error, Layout, Shape, Tensor, WithDType,
+};
+use rayon::prelude::*;
+
+use super::ops::Rope;
+use crate::config::RopeLayout;
+use crate::error::{Result, TrainerError};
+
+type CResult<T> = candle_core::Result<T>;
+
+/// Rows handed to one rayon task at a time (keeps task overhead small on short rows).
+const MIN_ROWS_PER_TASK: usize = 8;
+
+/// Rows of the output projection computed at once by [`linear_cross_entropy`]: the logits held
+/// at any time are `LOGIT_CHUNK_ROWS × vocab` instead of `batch × seq × vocab`.
+pub const LOGIT_CHUNK_ROWS: usize = 64;
+
+/// Floating-point element types the kernels run in.
+trait Real: WithDType + Send + Sync {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// Whether the fused kernels handle `dtype`.
+pub fn supported(dtype: DType) -> bool {
+    matches!(dtype, DType::F32 | DType::F64)
+}
+
+fn unsupported(op: &str, dtype: DType) -> Error {
+    Error::Msg(format!(
+        "{op}: fused kernels run in f32 or f64, not {dtype:?}"
+    ))
+}
+
+/// The contiguous slice of `storage` that `layout` describes.
+fn slice<'a, T: Real>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> CResult<&'a [T]> {
+    let data = T::cpu_storage_as_slice(storage)?;
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| Error::Msg(format!("{op}: input must be contiguous")))?;
+    Ok(&data[start..end])
+}
+
+/// Every element of `t` in row-major order.
+fn values<T: Real>(t: &Tensor) -> CResult<Vec<T>> {
+    t.flatten_all()?.to_vec1::<T>()
+}
+
+fn last_dim(shape: &Shape, op: &str) -> CResult<usize> {
+    match shape.dims().last() {
+        Some(&d) if d > 0 => Ok(d),
+        _ => Err(Error::Msg(format!("{op}: input has no last dimension"))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frozen projection.
+
+/// `x · Wᵀ` for a frozen weight `W` (out, in); backward gives `dy · W` and nothing for `W`.
+struct FrozenLinear {
+    w: Tensor,
+}
+
+impl CustomOp1 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let (n, k) = layout.shape().dims2()?;
+        let x = match storage.dtype() {
+            DType::F32 => Tensor::from_slice(
+                slice::<f32>(storage, layout, self.name())?,
+                (n, k),
+                &Device::Cpu,
+            )?,
+            DType::F64 => Tensor::from_slice(
+                slice::<f64>(storage, layout, self.name())?,
+                (n, k),
+                &Device::Cpu,
+            )?,
+            d => return Err(unsupported(self.name(), d)),
+        };
+        let y = x.matmul(&self.w.t()?)?;
+        let shape = y.shape().clone();
+        let (s, _) = y.storage_and_layout();
+        match &*s {
+            candle_core::Storage::Cpu(c) => Ok((c.clone(), shape)),
+            _ => Err(Error::Msg("frozen-linear: result is not on the CPU".into())),
+        }
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> CResult<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.matmul(&self.w)?))
+    }
+}
+
+/// `x · Wᵀ` (x is (..., in), `w` is (out, in)); no gradient is computed for a frozen `w`. A
+/// trainable `w` (pretraining makes every base weight a `Var`) takes candle's matmul, whose
+/// backward covers both sides.
+pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let mut out_dims = x.dims().to_vec();
+    let fan_in = out_dims.pop().unwrap_or(1);
+    let (fan_out, w_in) = w.dims2()?;
+    if fan_in != w_in {
+        return Err(TrainerError::Mismatch(format!(
+            "projection input has {fan_in} features, the weight expects {w_in}"
+        )));
+    }
+    out_dims.push(fan_out);
+    let x2 = x.reshape(((), fan_in))?;
+    let y = if x.track_op() && !w.track_op() && supported(x.dtype()) {
+        x2.contiguous()?
+            .apply_op1(FrozenLinear { w: w.contiguous()? })?
+    } else {
+        x2.matmul(&w.t()?)?
+    };
+    Ok(y.reshape(out_dims)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// RMSNorm with a frozen scale.
+
+struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn fwd<T: Real>(&self, x: &[T], h: usize) -> CResult<Vec<T>> {
+        let w = values::<T>(&self.weight)?;
+        let mut out = vec![T::from_f64(0.0); x.len()];
+        out.par_chunks_mut(h)
+            .zip(x.par_chunks(h))
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .for_each(|(o, xr)| {
+                let r = inv_rms(xr, self.eps);
+                for ((o, &xv), &wv) in o.iter_mut().zip(xr).zip(&w) {
+                    *o = T::from_f64(xv.to_f64() * r) * wv;
+                }
+            });
+        Ok(out)
+    }
+
+    fn bwd_t<T: Real>(&self, x: &Tensor, grad: &Tensor) -> CResult<Tensor> {
+        let h = last_dim(x.shape(), "rms-norm")?;
+        let xs = values::<T>(x)?;
+        let gs = values::<T>(grad)?;
+        let w = values::<T>(&self.weight)?;
+        let mut dx = vec![T::from_f64(0.0); xs.len()];
+        dx.par_chunks_mut(h)
+            .zip(xs.par_chunks(h).zip(gs.par_chunks(h)))
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .for_each(|(d, (xr, gr))| {
+                let r = inv_rms(xr, self.eps);
+                // dy/dx_j = r·w_j·g_j − x_j·r³/h · Σ_i w_i·g_i·x_i
+                let s: f64 = xr
+                    .iter()
+                    .zip(gr)
+                    .zip(&w)
+                    .map(|((x, g), w)| x.to_f64() * g.to_f64() * w.to_f64())
+                    .sum();
+                let c = r * r * r * s / h as f64;
+                for (((d, x), g), w) in d.iter_mut().zip(xr).zip(gr).zip(&w) {
+                    *d = T::from_f64(r * w.to_f64() * g.to_f64() - x.to_f64() * c);
+                }
+            });
+        Tensor::from_vec(dx, x.shape(), x.device())
+    }
+}
+
+fn inv_rms<T: Real>(row: &[T], eps: f64) -> f64 {
+    let ms = row.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>() / row.len() as f64;
+    1.0 / (ms + eps).sqrt()
+}
+
+impl CustomOp1 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "rms-norm"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let h = last_dim(layout.shape(), self.name())?;
+        let out = match storage.dtype() {
+            DType::F32 => {
+                f32::to_cpu_storage_owned(self.fwd(slice::<f32>(storage, layout, self.name())?, h)?)
+            }
+            DType::F64 => {
+                f64::to_cpu_storage_owned(self.fwd(slice::<f64>(storage, layout, self.name())?, h)?)
+            }
+            d => return Err(unsupported(self.name(), d)),
+        };
+        Ok((out, layout.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> CResult<Option<Tensor>> {
+        Ok(Some(match arg.dtype() {
+            DType::F32 => self.bwd_t::<f32>(arg, grad)?,
+            DType::F64 => self.bwd_t::<f64>(arg, grad)?,
+            d => return Err(unsupported(self.name(), d)),
+        }))
+    }
+}
+
+/// Root-mean-square normalisation over the last dimension, scaled by `weight` (a trainable
+/// `weight` takes the composed op, which gives it a gradient).
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    if !supported(x.dtype()) || weight.track_op() {
+        return super::ops::rms_norm(x, weight, eps);
+    }
+    Ok(x.contiguous()?.apply_op1(RmsNorm {
+        weight: weight.clone(),
+        eps,
+    })?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// SiLU(gate) · up.
+
+struct SiluMul;
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl SiluMul {
+    fn fwd<T: Real>(g: &[T], u: &[T]) -> Vec<T> {
+        let mut out = vec![T::from_f64(0.0); g.len()];
+        out.par_iter_mut()
+            .zip(g.par_iter().zip(u.par_iter()))
+            .with_min_len(4096)
+            .for_each(|(o, (&g, &u))| {
+                let gv = g.to_f64();
+                *o = T::from_f64(gv * sigmoid(gv) * u.to_f64());
+            });
+        out
+    }
+
+    fn bwd_t<T: Real>(gate: &Tensor, up: &Tensor, grad: &Tensor) -> CResult<(Tensor, Tensor)> {
+        let g = values::<T>(gate)?;
+        let u = values::<T>(up)?;
+        let d = values::<T>(grad)?;
+        let mut dg = vec![T::from_f64(0.0); g.len()];
+        let mut du = vec![T::from_f64(0.0); g.len()];
+        dg.par_iter_mut()
+            .zip(du.par_iter_mut())
+            .zip(g.par_iter().zip(u.par_iter()).zip(d.par_iter()))
+            .with_min_len(4096)
+            .for_each(|((dg, du), ((&g, &u), &d))| {
+                let (g, u, d) = (g.to_f64(), u.to_f64(), d.to_f64());
+                let s = sigmoid(g);
+                *dg = T::from_f64(d * u * s * (1.0 + g * (1.0 - s)));
+                *du = T::from_f64(d * g * s);
+            });
+        Ok((
+            Tensor::from_vec(dg, gate.shape(), gate.device())?,
+            Tensor::from_vec(du, up.shape(), up.device())?,
+        ))
+    }
+}
+
+impl CustomOp2 for SiluMul {
+    fn name(&self) -> &'static str {
+        "silu-mul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        if l1.shape() != l2.shape() {
+            return Err(Error::Msg(format!(
+                "silu-mul: gate {:?} and up {:?} differ in shape",
+                l1.shape(),
+                l2.shape()
+            )));
+        }
+        let out = match s1.dtype() {
+            DType::F32 => f32::to_cpu_storage_owned(Self::fwd(
+                slice::<f32>(s1, l1, self.name())?,
+                slice::<f32>(s2, l2, self.name())?,
+            )),
+            DType::F64 => f64::to_cpu_storage_owned(Self::fwd(
+                slice::<f64>(s1, l1, self.name())?,
+                slice::<f64>(s2, l2, self.name())?,
+            )),
+            d => return Err(unsupported(self.name(), d)),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>)> {
+        let (dg, du) = match gate.dtype() {
+            DType::F32 => Self::bwd_t::<f32>(gate, up, grad)?,
+            DType::F64 => Self::bwd_t::<f64>(gate, up, grad)?,
+            d => return Err(unsupported(self.name(), d)),
+        };
+        Ok((Some(dg), Some(du)))
+    }
+}
+
+/// `silu(gate) · up`, the SwiGLU activation.
+pub fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    if !supported(gate.dtype()) {
+        return Ok((super::ops::silu(gate)? * up)?);
+    }
+    Ok(gate.contiguous()?.apply_op2(&up.contiguous()?, SiluMul)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Causal softmax of attention scores.
+
+/// `softmax(scale · s + causal mask)` over the last dimension of (..., T, T) scores.
+struct CausalSoftmax {
+    scale: f64,
+}
+
+impl CausalSoftmax {
+    fn fwd<T: Real>(&self, s: &[T], t: usize) -> Vec<T> {
+        let mut out = vec![T::from_f64(0.0); s.len()];
+        out.par_chunks_mut(t)
+            .zip(s.par_chunks(t))
+            .enumerate()
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .for_each(|(row, (o, sr))| {
+                let i = row % t;
+                let max = sr[..=i]
+                    .iter()
+                    .map(|v| v.to_f64() * self.scale)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let mut sum = 0.0;
+                for (o, v) in o[..=i].iter_mut().zip(&sr[..=i]) {
+                    let e = (v.to_f64() * self.scale - max).exp();
+                    sum += e;
+                    *o = T::from_f64(e);
+                }
+                let inv = 1.0 / sum;
+                for o in &mut o[..=i] {
+                    *o = T::from_f64(o.to_f64() * inv);
+                }
+            });
+        out
+    }
+
+    fn bwd_t<T: Real>(&self, p: &Tensor, grad: &Tensor) -> CResult<Tensor> {
+        let t = last_dim(p.shape(), "causal-softmax")?;
+        let ps = values::<T>(p)?;
+        let gs = values::<T>(grad)?;
+        let mut ds = vec![T::from_f64(0.0); ps.len()];
+        ds.par_chunks_mut(t)
+            .zip(ps.par_chunks(t).zip(gs.par_chunks(t)))
+            .enumerate()
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .for_each(|(row, (d, (pr, gr)))| {
+                let i = row % t;
+                let dot: f64 = pr[..=i]
+                    .iter()
+                    .zip(&gr[..=i])
+                    .map(|(p, g)| p.to_f64() * g.to_f64())
+                    .sum();
+                for ((d, p), g) in d[..=i].iter_mut().zip(&pr[..=i]).zip(&gr[..=i]) {
+                    *d = T::from_f64(self.scale * p.to_f64() * (g.to_f64() - dot));
+                }
+            });
+        Tensor::from_vec(ds, p.shape(), p.device())
+    }
+}
+
+impl CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "causal-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let dims = layout.shape().dims();
+        let t = last_dim(layout.shape(), self.name())?;
+        if dims.len() < 2 || dims[dims.len() - 2] != t {
+            return Err(Error::Msg(format!(
+                "causal-softmax: scores must be (..., T, T), got {dims:?}"
+            )));
+        }
+        let out = match storage.dtype() {
+            DType::F32 => {
+                f32::to_cpu_storage_owned(self.fwd(slice::<f32>(storage, layout, self.name())?, t))
+            }
+            DType::F64 => {
+                f64::to_cpu_storage_owned(self.fwd(slice::<f64>(storage, layout, self.name())?, t))
+            }
+            d => return Err(unsupported(self.name(), d)),
+        };
+        Ok((out, layout.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> CResult<Option<Tensor>> {
+        Ok(Some(match res.dtype() {
+            DType::F32 => self.bwd_t::<f32>(res, grad)?,
+            DType::F64 => self.bwd_t::<f64>(res, grad)?,
+            d => return Err(unsupported(self.name(), d)),
+        }))
+    }
+}
+
+/// Attention probabilities `softmax(scale · scores + causal mask)` for scores (..., T, T):
+/// query `i` attends to keys `0..=i`.
+pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
+    if !supported(scores.dtype()) {
+        let t = scores.dim(candle_core::D::Minus1)?;
+        let mask = super::ops::causal_mask(t, scores.dtype(), scores.device())?;
+        return super::ops::softmax_last(&(scores * scale)?.broadcast_add(&mask)?);
+    }
+    Ok(scores.contiguous()?.apply_op1(CausalSoftmax { scale })?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotary position embeddings.
+
+struct RopeOp {
+    /// (T, head_dim / 2) for positions `0..T`.
+    cos: Tensor,
+    sin: Tensor,
+    layout: RopeLayout,
+}
+
+impl RopeOp {
+    /// Rotates every (position, head_dim) row of `x` by `sign ·` its angle.
+    fn rotate<T: Real>(&self, x: &[T], t: usize, d: usize, sign: f64) -> CResult<Vec<T>> {
+        let cos = values::<T>(&self.cos)?;
+        let sin = values::<T>(&self.sin)?;
+        let half = d / 2;
+        let layout = self.layout;
+        let mut out = vec![T::from_f64(0.0); x.len()];
+        out.par_chunks_mut(d)
+            .zip(x.par_chunks(d))
+            .enumerate()
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .for_each(|(row, (o, xr))| {
+                let p = row % t;
+                let (c, s) = (
+                    &cos[p * half..(p + 1) * half],
+                    &sin[p * half..(p + 1) * half],
+                );
+                for j in 0..half {
+                    let (cj, sj) = (c[j].to_f64(), sign * s[j].to_f64());
+                    let (a, b) = match layout {
+                        RopeLayout::SplitHalf => (j, j + half),
+                        RopeLayout::Interleaved => (2 * j, 2 * j + 1),
+                    };
+                    let (x1, x2) = (xr[a].to_f64(), xr[b].to_f64());
+                    o[a] = T::from_f64(x1 * cj - x2 * sj);
+                    o[b] = T::from_f64(x2 * cj + x1 * sj);
+                }
+            });
+        Ok(out)
+    }
+
+    fn bwd_t<T: Real>(&self, grad: &Tensor) -> CResult<Tensor> {
+        let (_b, _h, t, d) = grad.dims4()?;
+        let g = values::<T>(grad)?;
+        Tensor::from_vec(self.rotate(&g, t, d, -1.0)?, grad.shape(), grad.device())
+    }
+}
+
+impl CustomOp1 for RopeOp {
+    fn name(&self) -> &'static str {
+        "rope"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let (_b, _h, t, d) = layout.shape().dims4()?;
+        let out = match storage.dtype() {
+            DType::F32 => f32::to_cpu_storage_owned(self.rotate(
+                slice::<f32>(storage, layout, self.name())?,
+                t,
+                d,
+                1.0,
+            )?),
+            DType::F64 => f64::to_cpu_storage_owned(self.rotate(
+                slice::<f64>(storage, layout, self.name())?,
+                t,
+                d,
+                1.0,
+            )?),
+            dt => return Err(unsupported(self.name(), dt)),
+        };
+        Ok((out, layout.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> CResult<Option<Tensor>> {
+        // The rotation is orthogonal: its transpose rotates by the opposite angle.
+        Ok(Some(match grad.dtype() {
+            DType::F32 => self.bwd_t::<f32>(grad)?,
+            DType::F64 => self.bwd_t::<f64>(grad)?,
+            d => return Err(unsupported(self.name(), d)),
+        }))
+    }
+}
+
+/// Rotates `x` (B, H, T, head_dim) for positions `0..T` with `rope`'s tables and layout.
+pub fn rope(x: &Tensor, rope: &Rope) -> Result<Tensor> {
+    if !supported(x.dtype()) {
+        return rope.apply(x);
+    }
+    let (_b, _h, t, d) = x.dims4()?;
+    if d % 2 != 0 {
+        return Err(TrainerError::Config(format!(
+            "head dimension {d} must be even for rotary embeddings"
+        )));
+    }
+    let (cos, sin, layout) = rope.tables(t)?;
+    Ok(x.contiguous()?.apply_op1(RopeOp { cos, sin, layout })?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output projection fused with cross-entropy.
+
+/// Mean cross-entropy of `x · headᵀ` against `targets`, computed `LOGIT_CHUNK_ROWS` rows at a
+/// time. When `x` needs a gradient, `dx` is computed chunk by chunk in the same pass and kept
+/// (N × hidden, small) for the backward pass; the logits are never kept.
+struct LinearCrossEntropy {
+    head: Tensor,
+    targets: Arc<Vec<u32>>,
+    want_grad: bool,
+    dx: Mutex<Option<Tensor>>,
+}
+
+impl LinearCrossEntropy {
+    fn fwd<T: Real>(&self, x: &[T], n: usize, h: usize) -> CResult<f64> {
+        let v = self.head.dim(0)?;
+        let head_t = self.head.t()?;
+        let inv_n = 1.0 / n as f64;
+        let mut total = 0.0;
+        let mut dx: Vec<T> = Vec::with_capacity(if self.want_grad { n * h } else { 0 });
+        for r0 in (0..n).step_by(LOGIT_CHUNK_ROWS) {
+            let c = LOGIT_CHUNK_ROWS.min(n - r0);
+            let xc = Tensor::from_slice(&x[r0 * h..(r0 + c) * h], (c, h), &Device::Cpu)?;
+            let mut logits = values::<T>(&xc.matmul(&head_t)?)?;
+            let targets = &self.targets[r0..r0 + c];
+            let want_grad = self.want_grad;
+            let losses: Vec<f64> = logits
+                .par_chunks_mut(v)
+                .zip(targets.par_iter())
+                .map(|(row, &tgt)| {
+                    let tgt = tgt as usize;
+                    let picked = row[tgt].to_f64();
+                    let max = row
+                        .iter()
+                        .map(|z| z.to_f64())
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    let mut sum = 0.0;
+                    if want_grad {
+                        for z in row.iter_mut() {
+                            let e = (z.to_f64() - max).exp();
+                            sum += e;
+                            *z = T::from_f64(e);
+                        }
+                        // d loss / d logit = (softmax − onehot) / N
+                        let k = inv_n / sum;
+                        for z in row.iter_mut() {
+                            *z = T::from_f64(z.to_f64() * k);
+                        }
+                        row[tgt] = T::from_f64(row[tgt].to_f64() - inv_n);
+                    } else {
+                        sum = row.iter().map(|z| (z.to_f64() - max).exp()).sum();
+                    }
+                    max + sum.ln() - picked
+                })
+                .collect();
+            total += losses.iter().sum::<f64>();
+            if want_grad {
+                let dl = Tensor::from_vec(logits, (c, v), &Device::Cpu)?;
+                dx.extend(values::<T>(&dl.matmul(&self.head)?)?);
+            }
+        }
+        if self.want_grad {
+            let t = Tensor::from_vec(dx, (n, h), &Device::Cpu)?;
+            *self
+                .dx
+                .lock()
+                .map_err(|_| Error::Msg("linear-cross-entropy: state lock poisoned".into()))? =
+                Some(t);
+        }
+        Ok(total * inv_n)
+    }
+}
+
+impl CustomOp1 for LinearCrossEntropy {
+    fn name(&self) -> &'static str {
+        "linear-cross-entropy"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let (n, h) = layout.shape().dims2()?;
+        let out = match storage.dtype() {
+            DType::F32 => {
+                let l = self.fwd(slice::<f32>(storage, layout, self.name())?, n, h)?;
+                f32::to_cpu_storage_owned(vec![l as f32])
+            }
+            DType::F64 => {
+                let l = self.fwd(slice::<f64>(storage, layout, self.name())?, n, h)?;
+                f64::to_cpu_storage_owned(vec![l])
+            }
+            d => return Err(unsupported(self.name(), d)),
+        };
+        Ok((out, Shape::from(())))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> CResult<Option<Tensor>> {
+        let dx = self
+            .dx
+            .lock()
+            .map_err(|_| Error::Msg("linear-cross-entropy: state lock poisoned".into()))?
+            .clone()
+            .ok_or_else(|| Error::Msg("linear-cross-entropy: forward kept no gradient".into()))?;
+        Ok(Some(dx.broadcast_mul(&grad.reshape((1, 1))?)?))
+    }
+}
+
+/// Mean next-token cross-entropy of the logits `x · headᵀ` (x: (N, hidden), head: (vocab,
+/// hidden)) against `targets` (N ids), without ever holding the (N, vocab) logits or asking for
+/// the head's gradient. A trainable `head` takes the composed path (full logits, both gradients).
+pub fn linear_cross_entropy(x: &Tensor, head: &Tensor, targets: &[u32]) -> Result<Tensor> {
+    let (n, h) = x.dims2()?;
+    let (v, hh) = head.dims2()?;
+    if h != hh || targets.len() != n {
+        return Err(TrainerError::Mismatch(format!(
+            "cross-entropy of {n} rows × {h} features against a ({v}, {hh}) head and {} targets",
+            targets.len()
+        )));
+    }
+    if let Some(bad) = targets.iter().find(|&&t| t as usize >= v) {
+        return Err(TrainerError::Data(format!(
+            "target token {bad} is outside the vocabulary ({v})"
+        )));
+    }
+    if !supported(x.dtype()) || head.track_op() {
+        let logits = x.matmul(&head.t()?)?;
+        let t = Tensor::from_slice(targets, n, x.device())?;
+        return super::ops::cross_entropy(&logits, &t);
+    }
+    let op = LinearCrossEntropy {
+        head: head.contiguous()?,
+        targets: Arc::new(targets.to_vec()),
+        want_grad: x.track_op(),
+        dx: Mutex::new(None),
+    };
+    Ok(x.contiguous()?.apply_op1(op)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Var, D};
+
+    fn rand(shape: &[usize], seed: u64) -> Tensor {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).expect("shape matches")
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b)
+            .and_then(|d| d.abs())
+            .and_then(|d| d.flatten_all())
+            .and_then(|d| d.max(0))
+            .and_then(|d| d.to_dtype(DType::F64))
+            .and_then(|d| d.to_scalar::<f64>())
+            .expect("same shapes")
+    }
+
+    /// Checks value and input gradient of `fused` against `composed` on `x`, weighting the
+    /// output by a random tensor so every output element's gradient matters.
+    fn check(
+        x: &Tensor,
+        fused: impl Fn(&Tensor) -> Result<Tensor>,
+        composed: impl Fn(&Tensor) -> Result<Tensor>,
+    ) {
+        let var = Var::from_tensor(x).expect("var");
+        let yf = fused(var.as_tensor()).expect("fused forward");
+        let yc = composed(var.as_tensor()).expect("composed forward");
+        assert_eq!(yf.dims(), yc.dims());
+        assert!(
+            max_diff(&yf, &yc) < 1e-10,
+            "values differ: {}",
+            max_diff(&yf, &yc)
+        );
+        let w = rand(yf.dims(), 99);
+        let gf = (yf * &w)
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t.backward())
+            .expect("bwd");
+        let gc = (yc * &w)
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t.backward())
+            .expect("bwd");
+        let (gf, gc) = (
+            gf.get(var.as_tensor()).expect("fused gradient"),
+            gc.get(var.as_tensor()).expect("composed gradient"),
+        );
+        assert!(
+            max_diff(gf, gc) < 1e-10,
+            "gradients differ: {}",
+            max_diff(gf, gc)
+        );
+        assert!(
+            max_diff(gf, &gf.zeros_like().expect("zeros")) > 0.0,
+            "gradient is zero"
+        );
+    }
+
+    #[test]
+    fn frozen_linear_matches_matmul() {
+        let w = rand(&[5, 7], 1);
+        check(
+            &rand(&[2, 3, 7], 2),
+            |x| linear(x, &w),
+            |x| Ok(x.broadcast_matmul(&w.t()?)?),
+        );
+    }
+
+    #[test]
+    fn trainable_weights_still_get_their_gradients() {
+        let w = Var::from_tensor(&rand(&[5, 7], 1)).expect("var");
+        let x = Var::from_tensor(&rand(&[3, 7], 2)).expect("var");
+        let y = linear(x.as_tensor(), w.as_tensor()).expect("linear");
+        let g = y.sum_all().and_then(|l| l.backward()).expect("backward");
+        assert!(g.get(w.as_tensor()).is_some() && g.get(x.as_tensor()).is_some());
+        let scale = Var::from_tensor(&rand(&[7], 3)).expect("var");
+        let y = rms_norm(x.as_tensor(), scale.as_tensor(), 1e-6).expect("norm");
+        let g = y.sum_all().and_then(|l| l.backward()).expect("backward");
+        assert!(g.get(scale.as_tensor()).is_some());
+        let l = linear_cross_entropy(x.as_tensor(), w.as_tensor(), &[0, 1, 4]).expect("loss");
+        let g = l.backward().expect("backward");
+        assert!(g.get(w.as_tensor()).is_some());
+    }
+
+    #[test]
+    fn rms_norm_matches_the_composed_op() {
+        let w = rand(&[16], 3);
+        check(
+            &rand(&[2, 3, 16], 4),
+            |x| rms_norm(x, &w, 1e-5),
+            |x| super::super::ops::rms_norm(x, &w, 1e-5),
+        );
+    }
+
+    #[test]
+    fn silu_mul_matches_the_composed_op_in_both_inputs() {
+        let up = rand(&[3, 10], 5);
+        let gate = rand(&[3, 10], 6);
+        check(
+            &gate,
+            |g| silu_mul(g, &up),
+            |g| Ok((super::super::ops::silu(g)? * &up)?),
+        );
+        check(
+            &up,
+            |u| silu_mul(&gate, u),
+            |u| Ok((super::super::ops::silu(&gate)? * u)?),
+        );
+    }
+
+    #[test]
+    fn causal_softmax_matches_masked_softmax() {
+        let composed = |s: &Tensor| -> Result<Tensor> {
+            let t = s.dim(D::Minus1)?;
+            let mask = super::super::ops::causal_mask(t, s.dtype(), s.device())?;
+            super::super::ops::softmax_last(&(s * 0.3)?.broadcast_add(&mask)?)
+        };
+        check(
+            &rand(&[2, 3, 6, 6], 7),
+            |s| causal_softmax(s, 0.3),
+            composed,
+        );
+    }
+
+    #[test]
+    fn rope_matches_the_composed_op_in_both_layouts() {
+        for layout in [RopeLayout::SplitHalf, RopeLayout::Interleaved] {
+            let r = Rope::new(8, 16, 10000.0, layout, DType::F64, &Device::Cpu).expect("rope");
+            check(&rand(&[2, 3, 5, 8], 8), |x| rope(x, &r), |x| r.apply(x));
+        }
+    }
+
+    #[test]
+    fn linear_cross_entropy_matches_logits_then_cross_entropy() {
+        let head = rand(&[11, 6], 9);
+        let n = LOGIT_CHUNK_ROWS + 5; // two chunks, the second partial
+        let targets: Vec<u32> = (0..n as u32).map(|i| (i * 7) % 11).collect();
+        let t = Tensor::from_slice(&targets, n, &Device::Cpu).expect("targets");
+        check(
+            &rand(&[n, 6], 10),
+            |x| linear_cross_entropy(x, &head, &targets),
+            |x| super::super::ops::cross_entropy(&x.matmul(&head.t()?)?, &t),
+        );
+        assert!(matches!(
+            linear_cross_entropy(&rand(&[1, 6], 1), &head, &[11]),
+            Err(TrainerError::Data(_))
+        ));
+    }
+
+    #[test]
+    fn evaluation_without_variables_keeps_no_backward_state() {
+        let head = rand(&[11, 6], 9);
+        let loss = linear_cross_entropy(&rand(&[4, 6], 2), &head, &[1, 2, 3, 4]).expect("loss");
+        assert!(!loss.track_op());
+        let y = rms_norm(&rand(&[4, 6], 3), &rand(&[6], 4), 1e-6).expect("norm");
+        assert!(!y.track_op());
+    }
+}
