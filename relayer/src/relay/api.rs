@@ -320,17 +320,7 @@ pub fn accept(s: &RelayState, req: &CommitRequest) -> Result<CommitAnswer, ApiEr
     let shapes = std::fs::read(&shapes_file)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let expect = Expectation {
-        round_id: status.id,
-        base_model_hash: status.spec.base_model_hash.to_hex(),
-        max_update_norm: status
-            .params
-            .max_update_norm
-            .to_string()
-            .parse()
-            .unwrap_or(f64::INFINITY),
-        shapes,
-    };
+    let expect = Expectation::for_round(&status, shapes);
     let verified = bundle::verify(&dir, &expect).map_err(|e| bad(e.to_string()))?;
     bundle::verify_commitment(
         &verified,
