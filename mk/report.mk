@@ -48,8 +48,27 @@ demo-lying: assets fonts $(FAIRSHARE) ## the run with a lying evaluator: dispute
 	$(FAIRSHARE) demo --lying-evaluator consistent --out $(REPORT_DIR)/demo-lying-outvoted
 
 .PHONY: demo-sybil-retrain
-demo-sybil-retrain: assets fonts $(FAIRSHARE) ## the run whose Sybil trains twice with different seeds (ΔW similarity does not catch it) → report/demo-sybil-retrain
+demo-sybil-retrain: assets fonts $(FAIRSHARE) ## the run whose Sybil trains its text twice with different data-order seeds (caught: the round-seeded LoRA init makes the two ΔW similar) → report/demo-sybil-retrain
 	$(FAIRSHARE) demo --sybil retrain --out $(REPORT_DIR)/demo-sybil-retrain
+
+# Seeds of `make demo-spread`; BASE_SEED keeps one pretrained base for all (empty: each seed
+# pretrains its own, ≈ 2 min more per seed).
+SEEDS ?= 1 2 3
+BASE_SEED ?= 7
+REPORT_EMPTY :=
+REPORT_COMMA := ,
+REPORT_SPACE := $(REPORT_EMPTY) $(REPORT_EMPTY)
+
+.PHONY: demo-spread
+demo-spread: assets fonts $(FAIRSHARE) ## the demo (with --sybil) once per seed in SEEDS="1 2 3" (≈ 3 min each; by hand, not CI): which claims hold in how many seeds → report/demo-spread/spread.md; COUNTERFACTUAL=1 adds each seed's leave-one-out runs, with a retraining Sybil (≈ 5 min each) → report/demo-spread-counterfactual
+	$(FAIRSHARE) demo --sybil $(if $(strip $(COUNTERFACTUAL)),retrain) --spread $(subst $(REPORT_SPACE),$(REPORT_COMMA),$(strip $(SEEDS))) \
+	  $(if $(strip $(BASE_SEED)),--base-seed $(strip $(BASE_SEED))) \
+	  $(if $(strip $(COUNTERFACTUAL)),--counterfactual) \
+	  --out $(REPORT_DIR)/demo-spread$(if $(strip $(COUNTERFACTUAL)),-counterfactual)
+
+.PHONY: demo-counterfactual
+demo-counterfactual: assets fonts $(FAIRSHARE) ## the demo beside its n leave-one-participant-out runs, scored on unseen test text; ranks each scheme's rewards by counterfactual contribution (≈ 15 min) → report/demo-counterfactual
+	$(FAIRSHARE) demo --counterfactual --out $(REPORT_DIR)/demo-counterfactual
 
 .PHONY: demo-wasmd
 demo-wasmd: assets fonts localnet $(FAIRSHARE) ## the federated run on the localnet's wasmd node (phases of 4 min each; ≈ 25 min)

@@ -188,15 +188,19 @@ pub fn round_findings(table: &UtilityTable, round: RoundContext) -> Vec<String> 
             hex::encode(round.validation_set_hash)
         ));
     }
-    if let Estimator::Permutations { seed, .. } = table.estimator {
+    if let Some(seed) = table.estimator.seed() {
         let expected = report::round_seed(
             round.round_manager,
             round.round_id,
             round.validation_set_hash,
         );
         if seed != expected {
+            let what = match table.estimator {
+                Estimator::Permutations { .. } => "permutations",
+                _ => "coalitions",
+            };
             out.push(format!(
-                "the table's permutations were drawn from seed {seed}, not the round's seed {expected}"
+                "the table's {what} were drawn from seed {seed}, not the round's seed {expected}"
             ));
         }
     }
@@ -248,6 +252,19 @@ pub fn table_utilities(table: &UtilityTable, coalition: &[String]) -> Result<Vec
                     let prefix = order[..size].iter().fold(0usize, |m, &i| m | 1 << i);
                     (prefix == mask).then(|| to_units(u[k as usize * n + size - 1]))
                 })
+                .collect()
+        }
+        Estimator::RegressionAdjusted { seed, count, .. } => {
+            let masks = fairshare_protocol::sampled::coalitions(seed, n, count as u64)
+                .map_err(|e| TableError::Sampled(e.to_string()))?;
+            if mask == 0 {
+                return Ok(vec![0.0]);
+            }
+            masks
+                .iter()
+                .zip(&u)
+                .filter(|(&m, _)| m == mask as u64)
+                .map(|(_, &x)| to_units(x))
                 .collect()
         }
     })

@@ -188,15 +188,47 @@ pub fn import_mnemonic(
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
+    write_atomically(path, &bytes).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            KeystoreError::Exists(path.to_path_buf())
+        } else {
+            io(e)
+        }
+    })?;
+    Ok(address)
+}
+
+/// Writes `bytes` to `path` so that a reader sees either no file or the whole file: a
+/// temporary file (mode 0600, created new) beside it is written and fsynced, then linked to
+/// `path` without replacing anything (`AlreadyExists` if `path` appeared meanwhile), then the
+/// directory is fsynced. On any failure the temporary file is removed.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "keystore".into());
+    let tmp = dir.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    use std::io::Write as _;
-    opts.open(path)
-        .and_then(|mut f| f.write_all(&bytes))
-        .map_err(io)?;
-    Ok(address)
+    let result = opts
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        // A hard link never replaces an existing key (a rename would); then drop the temp name.
+        .and_then(|()| std::fs::hard_link(&tmp, path))
+        .and_then(|()| std::fs::File::open(&dir)?.sync_all());
+    // The temporary name goes in every case (after a link, the key stays under `path`).
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 fn aad(address: &str) -> Vec<u8> {
@@ -556,6 +588,37 @@ mod tests {
             import_mnemonic(&path, WORDS24, "correct horse", "wasm", FAST),
             Err(KeystoreError::Exists(_))
         ));
+    }
+
+    #[test]
+    fn a_key_file_is_written_whole_or_not_at_all() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let path = t.path().join("k.json");
+        import_mnemonic(&path, WORDS24, "correct horse", "wasm", FAST).expect("imports");
+        // Only the key is left in the folder: no temporary file.
+        let names: Vec<String> = std::fs::read_dir(t.path())
+            .expect("lists")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["k.json".to_string()]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        // A file that appears under the name while a key is written is never replaced, and
+        // the temporary file does not stay behind.
+        let other = t.path().join("other.json");
+        std::fs::write(&other, b"someone else's").expect("writes");
+        let e = write_atomically(&other, b"{}").expect_err("exists");
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&other).expect("reads"), b"someone else's");
+        assert_eq!(std::fs::read_dir(t.path()).expect("lists").count(), 2);
+        // A write that cannot finish leaves no file under the name (here: the folder is gone).
+        let gone = t.path().join("missing-dir").join("k.json");
+        assert!(write_atomically(&gone, b"{}").is_err());
+        assert!(!gone.exists());
     }
 
     #[test]

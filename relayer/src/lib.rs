@@ -15,12 +15,15 @@
 //! - [`participant`]: a participant as a long-running service (join, train, publish, commit);
 //! - [`relay`]: the relayer as a service (`fairshare relayer serve`): HTTP API, durable queue,
 //!   batches to the chain, fail-over between nodes;
+//! - [`valuation`]: how an evaluator values a round (Shapley values of every coalition, exact
+//!   or sampled; near-duplicates grouped; no-shows as null players), for the service and demo;
 //! - [`store`]: where update bundles live between parties (a directory served by the relayer,
 //!   or IPFS through kubo), always re-checked against the committed hash.
 
 pub mod audit;
 pub mod bundle;
 pub mod chain;
+pub mod challenger;
 pub mod cli;
 pub mod dashboard;
 pub mod demo;
@@ -28,9 +31,11 @@ pub mod embedded;
 pub mod evaluator;
 pub mod keys;
 pub mod keystore;
+pub mod operator;
 pub mod ops;
 pub mod participant;
 pub mod relay;
 pub mod sealed;
 pub mod store;
+pub mod valuation;
 pub mod wasmd;

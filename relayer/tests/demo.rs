@@ -10,7 +10,9 @@ use fairshare_protocol::report::UtilityTable;
 use fairshare_protocol::rewards::Verdict;
 use fairshare_protocol::round_manager::Report;
 use fairshare_relayer::demo::base::ModelChoice;
-use fairshare_relayer::demo::corpus::{PARTICIPANT_PLAYS, PRETRAIN_PLAYS, VALIDATION_PLAY};
+use fairshare_relayer::demo::corpus::{
+    LATER_PLAYS, PARTICIPANT_PLAYS, PRETRAIN_PLAYS, VALIDATION_PLAY,
+};
 use fairshare_relayer::demo::evaluator::Lie;
 use fairshare_relayer::demo::participant::Role;
 use fairshare_relayer::demo::{run, DemoArgs};
@@ -67,7 +69,8 @@ fn write_corpus(root: &Path) {
     let plays = PRETRAIN_PLAYS
         .iter()
         .chain(&[VALIDATION_PLAY])
-        .chain(PARTICIPANT_PLAYS.iter());
+        .chain(PARTICIPANT_PLAYS.iter())
+        .chain(LATER_PLAYS.iter());
     for (i, p) in plays.enumerate() {
         std::fs::write(
             texts.join(format!("{p}_gut.txt")),
@@ -100,6 +103,11 @@ fn small_run(dir: &Path, evaluators: usize, lying_evaluator: Option<Lie>) -> Dem
         sybil: None,
         duplicate_threshold: fairshare_relayer::demo::DUPLICATE_THRESHOLD,
         independent_evaluators: false,
+        counterfactual: false,
+        exclude: None,
+        save_global: None,
+        base_seed: None,
+        spread: Vec::new(),
     }
 }
 
@@ -369,4 +377,78 @@ fn a_sybil_copying_its_update_is_grouped_and_earns_what_one_identity_would() {
         assert_eq!(ids[0].score, ids[1].score, "{log}");
     }
     assert!(rec.duplicates.same_data.iter().all(|&c| c > 0.9), "{log}");
+}
+
+/// `--exclude` (the counterfactual's leave-one-out runs): the named participant never joins
+/// and keeps its funds; `--save-global`: the final global model is written as a model
+/// directory that loads back and measures the loss the run recorded.
+#[test]
+fn an_excluded_participant_never_joins_and_the_final_global_model_is_saved() {
+    use candle_core::{DType, Device};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = small_run(dir.path(), 3, None);
+    args.exclude = Some("bob".into());
+    args.save_global = Some(dir.path().join("global"));
+    let mut log = Vec::new();
+    let rec = run(&args, None, &mut log).expect("the demo runs");
+    let log = String::from_utf8_lossy(&log);
+    let bob = rec
+        .participants
+        .iter()
+        .position(|p| p.name == "bob")
+        .expect("bob is listed");
+    for r in &rec.rounds {
+        assert!(!r.entries[bob].joined, "{log}");
+        assert!(r.entries.iter().any(|e| e.joined), "{log}");
+    }
+    assert_eq!(
+        rec.participants[bob].stake_balance,
+        rec.funds_per_participant
+    );
+    let saved =
+        fairshare_trainer::model::load_model(&dir.path().join("global"), DType::F32, &Device::Cpu)
+            .expect("the saved global model loads");
+    let text = std::fs::read_to_string(dir.path().join("cache/demo-run/validation/round-2.txt"))
+        .expect("round 2's text is revealed");
+    let tokens = saved.tokenizer.encode(&text).expect("tokens");
+    let loss = fairshare_trainer::eval::evaluate_loss(&saved.model, None, &tokens, 64, 16)
+        .expect("loss")
+        .mean_loss;
+    let recorded = rec.rounds[1].validation_loss_after;
+    assert!(
+        (loss - recorded).abs() < 1e-4,
+        "saved model {loss} vs recorded {recorded}\n{log}"
+    );
+}
+
+/// One evaluator of three fabricates a table its lies follow from: no dispute can catch it, the
+/// median outvotes it, and re-executing its table on the revealed validation text prepares a
+/// DAO slashing proposal every round.
+#[test]
+fn a_consistent_liar_is_outvoted_and_re_execution_prepares_its_slashing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = small_run(dir.path(), 3, Some(Lie::Consistent));
+    let mut log = Vec::new();
+    let rec = run(&args, None, &mut log).expect("the demo runs");
+    let log = String::from_utf8_lossy(&log);
+    for r in &rec.rounds {
+        assert!(r.settled, "{log}");
+        let liar = &r.evaluators[2];
+        assert_eq!(liar.lie, Some(Lie::Consistent));
+        assert!(
+            liar.consistent,
+            "its report follows from its fabricated table"
+        );
+        assert_eq!(liar.disputed, None, "nothing to dispute: {log}");
+        assert_ne!(liar.verdict, EvaluatorVerdict::Consensus, "{log}");
+        assert_eq!(r.proposals.len(), 1, "{log}");
+        let proposal: serde_json::Value = read(Path::new(&r.proposals[0]));
+        assert!(
+            proposal.to_string().contains(&liar.address),
+            "the proposal names the liar: {proposal}"
+        );
+        for e in &r.evaluators[..2] {
+            assert_eq!(e.verdict, EvaluatorVerdict::Consensus, "{}: {log}", e.name);
+        }
+    }
 }

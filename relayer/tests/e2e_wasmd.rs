@@ -315,6 +315,15 @@ fn synthetic_table(
                     .collect::<Vec<_>>()
             })
             .collect(),
+        Estimator::RegressionAdjusted { seed, count, .. } => {
+            fairshare_protocol::sampled::coalitions(seed, n, count as u64)?
+                .into_iter()
+                .map(|m| {
+                    let members: Vec<usize> = (0..n).filter(|i| m >> i & 1 == 1).collect();
+                    game(weights, &members, n)
+                })
+                .collect()
+        }
     };
     Ok(UtilityTable {
         participants: participants.to_vec(),
@@ -1307,6 +1316,9 @@ fn gas_per_message() -> Res<()> {
                 "dispute, sampled table n = {n}, {count} permutations ({} utilities)",
                 count as usize * n
             ),
+            Estimator::RegressionAdjusted { count, .. } => {
+                format!("dispute, regression-adjusted table n = {n} ({count} coalitions)")
+            }
         };
         let rejected = dispute(
             &mut chain,
@@ -1431,6 +1443,178 @@ fn gas_per_message() -> Res<()> {
     let out = dir.join("gas-wasmd.md");
     std::fs::write(&out, &table)?;
     println!("written to {}", out.display());
+    Ok(())
+}
+
+/// Gas of disputes of regression-adjusted tables (issue #16) on the node: rounds of 14 and 20
+/// participants with 3 evaluators, tables of the synthetic [`game`] on the coalitions of the
+/// round seed (560 and 800 coalitions: what an evaluator spends at 40 per player; 8,192: the
+/// most a table may carry); a consistent report is rejected, one with a φ changed is upheld.
+/// Prints the rows for BENCHMARKS.md and writes them to `$CARGO_TARGET_DIR/gas-regression.md`.
+#[test]
+#[ignore = "needs a wasmd localnet: make localnet-reset, then run this test"]
+fn gas_of_regression_adjusted_disputes() -> Res<()> {
+    let (mut chain, accounts) = connect()?;
+    let [deployer, relayer, e1, e2, e3]: [Account; 5] = signers(
+        &mut chain,
+        &accounts,
+        &[
+            "deployer",
+            "relayer",
+            "evaluator1",
+            "evaluator2",
+            "evaluator3",
+        ],
+    )?
+    .try_into()
+    .map_err(|_| "five accounts")?;
+    let chain_id = chain.chain_id()?;
+    let evaluators = [&e1, &e2, &e3];
+    let bench: Vec<Account> = (0..20)
+        .map(|i| {
+            Account::from_seed(
+                &format!("ra{i}"),
+                format!("fairshare-gas-regression/{i}").as_bytes(),
+                "wasm",
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    for a in &bench {
+        chain.add_account(a);
+    }
+    let addrs: Vec<String> = bench.iter().map(|a| a.address().to_string()).collect();
+    chain.fund_many(&deployer.key, &addrs, &coin(10 * STAKE, DENOM))?;
+    let schedule = Schedule {
+        join_blocks: 40,
+        train_blocks: 10,
+        eval_blocks: 30,
+        reveal_blocks: 30,
+        dispute_blocks: 30,
+        settle_blocks: 40,
+    };
+    let d = deploy(&mut chain, &deployer, &evaluators, schedule, 20)?;
+    let ep = default_evaluator_params();
+    let (bond, deposit) = (ep.min_bond.u128(), ep.dispute_deposit.u128());
+    let cases = [(14usize, 560u32), (20, 800), (20, 8_192)];
+    let mut rounds = vec![];
+    for (n, count) in cases {
+        let (id, _) = open_round(&mut chain, &d, &deployer, &format!("ra-{n}-{count}"))?;
+        let calls: Vec<ExecCall> = bench[..n]
+            .iter()
+            .map(|a| join_call(&d, &a.key, id))
+            .collect();
+        chain.execute_many(&calls)?;
+        let calls: Vec<ExecCall> = evaluators
+            .iter()
+            .map(|e| serve_call(&d, &e.key, id, bond))
+            .collect();
+        chain.execute_many(&calls)?;
+        rounds.push(id);
+    }
+    let weights = [0.30, 0.15, 0.05, 0.02, 0.01];
+    let mut tables = vec![];
+    let mut reports = vec![];
+    for ((n, count), id) in cases.iter().zip(&rounds) {
+        let r = round(&chain, &d, *id)?;
+        chain.wait_until_height(r.deadlines.join_until)?;
+        let batch = bench[..*n]
+            .iter()
+            .map(|a| commitment(&chain_id, &d, &a.key, *id))
+            .collect::<Res<Vec<_>>>()?;
+        chain.exec(
+            &relayer.key,
+            d.round_manager.as_str(),
+            &rm::ExecuteMsg::CommitUpdates {
+                round_id: *id,
+                commitments: batch,
+            },
+            &[],
+        )?;
+        let seed = fairshare_protocol::report::round_seed(
+            d.round_manager.as_str(),
+            *id,
+            spec_for("any").validation_set_hash.as_slice(),
+        );
+        let u: Vec<f64> = fairshare_protocol::sampled::coalitions(seed, *n, *count as u64)?
+            .into_iter()
+            .map(|m| {
+                let members: Vec<usize> = (0..*n).filter(|i| m >> i & 1 == 1).collect();
+                game(&weights, &members, *n)
+            })
+            .collect();
+        let table = UtilityTable {
+            participants: addrs[..*n].to_vec(),
+            validation_set_hash: spec_for("any").validation_set_hash,
+            estimator: Estimator::RegressionAdjusted {
+                seed,
+                count: *count,
+                absent: 0,
+            },
+            utilities: fairshare_protocol::report::pack_utilities(&u)
+                .map_err(|i| format!("utility {i} is not finite"))?,
+        };
+        let honest = report_from(&table, *id)?;
+        reports.push([honest.clone(), honest.clone(), lie(honest)?]);
+        tables.push(table);
+    }
+    let mut rows = vec![];
+    for (id, reps) in rounds.iter().zip(&reports) {
+        let r = round(&chain, &d, *id)?;
+        chain.wait_until_height(r.deadlines.commit_until)?;
+        let calls: Vec<ExecCall> = evaluators
+            .iter()
+            .zip(reps)
+            .map(|(e, r)| commit_call(&d, &e.key, *id, r))
+            .collect();
+        chain.execute_many(&calls)?;
+    }
+    for (((n, count), id), (reps, table)) in
+        cases.iter().zip(&rounds).zip(reports.iter().zip(&tables))
+    {
+        let r = round(&chain, &d, *id)?;
+        chain.wait_until_height(r.deadlines.report_until)?;
+        let calls: Vec<ExecCall> = evaluators
+            .iter()
+            .zip(reps)
+            .map(|(e, r)| reveal_call(&d, &e.key, *id, r.clone()))
+            .collect();
+        chain.execute_many(&calls)?;
+        let what = format!("dispute, regression-adjusted table n = {n}, {count} coalitions");
+        let rejected = dispute(
+            &mut chain,
+            &d,
+            &relayer.key,
+            *id,
+            e1.address(),
+            table.clone(),
+            deposit,
+        )?;
+        assert_eq!(rejected.attribute("outcome"), Some("rejected"));
+        let upheld = dispute(
+            &mut chain,
+            &d,
+            &relayer.key,
+            *id,
+            e3.address(),
+            table.clone(),
+            deposit,
+        )?;
+        assert_eq!(upheld.attribute("outcome"), Some("upheld"));
+        rows.push(Row {
+            what: format!("{what}: rejected / upheld"),
+            gas: vec![gas(&rejected), gas(&upheld)],
+        });
+    }
+    let mut out = String::from("| message | gas used (rejected–upheld) | txs |\n|---|---:|---:|\n");
+    for r in &rows {
+        out.push_str(&r.line());
+    }
+    println!("{out}");
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("gas-regression.md"), &out)?;
     Ok(())
 }
 

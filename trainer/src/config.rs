@@ -244,8 +244,22 @@ pub struct TrainConfig {
     /// Global-norm gradient clipping; 0 disables it.
     #[serde(default = "default_clip")]
     pub grad_clip: f64,
+    /// Seed of the data order and dropout (a participant's own choice).
     #[serde(default)]
     pub seed: u64,
+    /// Seed of the adapter's initial `A` (`B` starts at zero). `None`, the protocol's rule:
+    /// the round's public seed [`crate::lora::round_init_seed`] of the round id, base-model
+    /// hash and global-adapter hash, so every participant of a round starts from the same
+    /// adapter and their updates `ΔW = s·B·A` share one row space (two trainings of the same
+    /// text then give similar updates, which near-duplicate grouping needs). Set it only for
+    /// experiments.
+    #[serde(default)]
+    pub init_seed: Option<u64>,
+    /// Train only `B` and keep `A` at the round's initialisation (FFA-LoRA): every update of a
+    /// round then has the same `A`, so averaging the `B`s is averaging the updates and a
+    /// verifier can check `A` exactly. Off by default (both factors train).
+    #[serde(default)]
+    pub freeze_a: bool,
     /// Save a resumable checkpoint every this many steps; 0 disables it.
     #[serde(default)]
     pub checkpoint_every: usize,
@@ -306,6 +320,8 @@ impl TrainConfig {
             min_lr_ratio: default_min_lr_ratio(),
             grad_clip: default_clip(),
             seed: 0,
+            init_seed: None,
+            freeze_a: false,
             checkpoint_every: 0,
             checkpoint_dir: None,
             resume: false,

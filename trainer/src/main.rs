@@ -4,6 +4,8 @@ use clap::Parser;
 use fairshare_trainer::cli::{run, Cli};
 
 fn main() -> std::process::ExitCode {
+    // Before any thread exists: candle's own pool must not spin beside rayon's (BENCHMARKS.md).
+    fairshare_trainer::model::init_cpu_threads();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

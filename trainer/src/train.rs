@@ -13,7 +13,7 @@ use crate::bundle::{read_bundle, write_bundle, BundleInfo, Manifest};
 use crate::config::TrainConfig;
 use crate::data::{read_texts, tokenize_documents, PackedData};
 use crate::error::{Result, TrainerError};
-use crate::lora::LoraAdapter;
+use crate::lora::{round_init_seed, LoraAdapter};
 use crate::model::{load_model, LlamaModel};
 use crate::optim::{lr_at, AdamW};
 
@@ -56,6 +56,8 @@ struct CheckpointState {
     first_loss: f64,
     last_loss: f64,
     lora: crate::config::LoraConfig,
+    #[serde(default)]
+    freeze_a: bool,
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), if the platform reports it.
@@ -126,16 +128,30 @@ pub fn train_on(
         data.num_windows().div_ceil(cfg.batch_size)
     };
     let ckpt_dir = cfg.checkpoint_path();
+    let init_seed = cfg.init_seed.unwrap_or_else(|| {
+        round_init_seed(
+            info.round,
+            &info.base_model_hash,
+            info.global_adapter_hash.as_deref(),
+        )
+    });
     let mut adapter =
-        LoraAdapter::init(model.config(), &cfg.lora, cfg.seed, model.dtype(), &device)?;
-    let mut opt = AdamW::new(adapter.vars().to_vec(), cfg.weight_decay)?;
+        LoraAdapter::init(model.config(), &cfg.lora, init_seed, model.dtype(), &device)?;
+    let trainable = |a: &LoraAdapter| {
+        if cfg.freeze_a {
+            a.b_vars()
+        } else {
+            a.vars().to_vec()
+        }
+    };
+    let mut opt = AdamW::new(trainable(&adapter), cfg.weight_decay)?;
     let mut start = 0;
     let mut first_loss = f64::NAN;
     let mut last_loss = f64::NAN;
     if cfg.resume && ckpt_dir.join("state.json").is_file() {
         let (a, state) = load_checkpoint(&ckpt_dir, model, cfg)?;
         adapter = a;
-        opt = AdamW::new(adapter.vars().to_vec(), cfg.weight_decay)?;
+        opt = AdamW::new(trainable(&adapter), cfg.weight_decay)?;
         opt.load(&ckpt_dir.join("optimizer.safetensors"), state.step as u64)?;
         start = state.step;
         first_loss = state.first_loss;
@@ -201,6 +217,7 @@ pub fn train_on(
                 first_loss,
                 last_loss,
                 lora: cfg.lora.clone(),
+                freeze_a: cfg.freeze_a,
             };
             save_checkpoint(&ckpt_dir, &adapter, &opt, &state)?;
         }
@@ -246,7 +263,7 @@ fn load_checkpoint(
     let text = std::fs::read_to_string(&p).map_err(|e| TrainerError::io(&p, e))?;
     let state: CheckpointState = serde_json::from_str(&text)
         .map_err(|e| TrainerError::Format(format!("{}: {e}", p.display())))?;
-    if state.lora != cfg.lora || state.seed != cfg.seed {
+    if state.lora != cfg.lora || state.seed != cfg.seed || state.freeze_a != cfg.freeze_a {
         return Err(TrainerError::Config(format!(
             "checkpoint in {} was made with a different LoRA config or seed; \
              delete it or start without --resume",
@@ -259,4 +276,160 @@ fn load_checkpoint(
     let adapter = LoraAdapter::from_peft_tensors(cfg.lora.clone(), tensors, model.config())?
         .to_trainable()?;
     Ok((adapter, state))
+}
+
+#[cfg(test)]
+mod round_init_tests {
+    //! The round-seeded initialisation: two trainings of the same text (other data order, other
+    //! identity) give near-identical updates, unrelated texts do not.
+
+    use super::*;
+    use crate::aggregate::delta_similarity;
+    use crate::config::LoraConfig;
+    use crate::testing::{random_weights, tiny_config};
+    use std::path::PathBuf;
+
+    const SEA: &str = "The boat left the harbour before dawn, its sails grey against a grey sky. \
+        The captain stood at the wheel and watched the water for rocks while the crew coiled \
+        ropes and checked the rigging. By noon the wind had turned and the waves rose higher; \
+        salt spray crossed the deck and every hand held fast to a rail. Gulls followed the \
+        stern, crying over the wake, and far to the west a line of cloud promised rain before \
+        night. They reefed the mainsail, lashed the barrels below and steered for the lee of \
+        the island, where the sea lay flat and green under the cliffs. ";
+    const KITCHEN: &str = "Mix two cups of flour with a pinch of salt, then rub in cold butter \
+        until it looks like crumbs. Add water a spoon at a time, press the dough into a ball \
+        and rest it for an hour. Meanwhile slice six apples thin, toss them in sugar, lemon \
+        and cinnamon, and warm the oven. Roll the dough on a floured board, line the dish, \
+        pile in the fruit and cover it with a lattice of strips. Brush with milk, bake until \
+        golden and bubbling, and serve it warm with cream or a scoop of ice cream. ";
+
+    fn tokens(text: &str, copies: usize) -> Vec<u32> {
+        text.repeat(copies).bytes().map(u32::from).collect()
+    }
+
+    fn lora() -> LoraConfig {
+        LoraConfig {
+            target_modules: [
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "up_proj",
+                "down_proj",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..LoraConfig::default()
+        }
+    }
+
+    /// Trains one round-1 update of `text` and reads back the bundle it wrote.
+    fn update(
+        model: &LlamaModel,
+        dir: &Path,
+        name: &str,
+        text: &[u32],
+        data_seed: u64,
+        init_seed: Option<u64>,
+        freeze_a: bool,
+    ) -> LoraAdapter {
+        let mut cfg = TrainConfig::new(PathBuf::new(), PathBuf::new(), dir.join(name));
+        cfg.lora = lora();
+        cfg.seq_len = 32;
+        cfg.batch_size = 4;
+        cfg.steps = 40;
+        cfg.learning_rate = 5e-3;
+        cfg.warmup_steps = 4;
+        cfg.seed = data_seed;
+        cfg.init_seed = init_seed;
+        cfg.freeze_a = freeze_a;
+        cfg.progress = false;
+        let data = PackedData::new(text.to_vec(), cfg.seq_len).expect("data");
+        let info = BundleInfo {
+            round: 1,
+            base_model_hash: "ab".repeat(32),
+            global_adapter_hash: None,
+            num_training_tokens: 0,
+            participant: name.into(),
+        };
+        train_on(model, &data, &cfg, info).expect("training");
+        read_bundle(&dir.join(name), model.config(), DType::F32, model.device())
+            .expect("bundle")
+            .adapter
+    }
+
+    fn cos(a: &LoraAdapter, b: &LoraAdapter) -> f64 {
+        delta_similarity(a, b).expect("similarity").mean
+    }
+
+    #[test]
+    fn the_round_seed_is_public_and_changes_with_every_field() {
+        let s = round_init_seed(3, "aa", Some("bb"));
+        assert_eq!(s, round_init_seed(3, "aa", Some("bb")));
+        assert_ne!(s, round_init_seed(4, "aa", Some("bb")));
+        assert_ne!(s, round_init_seed(3, "ab", Some("bb")));
+        assert_ne!(s, round_init_seed(3, "aa", None));
+        // Length-prefixed: moving characters between the fields changes the seed.
+        assert_ne!(
+            round_init_seed(3, "aab", Some("b")),
+            round_init_seed(3, "aa", Some("bb"))
+        );
+    }
+
+    /// Figures (printed with `--nocapture`): the ΔW cosine of a retrained Sybil (same text, other
+    /// data-order seed) against its honest twin, and of unrelated texts, with the round-seeded
+    /// initialisation, and with a private random `A` per identity (the old behaviour).
+    #[test]
+    fn a_retrained_sybil_is_near_its_twin_only_with_the_round_seeded_init() {
+        let cfg = tiny_config(false);
+        let model = LlamaModel::from_weights(
+            cfg.clone(),
+            random_weights(&cfg, 5).expect("weights"),
+            DType::F32,
+            &Device::Cpu,
+        )
+        .expect("model");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (sea, kitchen) = (tokens(SEA, 3), tokens(KITCHEN, 3));
+        let d = dir.path();
+        // Round-seeded (the protocol): init_seed None → derived from the manifest fields.
+        let honest = update(&model, d, "honest", &sea, 11, None, false);
+        let sybil = update(&model, d, "sybil", &sea, 12, None, false);
+        let other = update(&model, d, "other", &kitchen, 13, None, false);
+        let (same, unrelated) = (cos(&honest, &sybil), cos(&honest, &other));
+        // The old behaviour: each identity's own random A.
+        let own_a = update(&model, d, "own-a", &sea, 12, Some(99), false);
+        let old_same = cos(&honest, &own_a);
+        // FFA-LoRA: A frozen at the round's initialisation.
+        let f_honest = update(&model, d, "f-honest", &sea, 11, None, true);
+        let f_sybil = update(&model, d, "f-sybil", &sea, 12, None, true);
+        let f_other = update(&model, d, "f-other", &kitchen, 13, None, true);
+        let (f_same, f_unrelated) = (cos(&f_honest, &f_sybil), cos(&f_honest, &f_other));
+        let init = LoraAdapter::init(
+            &cfg,
+            &lora(),
+            round_init_seed(1, &"ab".repeat(32), None),
+            DType::F32,
+            &Device::Cpu,
+        )
+        .expect("init");
+        let drift = honest.a_change_from(&init).expect("drift");
+        let f_drift = f_honest.a_change_from(&init).expect("drift");
+        println!(
+            "round-seeded A: retrained sybil {same:.3}, unrelated text {unrelated:.3}; \
+             private A per identity: retrained sybil {old_same:.3}; \
+             frozen A: retrained sybil {f_same:.3}, unrelated {f_unrelated:.3}; \
+             ‖A−A₀‖/‖A₀‖ trained {drift:.3}, frozen {f_drift:.1e}"
+        );
+        assert_eq!(
+            f_drift, 0.0,
+            "a frozen A stays at the round's initialisation"
+        );
+        assert!(drift > 0.0, "a trained A moves from the initialisation");
+        assert!(same > 0.8, "retrained sybil cosine {same}");
+        assert!(f_same > 0.8, "retrained sybil cosine (frozen A) {f_same}");
+        assert!(same - unrelated > 0.3, "{same} vs unrelated {unrelated}");
+        assert!(f_same - f_unrelated > 0.3, "{f_same} vs {f_unrelated}");
+        assert!(same - old_same > 0.3, "{same} vs private-A {old_same}");
+    }
 }

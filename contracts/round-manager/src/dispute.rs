@@ -4,7 +4,8 @@
 //!
 //! - the report does not follow from its own table (or the committed table is malformed,
 //!   values other participants, was measured on another validation set than the round's, or
-//!   was sampled from another seed than the round's): *upheld* — the report is struck out of the round (it no
+//!   was sampled from another seed than the round's — permutations or regression-adjusted
+//!   coalitions alike): *upheld* — the report is struck out of the round (it no
 //!   longer counts toward quorum or consensus), its evaluator forfeits `slash_disputed` of its
 //!   bond, and the challenger gets its deposit back with `challenger_share` of that slash;
 //! - the report follows: *rejected* — the challenger's deposit is forfeited to the treasury.
@@ -73,15 +74,19 @@ pub fn dispute(
             round.spec.validation_set_hash.to_hex()
         ));
     }
-    if let Estimator::Permutations { seed, .. } = table.estimator {
+    if let Some(seed) = table.estimator.seed() {
         let expected = round_seed(
             env.contract.address.as_str(),
             round_id,
             round.spec.validation_set_hash.as_slice(),
         );
         if seed != expected {
+            let what = match table.estimator {
+                Estimator::Permutations { .. } => "permutations",
+                _ => "coalitions",
+            };
             findings.push(format!(
-                "the table's permutations were drawn from seed {seed}, not the round's seed {expected}"
+                "the table's {what} were drawn from seed {seed}, not the round's seed {expected}"
             ));
         }
     }
@@ -161,13 +166,15 @@ fn findings(
     match check(&report, table) {
         Ok(found) => Ok(found.iter().map(describe).collect()),
         // A report must commit to a table the chain can check (an exact one up to 12 players,
-        // or at most 8,192 sampled utilities): one that cannot be checked would make its report
+        // or at most 8,192 sampled utilities, a regression-adjusted one of at most 63): one that cannot be checked would make its report
         // indisputable, so it counts against the report like a malformed one.
-        Err(e @ (TableError::TooManyPlayers(_) | TableError::TooManyUtilities(_))) => {
-            Ok(vec![format!(
-                "the committed table cannot be checked on chain: {e}"
-            )])
-        }
+        Err(
+            e @ (TableError::TooManyPlayers(_)
+            | TableError::TooManyUtilities(_)
+            | TableError::TooManySampledPlayers(_)),
+        ) => Ok(vec![format!(
+            "the committed table cannot be checked on chain: {e}"
+        )]),
         Err(e) => Ok(vec![format!("the committed table is malformed: {e}")]),
     }
 }

@@ -110,6 +110,38 @@ pub fn spearman(xs: &[f64], ys: &[f64]) -> Result<f64> {
     pearson(&ranks(xs), &ranks(ys))
 }
 
+/// Kendall's τ-b: (concordant − discordant pairs) / √((n₀ − ties in x)(n₀ − ties in y)), with
+/// n₀ = n(n−1)/2; undefined (`Constant`) when either series is constant.
+pub fn kendall(xs: &[f64], ys: &[f64]) -> Result<f64> {
+    check(xs)?;
+    check(ys)?;
+    if xs.len() != ys.len() {
+        return Err(MetricError::LengthMismatch(xs.len(), ys.len()));
+    }
+    let (mut s, mut tx, mut ty, mut n0) = (0i64, 0i64, 0i64, 0i64);
+    for i in 0..xs.len() {
+        for j in i + 1..xs.len() {
+            n0 += 1;
+            let (dx, dy) = (xs[i].total_cmp(&xs[j]), ys[i].total_cmp(&ys[j]));
+            use std::cmp::Ordering::Equal;
+            if dx == Equal {
+                tx += 1;
+            }
+            if dy == Equal {
+                ty += 1;
+            }
+            if dx != Equal && dy != Equal {
+                s += if dx == dy { 1 } else { -1 };
+            }
+        }
+    }
+    let den = (((n0 - tx) * (n0 - ty)) as f64).sqrt();
+    if den == 0.0 {
+        return Err(MetricError::Constant);
+    }
+    Ok((s as f64 / den).clamp(-1.0, 1.0))
+}
+
 /// Jain's fairness index `(Σx)² / (n·Σx²)`: 1 for equal shares, 1/n when one takes all.
 pub fn jain(xs: &[f64]) -> Result<f64> {
     let total = check_shares(xs)?;
@@ -192,6 +224,28 @@ mod tests {
         assert!(close(jain(&xs).expect("defined"), 0.25), "1/n");
         assert!(close(hhi(&xs).expect("defined"), 1.0));
         assert!(close(top_share(&xs, 0.1).expect("defined"), 1.0));
+    }
+
+    #[test]
+    fn kendall_counts_concordant_pairs_and_handles_ties() {
+        assert!(close(
+            kendall(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]).expect("defined"),
+            1.0
+        ));
+        assert!(close(
+            kendall(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]).expect("defined"),
+            -1.0
+        ));
+        // (1,2,3,4) vs (1,3,2,4): 5 concordant, 1 discordant of 6 → 4/6.
+        let t = kendall(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]).expect("defined");
+        assert!(close(t, 4.0 / 6.0), "{t}");
+        // τ-b with a tie in y: pairs 6, ties in y 1, S = 5 → 5/√(6·5).
+        let t = kendall(&[1.0, 2.0, 3.0, 4.0], &[1.0, 2.0, 2.0, 4.0]).expect("defined");
+        assert!(close(t, 5.0 / 30f64.sqrt()), "{t}");
+        assert_eq!(
+            kendall(&[1.0, 1.0], &[1.0, 2.0]),
+            Err(MetricError::Constant)
+        );
     }
 
     #[test]

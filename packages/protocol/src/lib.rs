@@ -6,7 +6,8 @@
 //!   participant, and address derivation from a secp256k1 key;
 //! - [`rewards`]: the reward and slashing rule of a settled round, in exact integer arithmetic;
 //! - [`evaluation`]: the evaluator layer's consensus, agreement and pay; [`report`]: report
-//!   commitments, utility tables and the Shapley values that follow from them; [`tdist`]: the
+//!   commitments, utility tables and the Shapley values that follow from them; [`sampled`]: the
+//!   replayable coalition sample and regression-adjusted estimator of large rounds; [`tdist`]: the
 //!   t critical values of the harmful test;
 //! - [`round_manager`], [`escrow`], [`dao`]: each contract's messages;
 //! - [`asset`]: the stake asset (native coin or CW20).
@@ -19,4 +20,5 @@ pub mod evaluation;
 pub mod report;
 pub mod rewards;
 pub mod round_manager;
+pub mod sampled;
 pub mod tdist;

@@ -17,7 +17,8 @@
 //!
 //! A report's `table_hash` is the hash of its [`UtilityTable`]: the coalitions the evaluator
 //! valued and U(S) for each, in nano-units (U × 10⁹ rounded, i64 big-endian), with the
-//! validation-set hash and the estimator (exact enumeration, or permutations drawn from a seed).
+//! validation-set hash and the estimator (exact enumeration, permutations drawn from a seed, or
+//! the regression-adjusted estimator on coalitions drawn from a seed, [`crate::sampled`]).
 //! Anyone holding the table recomputes φ with [`shapley`]; a report whose scores or ΔU differ
 //! from its own table's by more than [`TABLE_TOLERANCE`] is provably wrong, and the
 //! round-manager slashes it on a dispute.
@@ -55,6 +56,26 @@ pub enum Estimator {
     /// `count` permutations drawn by [`permutation`] from `seed`; for each, U of its prefixes
     /// of length 1..=n in order.
     Permutations { seed: u64, count: u32 },
+    /// The first `count` coalitions of the coalition stream drawn from `seed` (the grand
+    /// coalition first; `fairshare_protocol::sampled`), U of each in that order; φ by the
+    /// regression-adjusted stratified estimator. Used when `2ⁿ` coalitions are too many to
+    /// evaluate: the same error as permutations with far fewer coalitions. `absent` declares
+    /// the players that brought no update (bit i = `participants[i]`; U(S) = U(S ∖ i) in the
+    /// table, which the check verifies): their φ is exactly 0.
+    RegressionAdjusted { seed: u64, count: u32, absent: u64 },
+}
+
+impl Estimator {
+    /// The seed a sampled table was drawn from (`None` for an exact table): it must be the
+    /// round's, [`round_seed`].
+    pub fn seed(&self) -> Option<u64> {
+        match *self {
+            Estimator::Exact => None,
+            Estimator::Permutations { seed, .. } | Estimator::RegressionAdjusted { seed, .. } => {
+                Some(seed)
+            }
+        }
+    }
 }
 
 /// An evaluator's coalition utility table, published with the round's bundles.
@@ -88,6 +109,16 @@ pub enum TableError {
     Participants(String),
     #[error("a sampled table needs at least one permutation")]
     NoPermutations,
+    #[error("a regression-adjusted table of {0} players is too large (at most {max})", max = crate::sampled::MAX_PLAYERS)]
+    TooManySampledPlayers(usize),
+    #[error("a regression-adjusted table holds {count} coalitions, but {n} players have only {available}")]
+    TooManyCoalitions {
+        count: u32,
+        n: usize,
+        available: u64,
+    },
+    #[error("the sampled table cannot be solved: {0}")]
+    Sampled(String),
 }
 
 impl UtilityTable {
@@ -106,6 +137,16 @@ impl UtilityTable {
                 h.update([1u8]);
                 h.update(seed.to_be_bytes());
                 h.update(count.to_be_bytes());
+            }
+            Estimator::RegressionAdjusted {
+                seed,
+                count,
+                absent,
+            } => {
+                h.update([2u8]);
+                h.update(seed.to_be_bytes());
+                h.update(count.to_be_bytes());
+                h.update(absent.to_be_bytes());
             }
         }
         lp(&mut h, self.utilities.as_slice());
@@ -134,6 +175,26 @@ impl UtilityTable {
                     return Err(TableError::TooManyUtilities(total));
                 }
                 total
+            }
+            Estimator::RegressionAdjusted { count, .. } => {
+                if n > crate::sampled::MAX_PLAYERS {
+                    return Err(TableError::TooManySampledPlayers(n));
+                }
+                if count == 0 {
+                    return Err(TableError::NoPermutations);
+                }
+                let available = crate::sampled::available(n);
+                if count as u64 > available {
+                    return Err(TableError::TooManyCoalitions {
+                        count,
+                        n,
+                        available,
+                    });
+                }
+                if count as usize > MAX_SAMPLED_UTILITIES {
+                    return Err(TableError::TooManyUtilities(count as usize));
+                }
+                count as usize
             }
         };
         let bytes = self.utilities.as_slice();
@@ -218,8 +279,10 @@ pub fn permutation(seed: u64, k: u32, n: usize) -> Vec<usize> {
 /// The Shapley values a table gives, exactly: each φᵢ as `numerator / denominator` in
 /// nano-units. Returns `(numerators, denominator)`.
 ///
-/// Exact tables: `φᵢ = Σ_{S ∌ i} |S|! (n − |S| − 1)! (U(S ∪ i) − U(S)) / n!`. Sampled tables:
-/// the mean over the permutations of each player's marginal contribution along it.
+/// Exact tables: `φᵢ = Σ_{S ∌ i} |S|! (n − |S| − 1)! (U(S ∪ i) − U(S)) / n!`. Permutation
+/// tables: the mean over the permutations of each player's marginal contribution along it.
+/// Regression-adjusted tables: [`crate::sampled::regression_adjusted`] on the redrawn
+/// coalitions (in nano-units, f64), each φ rounded to a thousandth of a nano-unit.
 pub fn shapley(table: &UtilityTable) -> Result<(Vec<i128>, i128), TableError> {
     let u = table.nanos()?;
     let n = table.participants.len();
@@ -259,11 +322,54 @@ pub fn shapley(table: &UtilityTable) -> Result<(Vec<i128>, i128), TableError> {
             }
             Ok((num, count as i128))
         }
+        Estimator::RegressionAdjusted { .. } => {
+            let e = sampled_estimate(table)?;
+            let num = e
+                .values
+                .iter()
+                .map(|&v| {
+                    let x = (v * SAMPLED_DENOMINATOR as f64).round();
+                    if x.is_finite() && x.abs() < 1e30 {
+                        Ok(x as i128)
+                    } else {
+                        Err(TableError::Sampled("a value is not a finite number".into()))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((num, SAMPLED_DENOMINATOR))
+        }
     }
 }
 
-/// U(N) of a table in nano-units: the full coalition (exact), or the mean of every
-/// permutation's last prefix (sampled; each is U(N)).
+/// φ of a regression-adjusted table are rounded to `1 / SAMPLED_DENOMINATOR` nano-units.
+pub const SAMPLED_DENOMINATOR: i128 = 1_000;
+
+/// The estimate a regression-adjusted table gives, in nano-units, with its standard errors
+/// (anyone can recompute a report's sampling error from its table).
+pub fn sampled_estimate(
+    table: &UtilityTable,
+) -> Result<crate::sampled::SampledEstimate, TableError> {
+    let u = table.nanos()?;
+    let n = table.participants.len();
+    let Estimator::RegressionAdjusted {
+        seed,
+        count,
+        absent,
+    } = table.estimator
+    else {
+        return Err(TableError::Sampled(
+            "the table is not regression-adjusted".into(),
+        ));
+    };
+    let masks = crate::sampled::coalitions(seed, n, count as u64)
+        .map_err(|e| TableError::Sampled(e.to_string()))?;
+    let values: Vec<f64> = u.iter().map(|&x| x as f64).collect();
+    crate::sampled::regression_adjusted(n, &masks, &values, absent)
+        .map_err(|e| TableError::Sampled(e.to_string()))
+}
+
+/// U(N) of a table in nano-units: the full coalition (exact; the first utility of a
+/// regression-adjusted table), or the mean of every permutation's last prefix (each is U(N)).
 pub fn grand_value(table: &UtilityTable) -> Result<(i128, i128), TableError> {
     let u = table.nanos()?;
     let n = table.participants.len();
@@ -273,6 +379,7 @@ pub fn grand_value(table: &UtilityTable) -> Result<(i128, i128), TableError> {
             let sum = (0..count as usize).map(|k| u[k * n + n - 1] as i128).sum();
             (sum, count as i128)
         }
+        Estimator::RegressionAdjusted { .. } => (u[0] as i128, 1),
     })
 }
 
@@ -477,20 +584,39 @@ mod tests {
 
     #[test]
     fn an_honest_report_follows_from_its_table_and_a_lie_does_not() {
-        for t in [table(5, Estimator::Exact, &game(5)), {
-            let n = 6;
-            let count = 30u32;
-            let full = game(n);
-            let mut u = vec![];
-            for k in 0..count {
-                let mut mask = 0usize;
-                for i in permutation(99, k, n) {
-                    mask |= 1 << i;
-                    u.push(full[mask]);
+        for t in [
+            table(5, Estimator::Exact, &game(5)),
+            {
+                let n = 6;
+                let count = 30u32;
+                let full = game(n);
+                let mut u = vec![];
+                for k in 0..count {
+                    let mut mask = 0usize;
+                    for i in permutation(99, k, n) {
+                        mask |= 1 << i;
+                        u.push(full[mask]);
+                    }
                 }
-            }
-            table(n, Estimator::Permutations { seed: 99, count }, &u)
-        }] {
+                table(n, Estimator::Permutations { seed: 99, count }, &u)
+            },
+            {
+                let n = 10;
+                let count = 200u32;
+                let full = game(n);
+                let masks = crate::sampled::coalitions(99, n, count as u64).expect("drawable");
+                let u: Vec<f64> = masks.iter().map(|&m| full[m as usize]).collect();
+                table(
+                    n,
+                    Estimator::RegressionAdjusted {
+                        seed: 99,
+                        count,
+                        absent: 0,
+                    },
+                    &u,
+                )
+            },
+        ] {
             let honest = report_of(&t);
             assert_eq!(check(&honest, &t), Ok(vec![]));
             let mut lie = honest.clone();
@@ -513,6 +639,64 @@ mod tests {
                 Err(TableError::Participants(_))
             ));
         }
+    }
+
+    #[test]
+    fn a_regression_adjusted_table_replays_the_estimator_and_is_exact_when_complete() {
+        let n = 6;
+        let full = game(n);
+        let all = crate::sampled::available(n) as u32;
+        let masks = crate::sampled::coalitions(5, n, all as u64).expect("drawable");
+        let u: Vec<f64> = masks.iter().map(|&m| full[m as usize]).collect();
+        let sampled = table(
+            n,
+            Estimator::RegressionAdjusted {
+                seed: 5,
+                count: all,
+                absent: 0,
+            },
+            &u,
+        );
+        let exact = table(n, Estimator::Exact, &full);
+        let (num, den) = shapley(&sampled).expect("valid");
+        let (want, want_den) = shapley(&exact).expect("valid");
+        for (a, b) in num.iter().zip(&want) {
+            let diff =
+                Int256::from(*a) * Int256::from(want_den) - Int256::from(*b) * Int256::from(den);
+            assert!(
+                diff.abs() <= Int256::from(want_den),
+                "{a}/{den} vs {b}/{want_den}"
+            );
+        }
+        assert_eq!(grand_value(&sampled), grand_value(&exact));
+        // A prefix: the values and errors are the sampled module's on the redrawn coalitions.
+        let part = table(
+            n,
+            Estimator::RegressionAdjusted {
+                seed: 5,
+                count: 30,
+                absent: 0,
+            },
+            &u[..30],
+        );
+        let e = sampled_estimate(&part).expect("solvable");
+        let (num, den) = shapley(&part).expect("valid");
+        for (x, v) in num.iter().zip(&e.values) {
+            assert_eq!(*x, (v * den as f64).round() as i128);
+        }
+        assert!(e.std_errors.iter().any(|&s| s > 0.0));
+        // The hash binds the estimator and its seed.
+        let other = UtilityTable {
+            estimator: Estimator::RegressionAdjusted {
+                seed: 6,
+                count: 30,
+                absent: 0,
+            },
+            ..part.clone()
+        };
+        assert_ne!(part.hash(), other.hash());
+        assert_eq!(other.estimator.seed(), Some(6));
+        assert_eq!(Estimator::Exact.seed(), None);
     }
 
     #[test]
@@ -550,6 +734,43 @@ mod tests {
         assert_eq!(t.nanos(), Err(TableError::EmptyCoalition(1_000_000_000)));
         let t = table(13, Estimator::Exact, &[]);
         assert_eq!(t.nanos(), Err(TableError::TooManyPlayers(13)));
+        let t = table(
+            3,
+            Estimator::RegressionAdjusted {
+                seed: 1,
+                count: 8,
+                absent: 0,
+            },
+            &[0.0; 8],
+        );
+        assert!(matches!(
+            t.nanos(),
+            Err(TableError::TooManyCoalitions {
+                count: 8,
+                n: 3,
+                available: 7
+            })
+        ));
+        let t = table(
+            64,
+            Estimator::RegressionAdjusted {
+                seed: 1,
+                count: 1,
+                absent: 0,
+            },
+            &[0.0],
+        );
+        assert_eq!(t.nanos(), Err(TableError::TooManySampledPlayers(64)));
+        let t = table(
+            3,
+            Estimator::RegressionAdjusted {
+                seed: 1,
+                count: 0,
+                absent: 0,
+            },
+            &[],
+        );
+        assert_eq!(t.nanos(), Err(TableError::NoPermutations));
         assert_eq!(pack_utilities(&[0.0, f64::NAN]), Err(1));
     }
 

@@ -55,6 +55,8 @@ pub enum MethodKind {
     RegressionAdjusted,
     /// Paired KernelSHAP with leverage-score sampling (n ≤ 63).
     KernelShap,
+    /// The estimator round tables record and the contract replays (n ≤ 63).
+    Replayable,
     /// Banzhaf values by maximum sample reuse (baseline).
     Banzhaf,
     /// Leave-one-out (baseline).
@@ -193,6 +195,7 @@ fn method(args: &ShapleyArgs) -> Method {
         MethodKind::StratifiedSvarm => Method::StratifiedSvarm,
         MethodKind::RegressionAdjusted => Method::RegressionAdjusted,
         MethodKind::KernelShap => Method::KernelShap,
+        MethodKind::Replayable => Method::Replayable,
         MethodKind::Banzhaf => Method::BanzhafMsr,
         MethodKind::Loo => Method::LeaveOneOut,
         MethodKind::DataSize => Method::DataSize {

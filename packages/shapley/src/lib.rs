@@ -35,7 +35,8 @@ pub use estimate::Estimate;
 pub use exact::{exact_shapley, EXACT_MAX_PLAYERS};
 pub use sampling::{
     gtg_shapley, kernel_shap, msr_banzhaf, permutation_shapley, regression_adjusted_shapley,
-    stratified_shapley, stratified_svarm, tmc_shapley, GtgOptions, SamplerOptions,
+    replayable_shapley, stratified_shapley, stratified_svarm, tmc_shapley, GtgOptions,
+    SamplerOptions,
 };
 pub use stop::{StopReason, StopRule};
 pub use table::TableUtility;
@@ -70,6 +71,10 @@ pub enum Method {
     /// Regression-adjusted stratified SVARM, the default: closed-form Shapley values of a
     /// fitted single-index surrogate plus stratified SVARM on the residual (n ≤ 63).
     RegressionAdjusted,
+    /// The regression-adjusted estimator a round's utility table records and the contract
+    /// replays (`fairshare_protocol::sampled`): seed-determined coalitions, a linear control
+    /// variate, stratified means on the residual (n ≤ 63; a budget or a target, not time).
+    Replayable,
     /// Paired KernelSHAP with leverage-score sampling and a jackknife standard error
     /// (n ≤ 63).
     KernelShap,
@@ -99,6 +104,7 @@ pub fn estimate<U: Utility + ?Sized>(
         Method::StratifiedSvarm => stratified_svarm(u, opts),
         Method::RegressionAdjusted => regression_adjusted_shapley(u, opts),
         Method::KernelShap => kernel_shap(u, opts),
+        Method::Replayable => replayable_shapley(u, opts),
         Method::BanzhafMsr => msr_banzhaf(u, opts),
         Method::LeaveOneOut => leave_one_out(u),
         Method::DataSize { sizes } => data_size_shares(u, sizes),

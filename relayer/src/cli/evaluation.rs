@@ -26,6 +26,13 @@ pub const REEXECUTION_TOLERANCE: f64 = 1e-4;
 
 #[derive(Subcommand, Debug)]
 pub enum EvaluatorCmd {
+    /// Run one evaluator as a service: bond for each round it is listed for, fetch and check
+    /// every committed bundle after the commit deadline, value the round (Shapley values on
+    /// its held-out text; a participant whose bundle is missing is a no-show), commit to the
+    /// report and reveal it. The TOML config (data_dir, relayer, bond, nodes, chain_id,
+    /// deployment, [store], [key], [valuation]) is given with the global `--config` (see
+    /// `relayer/src/evaluator/config.rs`). Safe to stop and restart.
+    Run(super::services::EvaluatorRunArgs),
     /// Bond a stake to serve as an evaluator of a round (you must be on the round's evaluator
     /// list; before its commit deadline).
     Serve {
@@ -241,6 +248,7 @@ pub(super) fn evaluator(s: &mut Session, cmd: EvaluatorCmd) -> Result<Output> {
     let d = s.deployment()?;
     let kind = StakeKind::Native(s.cfg.stake_denom.clone());
     match cmd {
+        EvaluatorCmd::Run(_) => bail!("`evaluator run` is a service: it runs without a session"),
         EvaluatorCmd::Serve {
             who,
             round: id,

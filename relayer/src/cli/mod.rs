@@ -120,6 +120,10 @@ pub enum Command {
     /// A participant as a long-running service (its key, data, model and stake policy).
     #[command(subcommand)]
     Participant(services::ParticipantCmd),
+    /// A challenger as a long-running service: checks every revealed report against its
+    /// published table and disputes the ones that do not follow.
+    #[command(subcommand)]
+    Challenger(services::ChallengerCmd),
     /// Serve the web dashboard: rounds, scores, rewards against Shapley values, DAO proposals,
     /// treasury and supply, read from the chain; voting and staking through a browser wallet.
     Dashboard(crate::dashboard::DashboardArgs),
@@ -201,12 +205,26 @@ pub enum RoundCmd {
     Open {
         #[command(flatten)]
         who: Who,
-        /// Label from which the demo spec's hashes are derived.
+        /// Label from which the spec's hashes not given below are derived (for tests).
         #[arg(long, default_value = "round")]
         label: String,
+        /// The base model's hash (hex sha256 of its weights, as `fairshare-trainer` reports it).
+        #[arg(long)]
+        base_model_hash: Option<String>,
+        /// The update hash of the global adapter participants build on (default: none, all
+        /// zeros, as in a run's first round).
+        #[arg(long)]
+        global_adapter_hash: Option<String>,
+        /// The sha256 of the held-out validation text evaluators measure on.
+        #[arg(long)]
+        validation_set_hash: Option<String>,
     },
     /// A round's phase, deadlines, counts and settlement.
     Status { round: u64 },
+    /// After round N settles, merge its contributors' updates (fetched from the store by their
+    /// committed hashes, re-checked) into the next global adapter, as the operator; prints its
+    /// update hash for the next `round open --global-adapter-hash`.
+    Aggregate(services::AggregateArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -296,6 +314,25 @@ pub fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     if let Command::Demo(args) = &cli.command {
+        if !args.spread.is_empty() {
+            let spread =
+                crate::demo::spread::run(args, cli.config.as_deref(), &mut std::io::stdout())?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&spread)?);
+            }
+            return Ok(());
+        }
+        if args.counterfactual {
+            let (_, cf) = crate::demo::counterfactual::run(
+                args,
+                cli.config.as_deref(),
+                &mut std::io::stdout(),
+            )?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&cf)?);
+            }
+            return Ok(());
+        }
         let record = crate::demo::run(args, cli.config.as_deref(), &mut std::io::stdout())?;
         if cli.json {
             println!("{}", serde_json::to_string_pretty(&record)?);
@@ -305,6 +342,10 @@ pub fn run(cli: Cli) -> Result<()> {
     let cli = match cli.command {
         Command::Relayer(cmd) => return services::relayer(cmd, cli.config.as_deref()),
         Command::Participant(cmd) => return services::participant(cmd, cli.config.as_deref()),
+        Command::Challenger(cmd) => return services::challenger(cmd, cli.config.as_deref()),
+        Command::Evaluator(evaluation::EvaluatorCmd::Run(a)) => {
+            return services::evaluator(a, cli.config.as_deref())
+        }
         Command::Keys(cmd) => {
             let (text, json) = services::keys(cmd)?;
             return print(out(text, json)?, cli.json);
@@ -367,15 +408,53 @@ fn dispatch(cfg: &Config, command: Command) -> Result<Output> {
         | Command::Relayer(_)
         | Command::Keys(_)
         | Command::Participant(_)
+        | Command::Challenger(_)
         | Command::Dashboard(_) => {
             unreachable!("handled before connecting")
         }
         Command::Deploy(a) => deploy(&mut s, a),
-        Command::Round(RoundCmd::Open { who, label }) => {
+        Command::Round(RoundCmd::Open {
+            who,
+            label,
+            base_model_hash,
+            global_adapter_hash,
+            validation_set_hash,
+        }) => {
             let d = s.deployment()?;
             let k = s.account(&who)?;
-            let id = round::open(&mut s.chain, &d, &k.key, ops::spec_for(&label))?;
+            let mut spec = ops::spec_for(&label);
+            for (flag, given, field) in [
+                (
+                    "--base-model-hash",
+                    base_model_hash,
+                    &mut spec.base_model_hash,
+                ),
+                (
+                    "--global-adapter-hash",
+                    global_adapter_hash,
+                    &mut spec.global_adapter_hash,
+                ),
+                (
+                    "--validation-set-hash",
+                    validation_set_hash,
+                    &mut spec.validation_set_hash,
+                ),
+            ] {
+                if let Some(h) = given {
+                    let mut b = [0u8; 32];
+                    hex::decode_to_slice(h.trim(), &mut b).with_context(|| {
+                        format!("{flag} {h:?} is not a sha256 in hex (64 hex digits)")
+                    })?;
+                    *field = cosmwasm_std::HexBinary::from(b.to_vec());
+                }
+            }
+            let id = round::open(&mut s.chain, &d, &k.key, spec)?;
             out(format!("opened round {id}"), json!({ "round_id": id }))
+        }
+        Command::Round(RoundCmd::Aggregate(a)) => {
+            let d = s.deployment()?;
+            let (text, json) = services::round_aggregate(&s.chain, &d, &a)?;
+            out(text, json)
         }
         Command::Round(RoundCmd::Status { round: id }) => {
             let d = s.deployment()?;

@@ -91,6 +91,12 @@ pub enum DashboardError {
         "the development signer is off: start the dashboard with --dev-signer (localnet only)"
     )]
     DevSignerOff,
+    #[error(
+        "refused: with --dev-signer this dashboard answers only requests addressed to a loopback \
+         name or address (localhost, 127.0.0.1, [::1]), not Host {0:?} (a page on another site \
+         may have rebound its name to this machine)"
+    )]
+    ForeignHost(String),
 }
 
 impl DashboardError {
@@ -104,6 +110,7 @@ impl DashboardError {
             DashboardError::BadRequest(_) => "bad_request",
             DashboardError::Chain(_) => "chain",
             DashboardError::DevSignerOff => "dev_signer_off",
+            DashboardError::ForeignHost(_) => "foreign_host",
         }
     }
 
@@ -112,6 +119,7 @@ impl DashboardError {
             DashboardError::NodeDown { .. } => StatusCode::SERVICE_UNAVAILABLE,
             DashboardError::BadRequest(_) | DashboardError::Chain(_) => StatusCode::BAD_REQUEST,
             DashboardError::DevSignerOff => StatusCode::NOT_FOUND,
+            DashboardError::ForeignHost(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -394,7 +402,73 @@ pub fn router(dash: Arc<Dashboard>) -> Router {
         .route("/api/tx/broadcast", post(signing::broadcast))
         .route("/api/dev/accounts", get(signing::dev_accounts))
         .route("/api/dev/sign", post(signing::dev_sign))
+        .layer(axum::middleware::from_fn_with_state(
+            dash.clone(),
+            loopback_host_only,
+        ))
         .with_state(dash)
+}
+
+/// With the dev signer on, refuses every request whose `Host` is not a loopback name or
+/// address: a page on another site whose DNS name was rebound to 127.0.0.1 sends its own name
+/// as Host, so it cannot read or sign through this server.
+async fn loopback_host_only(
+    State(d): State<Arc<Dashboard>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if d.dev_accounts.is_some() {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+            .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))
+            .unwrap_or_default();
+        if !host_is_loopback(&host) {
+            tracing::warn!(host = %host, "refused a request to the dev signer's dashboard");
+            return DashboardError::ForeignHost(host).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Whether an HTTP `Host` value (name or address, optional port) names this machine's loopback:
+/// `localhost` and `*.localhost` (RFC 6761: never resolved through DNS), 127.0.0.0/8, `[::1]`.
+pub fn host_is_loopback(host: &str) -> bool {
+    let host = host.trim();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port or [v6]
+        let Some((addr, tail)) = rest.split_once(']') else {
+            return false;
+        };
+        if !(tail.is_empty() || tail.strip_prefix(':').is_some_and(is_port)) {
+            return false;
+        }
+        return addr
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|a| a.is_loopback());
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    if let Ok(a) = name.parse::<std::net::Ipv4Addr>() {
+        return a.is_loopback();
+    }
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    name == "localhost"
+        || name.strip_suffix(".localhost").is_some_and(|sub| {
+            !sub.is_empty()
+                && sub
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        })
+}
+
+fn is_port(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
 }
 
 async fn info(State(d): State<Arc<Dashboard>>) -> ApiResult<Value> {
@@ -509,6 +583,95 @@ mod tests {
             msg.contains("cannot reach the node at http://127.0.0.1:9"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn loopback_hosts_are_told_from_other_names() {
+        for ok in [
+            "localhost",
+            "localhost:8686",
+            "LOCALHOST.:8686",
+            "app.localhost:80",
+            "127.0.0.1",
+            "127.0.0.1:8686",
+            "127.1.2.3:1",
+            "[::1]",
+            "[::1]:8686",
+        ] {
+            assert!(host_is_loopback(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.example",
+            "evil.example:8686",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io:8686",
+            "10.0.0.1:8686",
+            "0.0.0.0:8686",
+            "[::2]:8686",
+            "[::1]x",
+            "localhost:http",
+            "[::1",
+        ] {
+            assert!(!host_is_loopback(bad), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_dev_signer_refuses_a_rebound_host() {
+        let cfg = Config {
+            rpc: "http://127.0.0.1:9".into(),
+            accounts: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../localnet/accounts.toml"),
+            deployment: std::path::PathBuf::from("/nonexistent/deployment.json"),
+            ..Config::default()
+        };
+        let args = DashboardArgs {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            round_manager: Some("wasm1x".into()),
+            dao: None,
+            dev_signer: true,
+        };
+        let dash = Arc::new(Dashboard::new(&cfg, &args).expect("dashboard"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let addr = listener.local_addr().expect("address");
+        let app = router(dash);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+        let ask = |host: &'static str, path: &'static str| {
+            let client = client.clone();
+            async move {
+                let res = client
+                    .get(format!("http://{addr}{path}"))
+                    .header(header::HOST, host)
+                    .send()
+                    .await
+                    .expect("response");
+                let status = res.status().as_u16();
+                (status, res.bytes().await.expect("body").to_vec())
+            }
+        };
+        // A page on a rebound name: refused, on the signer and on everything else.
+        for path in ["/api/dev/accounts", "/api/info", "/"] {
+            let (status, body) = ask("evil.example:8686", path).await;
+            assert_eq!(status, 403, "{path}");
+            let v: Value = serde_json::from_slice(&body).expect("json");
+            assert_eq!(v["kind"], "foreign_host");
+            assert!(
+                v["error"]
+                    .as_str()
+                    .expect("message")
+                    .contains("evil.example"),
+                "{v}"
+            );
+        }
+        // The same request addressed to localhost is served.
+        let (status, body) = ask("localhost:8686", "/api/dev/accounts").await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let (status, _) = ask("127.0.0.1:8686", "/").await;
+        assert_eq!(status, 200);
     }
 
     #[tokio::test]

@@ -10,9 +10,10 @@ use cw20::{BalanceResponse, Cw20QueryMsg};
 use cw_multi_test::{App, BankSudo, SudoMsg};
 use fairshare_protocol::round_manager::{self as rm, Schedule};
 
-use crate::chain::{Chain, ChainExt};
+use crate::chain::{Chain, ChainError, ChainExt};
 use crate::keys::ParticipantKey;
 use crate::ops::{self, Deployment, Roles, StakeKind};
+use crate::relay::worker::{ChainHandle, SharedChain};
 use crate::wasmd::{Account, WasmdChain};
 
 /// Which chain `fairshare demo` uses.
@@ -26,6 +27,8 @@ pub enum ChainChoice {
 
 enum Backend {
     Embedded(Box<App>),
+    /// Either backend, owned by a chain thread (see [`connect_and_deploy_shared`]).
+    Shared(Box<SharedChain>),
     Wasmd {
         node: Box<WasmdChain>,
         /// Pays gas money and stakes to the demo's fresh keys.
@@ -109,7 +112,9 @@ pub fn connect_and_deploy(
     let mut keys = Vec::with_capacity(seeds.len());
     for s in seeds {
         keys.push(match &mut backend {
-            Backend::Embedded(_) => ParticipantKey::from_seed(s.as_bytes(), &prefix)?,
+            Backend::Embedded(_) | Backend::Shared(_) => {
+                ParticipantKey::from_seed(s.as_bytes(), &prefix)?
+            }
             Backend::Wasmd { node, .. } => {
                 let a = Account::from_seed(s, s.as_bytes(), &prefix)?;
                 node.add_account(&a);
@@ -128,6 +133,7 @@ pub fn connect_and_deploy(
                 .context("minting stake coins")?;
             }
         }
+        Backend::Shared(_) => anyhow::bail!("a chain being deployed is not shared yet"),
         Backend::Wasmd { node, funder } => {
             node.fund_many(
                 funder,
@@ -167,12 +173,61 @@ pub fn connect_and_deploy(
     Ok((me, keys))
 }
 
+/// As [`connect_and_deploy`], with the chain owned by its own thread, so that the services the
+/// demo composes (the relayer's HTTP API and queue, participants, evaluators) share it as they
+/// would share a node: returns the demo's view of the chain (a [`SharedChain`] proxy), the
+/// handle the services take, and the keys in `seeds` order.
+pub fn connect_and_deploy_shared(
+    choice: ChainChoice,
+    config: Option<std::path::PathBuf>,
+    seeds: Vec<String>,
+    funds: u128,
+    opts: impl FnOnce(&[ParticipantKey], &str) -> ops::DeployOptions + Send + 'static,
+) -> Result<(DemoChain, ChainHandle, Vec<ParticipantKey>)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = ChainHandle::spawn(move || {
+        let (me, keys) = connect_and_deploy(choice, config.as_deref(), &seeds, funds, opts)
+            .map_err(|e| ChainError::Other(format!("{e:#}")))?;
+        let DemoChain {
+            backend,
+            d,
+            stake,
+            denom,
+            prefix,
+            operator_key,
+        } = me;
+        let _ = tx.send((d, stake, denom, prefix, operator_key, keys));
+        Ok(match backend {
+            Backend::Embedded(app) => app as Box<dyn Chain>,
+            Backend::Wasmd { node, .. } => node as Box<dyn Chain>,
+            Backend::Shared(c) => c as Box<dyn Chain>,
+        })
+    })?;
+    let (d, stake, denom, prefix, operator_key, keys) = rx
+        .recv()
+        .context("the chain thread stopped while deploying")?;
+    let shared = SharedChain::new(handle.clone())?;
+    Ok((
+        DemoChain {
+            backend: Backend::Shared(Box::new(shared)),
+            d,
+            stake,
+            denom,
+            prefix,
+            operator_key,
+        },
+        handle,
+        keys,
+    ))
+}
+
 impl DemoChain {
     /// The chain, for the generic operations.
     pub fn c(&mut self) -> &mut dyn Chain {
         match &mut self.backend {
             Backend::Embedded(app) => app.as_mut(),
             Backend::Wasmd { node, .. } => node.as_mut(),
+            Backend::Shared(c) => c.as_mut(),
         }
     }
 
@@ -181,6 +236,7 @@ impl DemoChain {
         match &self.backend {
             Backend::Embedded(app) => app.as_ref(),
             Backend::Wasmd { node, .. } => node.as_ref(),
+            Backend::Shared(c) => c.as_ref(),
         }
     }
 

@@ -8,17 +8,25 @@
 //! wrong one) or that fails a check is valued as a no-show: it stays in the report, which must
 //! score every committed participant, with the [`Valuer`] told it brought nothing.
 //!
+//! At reveal the valuer's utility table is published to the store under the table hash the
+//! report commits to, so a challenger on another host can fetch and check it.
+//!
 //! Restarts are safe: bonding and committing are checked on chain first, and the sealed report
 //! (report and salt) is written before its digest is posted, so a restarted evaluator reveals
 //! the report it committed to, never a new one.
 
+pub mod config;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+mod valuer;
+
+pub use valuer::{ModelValuer, ValuedRound, ValuerError, ValuerSettings};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use fairshare_protocol::commitment::binding;
+use fairshare_protocol::report::UtilityTable;
 use fairshare_protocol::round_manager::{self as rm, Phase, Report};
 
 use crate::bundle::{self, Expectation, VerifiedBundle};
@@ -27,7 +35,7 @@ use crate::keys::ParticipantKey;
 use crate::ops::{round, Deployment, StakeKind};
 use crate::relay::client::RelayClient;
 use crate::sealed::SealedReport;
-use crate::store::{fetch_bundle, BundleStore, Cid, Wanted};
+use crate::store::{fetch_bundle, publish_table, BundleStore, Cid, Wanted};
 
 /// Values a round from its verified bundles.
 pub trait Valuer {
@@ -41,6 +49,13 @@ pub trait Valuer {
         bundles: &[VerifiedBundle],
         no_shows: &[String],
     ) -> Result<Report, String>;
+
+    /// The utility table of round `round_id`'s report, if this valuer keeps one (it is
+    /// published to the store at reveal so challengers on other hosts can check the report).
+    fn table(&self, round_id: u64) -> Result<Option<UtilityTable>, String> {
+        let _ = round_id;
+        Ok(None)
+    }
 }
 
 /// Why a step failed. The service logs it and tries again at its next step.
@@ -154,10 +169,68 @@ impl<V: Valuer> Evaluator<V> {
             {
                 let sealed = SealedReport::read(&self.sealed_path(id))?;
                 let salt = sealed.salt_bytes()?;
+                // The table goes to the store first: once revealed, the report can be checked.
+                self.publish_table(id, &sealed.report);
                 round::reveal_report(chain, &self.d, &self.key, id, sealed.report, &salt)?;
                 Ok(Action::Revealed { round: id })
             }
+            (Phase::Revealing | Phase::Challenging, Some(info)) if info.revealed_at.is_some() => {
+                // A table whose publication failed at reveal (or before a restart) is retried
+                // while it can still serve a dispute.
+                if !self.table_marker(id).exists() {
+                    if let Ok(sealed) = SealedReport::read(&self.sealed_path(id)) {
+                        self.publish_table(id, &sealed.report);
+                    }
+                }
+                Ok(Action::Idle)
+            }
             _ => Ok(Action::Idle),
+        }
+    }
+
+    fn table_marker(&self, round_id: u64) -> PathBuf {
+        self.opts
+            .data_dir
+            .join("tables")
+            .join(format!("round-{round_id}.published"))
+    }
+
+    /// Publishes the valuer's table of `round_id` to the store if it is the one `report`
+    /// commits to; a failure is logged (the reveal must not wait for the store) and retried
+    /// at later steps until a marker file records success.
+    fn publish_table(&self, round_id: u64, report: &Report) {
+        let table = match self.valuer.table(round_id) {
+            Ok(Some(t)) => t,
+            Ok(None) => return,
+            Err(reason) => {
+                tracing::warn!(round = round_id, %reason, "the utility table cannot be read; not published");
+                return;
+            }
+        };
+        if table.hash().as_slice() != report.table_hash.as_slice() {
+            tracing::warn!(
+                round = round_id,
+                committed = %report.table_hash.to_hex(),
+                "the utility table on disk is not the one the report commits to; not published"
+            );
+            return;
+        }
+        match publish_table(self.store.as_ref(), &table) {
+            Ok(hash) => {
+                let marker = self.table_marker(round_id);
+                let written = marker
+                    .parent()
+                    .map(std::fs::create_dir_all)
+                    .transpose()
+                    .and_then(|_| std::fs::write(&marker, format!("{hash}\n")));
+                if let Err(e) = written {
+                    tracing::warn!(round = round_id, error = %e, "cannot record the table's publication");
+                }
+                tracing::info!(round = round_id, table_hash = %hash, store = %self.store.describe(), "utility table published");
+            }
+            Err(e) => {
+                tracing::warn!(round = round_id, error = %e, "publishing the utility table failed; retrying at the next step")
+            }
         }
     }
 

@@ -91,6 +91,13 @@ pub struct RoundProgress {
     pub cid: Option<String>,
     /// The relayer accepted the commitment.
     pub handed_to_relayer: bool,
+    /// It posted the commitment itself; the relayer is told afterwards where the bundle is.
+    #[serde(default)]
+    pub posted_itself: bool,
+    /// The relayer refused to list a commitment posted by the participant itself (logged; not
+    /// retried).
+    #[serde(default)]
+    pub relayer_refused: bool,
 }
 
 /// The participant's on-disk state (`<data_dir>/state.json`).
@@ -163,6 +170,11 @@ pub enum Action {
     PostedItself {
         round: u64,
     },
+    /// Told the relayer (back up) about a commitment it had posted itself, so evaluators learn
+    /// where its bundle is (its CID in IPFS).
+    ToldRelayer {
+        round: u64,
+    },
     /// The round's global adapter is not in the store yet.
     WaitingForGlobalAdapter {
         round: u64,
@@ -193,6 +205,11 @@ pub struct Participant<T: Trainer> {
 }
 
 const ZERO_HASH: [u8; 32] = [0; 32];
+
+/// Where a participant with data directory `data_dir` keeps its bundle of round `round_id`.
+pub fn bundle_dir(data_dir: &Path, round_id: u64) -> PathBuf {
+    data_dir.join(format!("round-{round_id}")).join("bundle")
+}
 
 impl<T: Trainer> Participant<T> {
     /// Loads the state kept in `opts.data_dir` (created if needed).
@@ -278,14 +295,11 @@ impl<T: Trainer> Participant<T> {
                 return Ok(Action::Joined { round: id });
             }
             (Phase::Open | Phase::Training, Some(p)) if p.commitment.is_none() => {}
+            (Phase::Open | Phase::Training, Some(_)) => return self.tell_relayer(chain, id),
             _ => return Ok(Action::Idle),
         }
         let progress = self.state.rounds.get(&id).cloned().unwrap_or_default();
-        let bundle_dir = self
-            .opts
-            .data_dir
-            .join(format!("round-{id}"))
-            .join("bundle");
+        let bundle_dir = bundle_dir(&self.opts.data_dir, id);
 
         // 1. Train once per round.
         let Some(update_hash) = progress.update_hash.clone() else {
@@ -404,6 +418,59 @@ impl<T: Trainer> Participant<T> {
             }
         }
         round::commit(chain, &self.d, &self.key, id, vec![c], 1)?;
+        self.state.rounds.entry(id).or_default().posted_itself = true;
+        self.save()?;
         Ok(Action::PostedItself { round: id })
+    }
+
+    /// After posting its commitment itself, hands it to the relayer once the relayer answers
+    /// again (while the round takes commitments), so the relayer lists where the bundle is
+    /// (with a kubo store, only the participant knows its CID) and evaluators do not take it
+    /// for a no-show.
+    fn tell_relayer(&mut self, chain: &dyn Chain, id: u64) -> Result<Action, ParticipantError> {
+        let progress = self.state.rounds.get(&id).cloned().unwrap_or_default();
+        let (Some(relayer), Some(update_hash), true, false, false) = (
+            &self.relayer,
+            &progress.update_hash,
+            progress.posted_itself,
+            progress.handed_to_relayer,
+            progress.relayer_refused,
+        ) else {
+            return Ok(Action::Idle);
+        };
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(update_hash, &mut hash).map_err(|e| ParticipantError::Bundle {
+            round: id,
+            reason: e.to_string(),
+        })?;
+        let c = self.key.sign_commitment(
+            &chain.chain_id()?,
+            self.d.round_manager.as_str(),
+            id,
+            &hash,
+        )?;
+        let req = CommitRequest {
+            round_id: id,
+            update_hash: update_hash.clone(),
+            cid: progress
+                .cid
+                .as_deref()
+                .and_then(|c| crate::store::Cid::parse(c).ok()),
+            commitment: c,
+        };
+        match relayer.commit(&req) {
+            Ok(_) => {
+                self.state.rounds.entry(id).or_default().handed_to_relayer = true;
+                self.save()?;
+                Ok(Action::ToldRelayer { round: id })
+            }
+            Err(e) if e.is_unreachable() => Ok(Action::Idle),
+            Err(e) => {
+                tracing::warn!(round = id, error = %e, "the relayer refused to list my self-posted commitment");
+                self.state.rounds.entry(id).or_default().relayer_refused = true;
+                self.save()?;
+                Ok(Action::Idle)
+            }
+        }
     }
 }

@@ -134,8 +134,9 @@ fn a_participant_posts_itself_when_the_relayer_is_down_or_late() {
     };
     let q = crate::keys::ParticipantKey::from_seed(b"quinn", crate::embedded::ADDRESS_PREFIX)
         .expect("key");
+    // The store is the one the relayer started below serves (as a kubo node both reach).
     let store = || {
-        Box::new(DirStore::open(&t.path().join("shared-store")).expect("store"))
+        Box::new(DirStore::open(&t.path().join("relay-q/store")).expect("store"))
             as Box<dyn BundleStore>
     };
     let mut p = participant(
@@ -157,6 +158,29 @@ fn a_participant_posts_itself_when_the_relayer_is_down_or_late() {
     }
     assert_eq!(last, Action::PostedItself { round: id });
     assert_eq!(round_counts(&h, &d, id).1, 1);
+    let (np, a) = step(&h, p);
+    assert_eq!(a, Action::Idle, "the relayer is still down");
+    p = np;
+    // The relayer is back: quinn tells it where the bundle is, once.
+    let back = start(&h, &d, &q, &t.path().join("relay-q"), None);
+    p.relayer = Some(RelayClient::new(&back.url()).expect("client"));
+    let (np, a) = step(&h, p);
+    assert_eq!(a, Action::ToldRelayer { round: id });
+    let (np, a) = step(&h, np);
+    assert_eq!(a, Action::Idle, "told once");
+    drop(np);
+    let view = RelayClient::new(&back.url())
+        .expect("client")
+        .round(id)
+        .expect("round view");
+    assert!(
+        view.bundles
+            .iter()
+            .any(|b| b.participant == q.address() && b.on_chain),
+        "listed for evaluators: {:?}",
+        view.bundles
+    );
+    assert_eq!(round_counts(&h, &d, id).1, 1, "nothing posted twice");
 
     // rae: handed to a relayer that never posts; near the commit deadline she posts herself.
     let r = crate::keys::ParticipantKey::from_seed(b"rae", crate::embedded::ADDRESS_PREFIX)

@@ -8,6 +8,8 @@
 //! | GET  | `/v1/bundles/hash/{update_hash}` | `{"cid": …}` of the archive with that update hash |
 //! | POST | `/v1/commitments` | a signed commitment ([`CommitRequest`]); checked like `fairshare submit`, then queued durably |
 //! | GET  | `/v1/rounds/{id}` | the round's state on chain and the relayer's entries for it |
+//! | POST | `/v1/tables` | store an evaluator's utility table (JSON); answers `{"table_hash": …}` (operator) |
+//! | GET  | `/v1/tables/{table_hash}` | the table with that hash (the reader re-checks it) (operator) |
 //!
 //! Errors are JSON `{"error": "…"}` with a status that says whose fault it is (4xx: the
 //! request; 502: the chain or the store behind the relayer).
@@ -111,8 +113,10 @@ fn upstream(msg: impl std::fmt::Display) -> ApiError {
 fn store_err(e: crate::store::StoreError) -> ApiError {
     use crate::store::StoreError as S;
     match e {
-        S::NotFound { .. } => ApiError(StatusCode::NOT_FOUND, e.to_string()),
-        S::Archive(_) | S::TooLarge { .. } | S::BadCid(_) => bad(e.to_string()),
+        S::NotFound { .. } | S::TableNotFound { .. } => {
+            ApiError(StatusCode::NOT_FOUND, e.to_string())
+        }
+        S::Archive(_) | S::TooLarge { .. } | S::BadCid(_) | S::Table(_) => bad(e.to_string()),
         _ => upstream(e),
     }
 }
@@ -129,6 +133,8 @@ pub fn router(state: Arc<RelayState>) -> Router {
         .route("/v1/bundles/hash/{hash}", get(by_hash))
         .route("/v1/commitments", post(commit))
         .route("/v1/rounds/{id}", get(round_view))
+        .route("/v1/tables", post(upload_table))
+        .route("/v1/tables/{hash}", get(table_by_hash))
         // JSON requests (commitments) are small; bundle uploads read their body themselves, up
         // to MAX_BUNDLE_BYTES, a bounded number at a time (see `upload`).
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
@@ -189,6 +195,7 @@ async fn upload(
         let update_hash = archive_update_hash(&body).map_err(store_err)?;
         let cid = s.store.put(&body).map_err(store_err)?;
         s.store.index(&update_hash, &cid).map_err(store_err)?;
+        s.note_upload(&body, &update_hash, &cid);
         tracing::info!(%cid, %update_hash, bytes = body.len(), "bundle stored");
         Ok(BundleRef {
             cid,
@@ -224,6 +231,36 @@ async fn by_hash(
             format!("no bundle with update hash {hash}"),
         )),
     }
+}
+
+/// `POST /v1/tables` (added by "operator"): an evaluator's utility table, kept under the hash
+/// the store computes (the one its report commits to).
+async fn upload_table(
+    State(s): State<Arc<RelayState>>,
+    body: axum::body::Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let max = crate::store::MAX_TABLE_BYTES as usize;
+    let body: Bytes = axum::body::to_bytes(body, max).await.map_err(|e| {
+        ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("cannot read the table upload (at most {max} bytes): {e}"),
+        )
+    })?;
+    let hash = blocking(move || s.store.put_table(&body).map_err(store_err)).await?;
+    tracing::info!(table_hash = %hash, "table stored");
+    Ok(Json(json!({ "table_hash": hash })))
+}
+
+/// `GET /v1/tables/{table_hash}` (added by "operator").
+async fn table_by_hash(
+    State(s): State<Arc<RelayState>>,
+    UrlPath(hash): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    if !is_hex_hash(&hash) {
+        return Err(bad(format!("{hash:?} is not a hex sha256")));
+    }
+    let bytes = blocking(move || s.store.get_table(&hash).map_err(store_err)).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
 async fn commit(
@@ -365,7 +402,107 @@ pub fn accept(s: &RelayState, req: &CommitRequest) -> Result<CommitAnswer, ApiEr
     Ok(answer("queued"))
 }
 
+/// What the relayer notes of each uploaded bundle (under `work/uploads/round-N/`), so that its
+/// round listing also shows a bundle whose commitment reached the chain without it: a
+/// participant that uploaded, then found the relayer down and posted its commitment itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UploadNote {
+    participant: String,
+    update_hash: String,
+    cid: Cid,
+    bytes: u64,
+}
+
+/// The two manifest fields an upload note needs (the rest is checked when committed).
+#[derive(Deserialize)]
+struct ManifestHead {
+    round: u64,
+    participant: String,
+}
+
 impl RelayState {
+    fn uploads_dir(&self, round_id: u64) -> PathBuf {
+        self.work_dir
+            .join("uploads")
+            .join(format!("round-{round_id}"))
+    }
+
+    /// Notes an uploaded bundle under the round and participant its manifest names. A bundle
+    /// whose manifest cannot be read is stored all the same (and refused when committed).
+    fn note_upload(&self, archive: &[u8], update_hash: &str, cid: &Cid) {
+        let head = unpack(archive).ok().and_then(|files| {
+            files
+                .into_iter()
+                .find(|(name, _)| *name == "manifest.json")
+                .and_then(|(_, bytes)| serde_json::from_slice::<ManifestHead>(&bytes).ok())
+        });
+        let Some(head) = head else {
+            tracing::warn!(%cid, "uploaded bundle without a readable manifest: not listed by round");
+            return;
+        };
+        // Bech32 addresses only (they become file names): lowercase, with the `1` separator
+        // (the operator's merged global adapter names no participant and is not listed).
+        if !head.participant.contains('1')
+            || head.participant.len() > 128
+            || !head
+                .participant
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            tracing::warn!(%cid, participant = %head.participant, "uploaded bundle names no valid participant");
+            return;
+        }
+        let dir = self.uploads_dir(head.round);
+        let note = UploadNote {
+            participant: head.participant.clone(),
+            update_hash: update_hash.to_string(),
+            cid: cid.clone(),
+            bytes: archive.len() as u64,
+        };
+        let path = dir.join(format!("{}-{update_hash}.json", head.participant));
+        let tmp = dir.join(format!(
+            ".{}.{:08x}.tmp",
+            head.participant,
+            rand::random::<u32>()
+        ));
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&tmp, serde_json::to_vec(&note).unwrap_or_default()))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::warn!(file = %path.display(), error = %e, "cannot note an upload");
+        }
+    }
+
+    /// Uploaded bundles of a round, by participant, whose participant is not in `listed`.
+    fn uploads_beyond(
+        &self,
+        round_id: u64,
+        listed: &[RoundBundle],
+    ) -> std::collections::BTreeMap<String, Vec<UploadNote>> {
+        let mut out: std::collections::BTreeMap<String, Vec<UploadNote>> = Default::default();
+        let Ok(rd) = std::fs::read_dir(self.uploads_dir(round_id)) else {
+            return out;
+        };
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let Some(note) = std::fs::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<UploadNote>(&b).ok())
+            else {
+                continue;
+            };
+            if listed.iter().any(|b| b.participant == note.participant) {
+                continue;
+            }
+            out.entry(note.participant.clone()).or_default().push(note);
+        }
+        out
+    }
+
     fn queue_shapes_path(&self, round_id: u64) -> PathBuf {
         self.work_dir.join(format!("shapes-round-{round_id}.json"))
     }
@@ -394,6 +531,45 @@ impl RelayState {
                 on_chain,
             })
             .collect();
+        // Bundles uploaded here whose commitment reached the chain by another way: listed
+        // when the chain's binding for their participant is exactly theirs.
+        let extra = self.uploads_beyond(round_id, &bundles);
+        if !extra.is_empty() {
+            let d = self.deployment.clone();
+            let found = self
+                .chain
+                .call(move |c| {
+                    let mut found = vec![];
+                    for (participant, notes) in extra {
+                        let p: Result<rm::ParticipantResponse, _> = c.query(
+                            d.round_manager.as_str(),
+                            &rm::QueryMsg::Participant {
+                                round_id,
+                                participant: participant.clone(),
+                            },
+                        );
+                        let Ok(Some(on_chain)) = p.map(|p| p.commitment) else {
+                            continue;
+                        };
+                        found.extend(notes.into_iter().find(|n| {
+                            let mut h = [0u8; 32];
+                            hex::decode_to_slice(&n.update_hash, &mut h).is_ok()
+                                && on_chain.as_slice()
+                                    == fairshare_protocol::commitment::binding(&participant, &h)
+                        }));
+                    }
+                    Ok::<_, crate::chain::ChainError>(found)
+                })
+                .map_err(upstream)?
+                .map_err(upstream)?;
+            bundles.extend(found.into_iter().map(|n| RoundBundle {
+                participant: n.participant,
+                update_hash: n.update_hash,
+                cid: n.cid,
+                bytes: n.bytes,
+                on_chain: true,
+            }));
+        }
         bundles.sort_by(|a, b| a.participant.cmp(&b.participant));
         Ok(RoundView {
             height,

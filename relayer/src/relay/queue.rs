@@ -3,7 +3,11 @@
 //! ```text
 //! <dir>/round-<id>/pending/<participant>.json   accepted, not yet seen on chain
 //! <dir>/round-<id>/done/<participant>.json      seen on chain (kept for the round's record)
+//! <dir>/round-<id>/quarantine/<file>.<unix-ms>   an entry that could not be read (set aside)
 //! ```
+//! A corrupt or partial entry (a disk error, an edit by hand, a file from another version) does
+//! not stop the round: it is moved to `quarantine/` with an error log naming the file and the
+//! reason, and the other entries are posted. Its participant can resubmit, or post itself.
 //! An entry is written to a temporary file, flushed to disk and renamed into place before the
 //! relayer answers the participant, so a killed relayer loses nothing it acknowledged. Nothing
 //! is posted twice: before every batch the chain is asked which participants already committed
@@ -127,6 +131,54 @@ impl Queue {
             .map_err(|err| Self::io(&dir, err))
     }
 
+    /// Sets a file that cannot be read as an entry aside under the round's `quarantine/`,
+    /// logging the file and the reason. A file that cannot even be moved stays where it is
+    /// (skipped, and logged again on the next pass).
+    fn quarantine(&self, round_dir: &Path, path: &Path, reason: &str) {
+        let qdir = round_dir
+            .parent()
+            .map(|r| r.join("quarantine"))
+            .unwrap_or_else(|| self.dir.join("quarantine"));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "entry".into());
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let to = qdir.join(format!("{name}.{stamp}"));
+        let moved = std::fs::create_dir_all(&qdir).and_then(|()| std::fs::rename(path, &to));
+        match moved {
+            Ok(()) => tracing::error!(
+                file = %path.display(),
+                moved_to = %to.display(),
+                reason,
+                "relayer queue: a corrupt entry was set aside; the round goes on without it \
+                 (its participant may resubmit or post its commitment itself)"
+            ),
+            Err(e) => tracing::error!(
+                file = %path.display(),
+                reason,
+                error = %e,
+                "relayer queue: a corrupt entry is skipped and could not be moved aside"
+            ),
+        }
+    }
+
+    /// The files set aside as corrupt for a round.
+    pub fn quarantined(&self, round_id: u64) -> Vec<PathBuf> {
+        let dir = self
+            .dir
+            .join(format!("round-{round_id}"))
+            .join("quarantine");
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
     fn read_dir_entries(&self, dir: &Path) -> Result<Vec<Entry>, QueueError> {
         let mut out = vec![];
         let Ok(rd) = std::fs::read_dir(dir) else {
@@ -137,13 +189,37 @@ impl Queue {
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         paths.sort();
+        let round_id: Option<u64> = dir
+            .parent()
+            .and_then(|r| r.file_name())
+            .and_then(|n| n.to_string_lossy().strip_prefix("round-")?.parse().ok());
         for p in paths {
-            let bytes = std::fs::read(&p).map_err(|e| Self::io(&p, e))?;
-            let e: Entry = serde_json::from_slice(&bytes).map_err(|e| QueueError::Corrupt {
-                path: p.clone(),
-                reason: e.to_string(),
-            })?;
-            out.push(e);
+            let bytes = match std::fs::read(&p) {
+                Ok(b) => b,
+                // Gone meanwhile (moved to done/ by another pass): nothing to read.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Self::io(&p, e)),
+            };
+            let entry = serde_json::from_slice::<Entry>(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|e| {
+                    let expected = file_name(&e.commitment.participant);
+                    let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                    if name.as_deref() != Some(expected.as_str()) {
+                        Err(format!(
+                            "it holds the commitment of {} under another file name",
+                            e.commitment.participant
+                        ))
+                    } else if round_id.is_some_and(|r| r != e.round_id) {
+                        Err(format!("it is an entry of round {}", e.round_id))
+                    } else {
+                        Ok(e)
+                    }
+                });
+            match entry {
+                Ok(e) => out.push(e),
+                Err(reason) => self.quarantine(dir, &p, &reason),
+            }
         }
         Ok(out)
     }

@@ -190,6 +190,81 @@ fn a_killed_relayer_loses_nothing_and_posts_nothing_twice() {
     assert_eq!((again.posted, again.batches), (0, 0));
 }
 
+/// A `MakeWriter` into a shared buffer, to read what was logged.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_corrupt_queue_entry_is_set_aside_and_the_round_goes_on() {
+    let (h, d, id, keys, poster) = chain_with_round(&["p1", "p2", "p3"]);
+    let t = tempfile::tempdir().expect("tempdir");
+    let q = Queue::new(&t.path().join("queue"));
+    for (i, k) in keys.iter().enumerate() {
+        let hash = bundle_for(&t.path().join(format!("b{i}")), k, id, i as f32 + 1.0);
+        q.put(&Entry {
+            round_id: id,
+            commitment: sign(&h, &d, k, id, hash),
+            update_hash: hex::encode(hash),
+            cid: Cid::of_raw(&[i as u8]),
+            bytes: 1,
+        })
+        .expect("queued");
+    }
+    let pending = t.path().join(format!("queue/round-{id}/pending"));
+    // p2's entry cut in half (a partial write), and a stray file with another participant's
+    // entry under a foreign name.
+    let p2 = pending.join(format!("{}.json", keys[1].address()));
+    let bytes = std::fs::read(&p2).expect("reads");
+    std::fs::write(&p2, &bytes[..bytes.len() / 2]).expect("truncates");
+    let p3 = pending.join(format!("{}.json", keys[2].address()));
+    let stray = pending.join("wasm1stray.json");
+    std::fs::copy(&p3, &stray).expect("copies");
+
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    let left = tracing::subscriber::with_default(subscriber, || q.pending(id)).expect("reads");
+    let mut left: Vec<String> = left.into_iter().map(|e| e.commitment.participant).collect();
+    let mut want = vec![keys[0].address().to_string(), keys[2].address().to_string()];
+    left.sort();
+    want.sort();
+    assert_eq!(left, want);
+    // Both files are set aside, each named in an error line.
+    let quarantined = q.quarantined(id);
+    assert_eq!(quarantined.len(), 2, "{quarantined:?}");
+    assert!(!p2.exists() && !stray.exists());
+    let text = String::from_utf8(logs.0.lock().expect("not poisoned").clone()).expect("utf-8");
+    for f in [&p2, &stray] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&f.display().to_string()))
+            .unwrap_or_else(|| panic!("no log line names {}: {text}", f.display()));
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert_eq!(v["level"], "ERROR", "{line}");
+    }
+    // The round goes on: the two good entries are posted.
+    let (q2, dd) = (q.clone(), d.clone());
+    let drained = h
+        .call(move |c| q2.drain(c, &dd, &poster, 50))
+        .expect("thread")
+        .expect("a corrupt entry does not stop the drain");
+    assert_eq!((drained.posted, drained.batches), (2, 1));
+    assert_eq!(committed(&h, &d, id), 2);
+}
+
 #[test]
 fn batches_respect_the_batch_size() {
     let (h, d, id, keys, poster) = chain_with_round(&["a", "b", "c", "d", "e"]);
@@ -248,6 +323,61 @@ pub(crate) fn start_with(
         },
     )
     .expect("the relayer starts")
+}
+
+#[test]
+fn an_upload_committed_without_the_relayer_is_listed_for_evaluators() {
+    let (h, d, id, keys, poster) = chain_with_round(&["alice", "bob"]);
+    let t = tempfile::tempdir().expect("tempdir");
+    let relayer = start(&h, &d, &poster, &t.path().join("relayer"), None);
+    let api = RelayClient::new(&relayer.url()).expect("client");
+    let store = HttpStore::new(&relayer.url()).expect("store client");
+    // alice uploads, then finds the relayer down and posts her commitment herself.
+    let a_hash = bundle_for(&t.path().join("a"), &keys[0], id, 1.0);
+    let a_ref = store
+        .upload(&pack(&t.path().join("a")).expect("packs"))
+        .expect("uploads");
+    let a_commit = sign(&h, &d, &keys[0], id, a_hash);
+    let (dd, k) = (d.clone(), keys[0].clone());
+    h.call(move |c| round::commit(c, &dd, &k, id, vec![a_commit], 1))
+        .expect("thread")
+        .expect("alice posts herself");
+    // bob uploads two bundles and commits to the second one himself: only that one is his.
+    let b1 = bundle_for(&t.path().join("b1"), &keys[1], id, 2.0);
+    let b2 = bundle_for(&t.path().join("b2"), &keys[1], id, 3.0);
+    for dir in ["b1", "b2"] {
+        store
+            .upload(&pack(&t.path().join(dir)).expect("packs"))
+            .expect("uploads");
+    }
+    let b_commit = sign(&h, &d, &keys[1], id, b2);
+    let (dd, k) = (d.clone(), keys[1].clone());
+    h.call(move |c| round::commit(c, &dd, &k, id, vec![b_commit], 1))
+        .expect("thread")
+        .expect("bob posts himself");
+    let view = api.round(id).expect("the round listing");
+    let listed: Vec<(String, String, bool)> = view
+        .bundles
+        .iter()
+        .map(|b| (b.participant.clone(), b.update_hash.clone(), b.on_chain))
+        .collect();
+    let mut want = vec![
+        (keys[0].address().to_string(), hex::encode(a_hash), true),
+        (keys[1].address().to_string(), hex::encode(b2), true),
+    ];
+    want.sort();
+    assert_eq!(
+        listed, want,
+        "each committed upload, and not bob's other bundle"
+    );
+    assert!(!listed.iter().any(|(_, h, _)| *h == hex::encode(b1)));
+    let alice = view
+        .bundles
+        .iter()
+        .find(|b| b.participant == keys[0].address())
+        .expect("alice is listed");
+    assert_eq!(alice.cid, a_ref.cid, "where her bundle is");
+    relayer.stop();
 }
 
 #[test]

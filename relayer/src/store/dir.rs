@@ -3,13 +3,14 @@
 //! ```text
 //! <root>/blobs/<cid>          archives, named by the raw CIDv1 of their bytes
 //! <root>/by-hash/<update hash> the CID that holds that update hash (one line)
+//! <root>/tables/<table hash>.json  evaluators' utility tables, by the hash reports commit to
 //! ```
 //! Writes go to a temporary file and are renamed into place, so a killed writer leaves no
 //! half-written blob under a real name. Reads check the bytes against the CID.
 
 use std::path::{Path, PathBuf};
 
-use super::{BundleStore, Cid, StoreError, MAX_BUNDLE_BYTES};
+use super::{parse_table, BundleStore, Cid, StoreError, MAX_BUNDLE_BYTES};
 
 /// A content-addressed directory of bundle archives.
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ impl DirStore {
         let me = Self {
             root: root.to_path_buf(),
         };
-        for sub in ["blobs", "by-hash"] {
+        for sub in ["blobs", "by-hash", "tables"] {
             std::fs::create_dir_all(root.join(sub)).map_err(|e| me.io(e, &root.join(sub)))?;
         }
         Ok(me)
@@ -39,6 +40,10 @@ impl DirStore {
             store: self.describe(),
             reason: format!("{}: {e}", path.display()),
         }
+    }
+
+    fn table_path(&self, table_hash: &str) -> PathBuf {
+        self.root.join("tables").join(format!("{table_hash}.json"))
     }
 
     fn blob_path(&self, cid: &Cid) -> PathBuf {
@@ -165,6 +170,33 @@ impl BundleStore for DirStore {
         // Nothing is ever collected from the directory.
         Ok(())
     }
+
+    fn put_table(&self, json: &[u8]) -> Result<String, StoreError> {
+        // Only a table is kept, under the hash computed here: the directory never holds a
+        // table under another table's name.
+        let (_, hash) = parse_table(json)?;
+        let path = self.table_path(&hash);
+        if !path.exists() {
+            self.write_atomically(&path, json)?;
+        }
+        Ok(hash)
+    }
+
+    fn get_table(&self, table_hash: &str) -> Result<Vec<u8>, StoreError> {
+        let not_found = || StoreError::TableNotFound {
+            store: self.describe(),
+            hash: table_hash.to_string(),
+        };
+        if !is_hex_hash(table_hash) {
+            return Err(not_found());
+        }
+        let path = self.table_path(table_hash);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(not_found()),
+            Err(e) => Err(self.io(e, &path)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +249,40 @@ mod tests {
         )
         .expect_err("unknown hash");
         assert!(matches!(e, StoreError::NotFound { .. }), "{e}");
+    }
+
+    #[test]
+    fn tables_are_kept_by_their_hash_and_a_swapped_one_is_refused() {
+        use crate::store::{fetch_table, publish_table};
+        let t = tempfile::tempdir().expect("tempdir");
+        let store = DirStore::open(&t.path().join("store")).expect("opens");
+        let table = testing::small_table(5);
+        let h = publish_table(&store, &table).expect("publishes");
+        assert_eq!(h, hex::encode(table.hash()));
+        assert_eq!(
+            publish_table(&store, &table).expect("again"),
+            h,
+            "idempotent"
+        );
+        assert_eq!(fetch_table(&store, &h).expect("fetches"), table);
+        let missing = "00".repeat(32);
+        let e = fetch_table(&store, &missing).expect_err("unknown");
+        assert!(matches!(e, StoreError::TableNotFound { .. }), "{e}");
+        assert!(
+            store.put_table(b"{\"not\": 1}").is_err(),
+            "only tables are kept"
+        );
+        // Another table swapped in on disk under this hash is refused by the reader.
+        let other = testing::small_table(6);
+        let oh = publish_table(&store, &other).expect("publishes");
+        std::fs::copy(
+            store.root().join("tables").join(format!("{oh}.json")),
+            store.root().join("tables").join(format!("{h}.json")),
+        )
+        .expect("swaps");
+        let e = fetch_table(&store, &h).expect_err("refused");
+        assert!(matches!(e, StoreError::WrongTable { .. }), "{e}");
+        assert!(e.to_string().contains(&h), "{e}");
     }
 
     #[test]

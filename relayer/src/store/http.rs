@@ -1,5 +1,6 @@
 //! The relayer's bundle store seen from another host: a client of its HTTP API
-//! (`POST /v1/bundles`, `GET /v1/bundles/cid/{cid}`, `GET /v1/bundles/hash/{update hash}`).
+//! (`POST /v1/bundles`, `GET /v1/bundles/cid/{cid}`, `GET /v1/bundles/hash/{update hash}`,
+//! and for evaluators' utility tables `POST /v1/tables`, `GET /v1/tables/{table hash}`).
 //! The relayer indexes an upload by the update hash it computes itself, so [`BundleStore::index`]
 //! here only checks that the relayer agrees.
 
@@ -8,13 +9,18 @@ use std::time::Duration;
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
 
-use super::{BundleRef, BundleStore, Cid, StoreError, MAX_BUNDLE_BYTES};
+use super::{BundleRef, BundleStore, Cid, StoreError, MAX_BUNDLE_BYTES, MAX_TABLE_BYTES};
 
 /// A client of a relayer's bundle API.
 #[derive(Debug, Clone)]
 pub struct HttpStore {
     base: String,
     client: Client,
+}
+
+#[derive(serde::Deserialize)]
+struct TableAnswer {
+    table_hash: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -164,5 +170,57 @@ impl BundleStore for HttpStore {
     fn pin(&self, _cid: &Cid) -> Result<(), StoreError> {
         // The relayer keeps every bundle it was given.
         Ok(())
+    }
+
+    fn put_table(&self, json: &[u8]) -> Result<String, StoreError> {
+        let resp = self
+            .client
+            .post(format!("{}/v1/tables", self.base))
+            .header("content-type", "application/json")
+            .body(json.to_vec())
+            .send()
+            .map_err(|e| self.unreachable(e))?;
+        if !resp.status().is_success() {
+            return Err(self.refused("table upload", resp));
+        }
+        let a: TableAnswer = resp.json().map_err(|e| self.unreachable(e))?;
+        Ok(a.table_hash)
+    }
+
+    fn get_table(&self, table_hash: &str) -> Result<Vec<u8>, StoreError> {
+        let not_found = || StoreError::TableNotFound {
+            store: self.describe(),
+            hash: table_hash.to_string(),
+        };
+        if !super::dir::is_hex_hash(table_hash) {
+            return Err(not_found());
+        }
+        let resp = self
+            .client
+            .get(format!("{}/v1/tables/{table_hash}", self.base))
+            .send()
+            .map_err(|e| self.unreachable(e))?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(not_found());
+        }
+        if !resp.status().is_success() {
+            return Err(self.refused("table", resp));
+        }
+        let mut bytes = Vec::new();
+        {
+            use std::io::Read as _;
+            resp.take(MAX_TABLE_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| StoreError::Io {
+                    store: self.describe(),
+                    reason: format!("reading table {table_hash}: {e}"),
+                })?;
+        }
+        if bytes.len() as u64 > MAX_TABLE_BYTES {
+            return Err(StoreError::TooLarge {
+                size: bytes.len() as u64,
+            });
+        }
+        Ok(bytes)
     }
 }

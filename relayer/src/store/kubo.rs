@@ -3,15 +3,18 @@
 //! Archives are added as UnixFS files with CIDv1 and raw leaves and pinned; the index from update
 //! hash to CID is kept in the node's MFS under `/fairshare/by-hash/<update hash>`, which only
 //! that node sees (other parties learn the CID from the relayer, see [`crate::relay`]).
+//! Evaluators' utility tables are added the same way and indexed by their table hash under
+//! `/fairshare/tables/<table hash>`.
 
 use std::time::Duration;
 
 use reqwest::blocking::{multipart, Client};
 use serde::Deserialize;
 
-use super::{BundleStore, Cid, StoreError, MAX_BUNDLE_BYTES};
+use super::{parse_table, BundleStore, Cid, StoreError, MAX_BUNDLE_BYTES, MAX_TABLE_BYTES};
 
 const INDEX_DIR: &str = "/fairshare/by-hash";
+const TABLE_DIR: &str = "/fairshare/tables";
 
 /// A kubo node's RPC endpoint.
 #[derive(Debug, Clone)]
@@ -63,6 +66,72 @@ impl KuboStore {
         self.call("id", &[], None).map(|_| ())
     }
 
+    /// Adds `bytes` as a pinned UnixFS file (CIDv1, raw leaves); its CID.
+    fn add(&self, bytes: &[u8], name: &str) -> Result<Cid, StoreError> {
+        let part = multipart::Part::bytes(bytes.to_vec()).file_name(name.to_string());
+        let form = multipart::Form::new().part("file", part);
+        let resp = self.call(
+            "add",
+            &[
+                ("cid-version", "1"),
+                ("raw-leaves", "true"),
+                ("pin", "true"),
+                ("quieter", "true"),
+            ],
+            Some(form),
+        )?;
+        let body = resp.text().map_err(|e| StoreError::Io {
+            store: self.describe(),
+            reason: format!("add: {e}"),
+        })?;
+        // One JSON object per line; the last names the file.
+        let last = body.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+        let added: AddResponse = serde_json::from_str(last).map_err(|e| StoreError::Io {
+            store: self.describe(),
+            reason: format!("add answered {last:?}: {e}"),
+        })?;
+        Cid::parse(&added.hash)
+    }
+
+    /// Records under `dir/<key>` (MFS) that `key` is held by `cid`.
+    fn index_in(&self, dir: &str, key: &str, cid: &Cid) -> Result<(), StoreError> {
+        if !super::dir::is_hex_hash(key) {
+            return Err(StoreError::Io {
+                store: self.describe(),
+                reason: format!("{key:?} is not a hex sha256"),
+            });
+        }
+        if self.lookup_in(dir, key)?.as_ref() == Some(cid) {
+            return Ok(());
+        }
+        self.call("files/mkdir", &[("arg", dir), ("parents", "true")], None)?;
+        let path = format!("{dir}/{key}");
+        // An entry pointing elsewhere is replaced.
+        let _ = self.call("files/rm", &[("arg", &path), ("force", "true")], None);
+        let src = format!("/ipfs/{cid}");
+        self.call("files/cp", &[("arg", &src), ("arg", &path)], None)
+            .map(|_| ())
+    }
+
+    /// The CID recorded under `dir/<key>`, if any.
+    fn lookup_in(&self, dir: &str, key: &str) -> Result<Option<Cid>, StoreError> {
+        if !super::dir::is_hex_hash(key) {
+            return Ok(None);
+        }
+        let path = format!("{dir}/{key}");
+        match self.call("files/stat", &[("arg", &path)], None) {
+            Ok(resp) => {
+                let s: StatResponse = resp.json().map_err(|e| StoreError::Io {
+                    store: self.describe(),
+                    reason: format!("files/stat: {e}"),
+                })?;
+                Ok(Some(Cid::parse(&s.hash)?))
+            }
+            Err(StoreError::Io { reason, .. }) if reason.contains("does not exist") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn call(
         &self,
         cmd: &str,
@@ -111,29 +180,7 @@ impl BundleStore for KuboStore {
                 size: archive.len() as u64,
             });
         }
-        let part = multipart::Part::bytes(archive.to_vec()).file_name("bundle.tar");
-        let form = multipart::Form::new().part("file", part);
-        let resp = self.call(
-            "add",
-            &[
-                ("cid-version", "1"),
-                ("raw-leaves", "true"),
-                ("pin", "true"),
-                ("quieter", "true"),
-            ],
-            Some(form),
-        )?;
-        let body = resp.text().map_err(|e| StoreError::Io {
-            store: self.describe(),
-            reason: format!("add: {e}"),
-        })?;
-        // One JSON object per line; the last names the file.
-        let last = body.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
-        let added: AddResponse = serde_json::from_str(last).map_err(|e| StoreError::Io {
-            store: self.describe(),
-            reason: format!("add answered {last:?}: {e}"),
-        })?;
-        Cid::parse(&added.hash)
+        self.add(archive, "bundle.tar")
     }
 
     fn get(&self, cid: &Cid) -> Result<Vec<u8>, StoreError> {
@@ -173,49 +220,39 @@ impl BundleStore for KuboStore {
     }
 
     fn index(&self, update_hash: &str, cid: &Cid) -> Result<(), StoreError> {
-        if !super::dir::is_hex_hash(update_hash) {
-            return Err(StoreError::Io {
-                store: self.describe(),
-                reason: format!("{update_hash:?} is not a hex sha256"),
-            });
-        }
-        if self.lookup(update_hash)?.as_ref() == Some(cid) {
-            return Ok(());
-        }
-        self.call(
-            "files/mkdir",
-            &[("arg", INDEX_DIR), ("parents", "true")],
-            None,
-        )?;
-        let path = format!("{INDEX_DIR}/{update_hash}");
-        // An entry pointing elsewhere is replaced.
-        let _ = self.call("files/rm", &[("arg", &path), ("force", "true")], None);
-        let src = format!("/ipfs/{cid}");
-        self.call("files/cp", &[("arg", &src), ("arg", &path)], None)
-            .map(|_| ())
+        self.index_in(INDEX_DIR, update_hash, cid)
     }
 
     fn lookup(&self, update_hash: &str) -> Result<Option<Cid>, StoreError> {
-        if !super::dir::is_hex_hash(update_hash) {
-            return Ok(None);
-        }
-        let path = format!("{INDEX_DIR}/{update_hash}");
-        match self.call("files/stat", &[("arg", &path)], None) {
-            Ok(resp) => {
-                let s: StatResponse = resp.json().map_err(|e| StoreError::Io {
-                    store: self.describe(),
-                    reason: format!("files/stat: {e}"),
-                })?;
-                Ok(Some(Cid::parse(&s.hash)?))
-            }
-            Err(StoreError::Io { reason, .. }) if reason.contains("does not exist") => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.lookup_in(INDEX_DIR, update_hash)
     }
 
     fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
         self.call("pin/add", &[("arg", cid.as_str())], None)
             .map(|_| ())
+    }
+
+    fn put_table(&self, json: &[u8]) -> Result<String, StoreError> {
+        let (_, hash) = parse_table(json)?;
+        let cid = self.add(json, "table.json")?;
+        self.index_in(TABLE_DIR, &hash, &cid)?;
+        Ok(hash)
+    }
+
+    fn get_table(&self, table_hash: &str) -> Result<Vec<u8>, StoreError> {
+        let cid =
+            self.lookup_in(TABLE_DIR, table_hash)?
+                .ok_or_else(|| StoreError::TableNotFound {
+                    store: self.describe(),
+                    hash: table_hash.to_string(),
+                })?;
+        let bytes = self.get(&cid)?;
+        if bytes.len() as u64 > MAX_TABLE_BYTES {
+            return Err(StoreError::TooLarge {
+                size: bytes.len() as u64,
+            });
+        }
+        Ok(bytes)
     }
 }
 
@@ -357,6 +394,24 @@ pub(crate) mod tests {
         )
         .expect_err("refused");
         assert!(matches!(e, StoreError::WrongBundle { .. }), "{e}");
+        // Tables: kept under their hash in the node's index, re-checked when read.
+        let table = testing::small_table(3);
+        let th = crate::store::publish_table(&store, &table).expect("publishes a table");
+        assert_eq!(th, hex::encode(table.hash()));
+        assert_eq!(
+            crate::store::fetch_table(&store, &th).expect("reads it"),
+            table
+        );
+        let oh = crate::store::publish_table(&store, &testing::small_table(4)).expect("another");
+        let other_cid = store
+            .lookup_in(TABLE_DIR, &oh)
+            .expect("lookup")
+            .expect("indexed");
+        store
+            .index_in(TABLE_DIR, &th, &other_cid)
+            .expect("re-indexes");
+        let e = crate::store::fetch_table(&store, &th).expect_err("refused");
+        assert!(matches!(e, StoreError::WrongTable { .. }), "{e}");
         // An unknown CID is not found (offline node: fails fast).
         let mut quick = store.clone();
         quick.fetch_timeout = Duration::from_secs(1);

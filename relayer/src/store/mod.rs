@@ -11,6 +11,10 @@
 //! and by its update hash (`sha256(adapter_model.safetensors)`, the hash committed on chain).
 //! A store may lie: [`fetch_bundle`] re-checks the update hash of whatever it gets, so no store
 //! can make anyone accept a bundle other than the committed one.
+//!
+//! Evaluators' utility tables live in the same stores ([`publish_table`], [`fetch_table`]),
+//! addressed by the table hash their reports commit to on chain, so a challenger on another
+//! host can check a report; [`fetch_table`] re-checks that hash.
 
 pub mod cid;
 pub mod dir;
@@ -23,6 +27,7 @@ mod bench;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use fairshare_protocol::report::UtilityTable;
 use sha2::{Digest, Sha256};
 
 use crate::bundle::{ADAPTER_CONFIG_FILE, ADAPTER_FILE, MANIFEST_FILE};
@@ -65,6 +70,16 @@ pub enum StoreError {
     TooLarge { size: u64 },
     #[error("bad CID {0:?}")]
     BadCid(String),
+    #[error("{store} answered table {expected} with a table whose hash is {actual}: the store is wrong or lying; the table was refused")]
+    WrongTable {
+        store: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("not a utility table: {0}")]
+    Table(String),
+    #[error("{store}: no utility table with hash {hash} (not published there yet)")]
+    TableNotFound { store: String, hash: String },
 }
 
 /// A published bundle: the CID of its archive in one store and the update hash it commits to.
@@ -91,6 +106,62 @@ pub trait BundleStore: Send + Sync {
     fn lookup(&self, update_hash: &str) -> Result<Option<Cid>, StoreError>;
     /// Keeps `cid` from being garbage-collected (a no-op where nothing is collected).
     fn pin(&self, cid: &Cid) -> Result<(), StoreError>;
+    /// Stores an evaluator's utility table (its JSON) under its hash, the `table_hash` its
+    /// report commits to on chain; returns that hash (hex). Idempotent. See [`publish_table`].
+    fn put_table(&self, json: &[u8]) -> Result<String, StoreError>;
+    /// The JSON of the table with hash `table_hash` (hex; untrusted: see [`fetch_table`]).
+    fn get_table(&self, table_hash: &str) -> Result<Vec<u8>, StoreError>;
+}
+
+/// The largest utility table (JSON) any store accepts or returns: an exact table of the
+/// largest size the chain checks is far smaller; the bound keeps a lying store from filling
+/// memory.
+pub const MAX_TABLE_BYTES: u64 = 64 << 20;
+
+/// Reads a utility table's JSON and its hash (hex of [`UtilityTable::hash`], the hash a report
+/// commits to).
+pub fn parse_table(json: &[u8]) -> Result<(UtilityTable, String), StoreError> {
+    if json.len() as u64 > MAX_TABLE_BYTES {
+        return Err(StoreError::TooLarge {
+            size: json.len() as u64,
+        });
+    }
+    let table: UtilityTable =
+        serde_json::from_slice(json).map_err(|e| StoreError::Table(e.to_string()))?;
+    let hash = hex::encode(table.hash());
+    Ok((table, hash))
+}
+
+/// Publishes a utility table for challengers on other hosts: stored under its hash, which the
+/// store must agree on. Returns the hash (hex).
+pub fn publish_table(store: &dyn BundleStore, table: &UtilityTable) -> Result<String, StoreError> {
+    let json = serde_json::to_vec(table).map_err(|e| StoreError::Table(e.to_string()))?;
+    let want = hex::encode(table.hash());
+    let got = store.put_table(&json)?;
+    if got != want {
+        return Err(StoreError::WrongTable {
+            store: store.describe(),
+            expected: want,
+            actual: got,
+        });
+    }
+    Ok(want)
+}
+
+/// Fetches the table with hash `table_hash` (hex, e.g. a revealed report's `table_hash`) and
+/// checks that what the store returned hashes to it: no store can pass off another table.
+pub fn fetch_table(store: &dyn BundleStore, table_hash: &str) -> Result<UtilityTable, StoreError> {
+    let want = table_hash.to_ascii_lowercase();
+    let json = store.get_table(&want)?;
+    let (table, actual) = parse_table(&json)?;
+    if actual != want {
+        return Err(StoreError::WrongTable {
+            store: store.describe(),
+            expected: want,
+            actual,
+        });
+    }
+    Ok(table)
 }
 
 /// Packs a bundle directory into its archive: the three files in [`BUNDLE_FILES`] order, with
@@ -277,6 +348,20 @@ pub(crate) mod testing {
     use std::path::Path;
 
     use crate::bundle::write;
+
+    /// An exact utility table of two players whose grand-coalition utility is `u` nano-units.
+    pub fn small_table(u: i64) -> fairshare_protocol::report::UtilityTable {
+        let utilities: Vec<u8> = [0i64, 1, 2, u]
+            .iter()
+            .flat_map(|x| x.to_be_bytes())
+            .collect();
+        fairshare_protocol::report::UtilityTable {
+            participants: vec!["wasm1a".into(), "wasm1b".into()],
+            validation_set_hash: cosmwasm_std::HexBinary::from(vec![7u8; 32]),
+            estimator: fairshare_protocol::report::Estimator::Exact,
+            utilities: cosmwasm_std::Binary::from(utilities),
+        }
+    }
 
     /// Writes a small valid bundle for `participant` in `round` whose values depend on `seed`.
     pub fn small_bundle(dir: &Path, participant: &str, round: u64, seed: f32) -> [u8; 32] {

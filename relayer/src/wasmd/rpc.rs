@@ -92,6 +92,13 @@ fn is_connection_error(e: &cosmrs::rpc::Error) -> bool {
     )
 }
 
+/// Whether a `tracing` subscriber is installed (the services install one, JSON under
+/// `--json-logs`): retry notices then go through it as structured events; the one-shot commands
+/// install none and get plain lines on stderr.
+fn logs_through_tracing() -> bool {
+    tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>())
+}
+
 impl Rpc {
     /// A client for `url` (e.g. `http://127.0.0.1:26657`). CometBFT 0.39 speaks the 0.38 RPC
     /// dialect, which tendermint-rpc 0.40 cannot detect, so it is set explicitly.
@@ -134,13 +141,25 @@ impl Rpc {
             match call(self.client.clone()).await {
                 Ok(v) => return Ok(v),
                 Err(e) if is_connection_error(&e) && attempt < attempts => {
-                    eprintln!(
-                        "wasmd: node at {} did not answer {what} ({}); retry {attempt}/{} in {} ms",
-                        self.url,
-                        describe(&e),
-                        attempts - 1,
-                        backoff.as_millis()
-                    );
+                    let reason = describe(&e);
+                    if logs_through_tracing() {
+                        tracing::warn!(
+                            node = %self.url,
+                            call = what,
+                            reason = %reason,
+                            retry = attempt,
+                            of = attempts - 1,
+                            backoff_ms = backoff.as_millis() as u64,
+                            "wasmd: the node did not answer; retrying"
+                        );
+                    } else {
+                        eprintln!(
+                            "wasmd: node at {} did not answer {what} ({reason}); retry {attempt}/{} in {} ms",
+                            self.url,
+                            attempts - 1,
+                            backoff.as_millis()
+                        );
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(self.retry.max_backoff_ms));
                 }
@@ -185,13 +204,25 @@ impl Rpc {
             if !(unknown && registered_after_start(path)) || attempt >= self.retry.attempts.max(1) {
                 break res;
             }
-            eprintln!(
-                "wasmd: node at {} does not serve {path} yet (it registers that service after \
-                 starting); retry {attempt}/{} in {} ms",
-                self.url,
-                self.retry.attempts.max(1) - 1,
-                backoff.as_millis()
-            );
+            if logs_through_tracing() {
+                tracing::warn!(
+                    node = %self.url,
+                    call = path,
+                    retry = attempt,
+                    of = self.retry.attempts.max(1) - 1,
+                    backoff_ms = backoff.as_millis() as u64,
+                    "wasmd: the node does not serve this query yet (it registers the service \
+                     after starting); retrying"
+                );
+            } else {
+                eprintln!(
+                    "wasmd: node at {} does not serve {path} yet (it registers that service after \
+                     starting); retry {attempt}/{} in {} ms",
+                    self.url,
+                    self.retry.attempts.max(1) - 1,
+                    backoff.as_millis()
+                );
+            }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(self.retry.max_backoff_ms));
             attempt += 1;
@@ -480,5 +511,69 @@ mod tests {
         .expect_err("still refused");
         assert_eq!(refused.code, 6);
         assert_eq!(count.load(Ordering::SeqCst), 1 + 4);
+    }
+
+    /// A `MakeWriter` into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn retry_notices_are_json_lines_under_a_json_subscriber() {
+        // Nothing listens on a port we bound and released.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let rpc = Rpc::new(
+            &format!("http://127.0.0.1:{port}"),
+            RetryPolicy {
+                attempts: 3,
+                first_backoff_ms: 1,
+                max_backoff_ms: 2,
+            },
+            Duration::from_secs(2),
+        )
+        .expect("client");
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let err = tracing::subscriber::with_default(subscriber, || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(rpc.height())
+                .expect_err("nothing listens")
+        });
+        assert!(matches!(err, ChainError::Unreachable { .. }), "{err}");
+        let text = String::from_utf8(out.0.lock().expect("not poisoned").clone()).expect("utf-8");
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        // Two retries before the third, last attempt; each one JSON object naming the node.
+        assert_eq!(lines.len(), 2, "{text}");
+        for (k, line) in lines.iter().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            assert_eq!(v["level"], "WARN", "{line}");
+            assert_eq!(v["fields"]["retry"], k as u64 + 1, "{line}");
+            assert_eq!(v["fields"]["of"], 2, "{line}");
+            assert!(
+                v["fields"]["node"]
+                    .as_str()
+                    .is_some_and(|n| n.contains(&port.to_string())),
+                "{line}"
+            );
+        }
     }
 }

@@ -41,6 +41,13 @@ export type Estimator =
         count: number;
         seed: number;
       };
+    }
+  | {
+      regression_adjusted: {
+        absent: number;
+        count: number;
+        seed: number;
+      };
     };
 /**
  * Binary is a wrapper around Vec<u8> to add base64 de/serialization with serde. It also adds some helper methods to help encode inline.

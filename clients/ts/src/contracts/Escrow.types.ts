@@ -81,6 +81,12 @@ export type Estimator = "exact" | {
     count: number;
     seed: number;
   };
+} | {
+  regression_adjusted: {
+    absent: number;
+    count: number;
+    seed: number;
+  };
 };
 export type Binary = string;
 export interface UtilityTable {

@@ -79,7 +79,7 @@ enum Cmd {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "regression_adjusted,stratified_svarm,kernel_shap,stratified,antithetic"
+            default_value = "regression_adjusted,replayable,stratified_svarm,kernel_shap,stratified,antithetic"
         )]
         methods: Vec<String>,
         #[arg(
@@ -139,6 +139,7 @@ fn method(name: &str) -> Result<Method> {
         "stratified_svarm" => Method::StratifiedSvarm,
         "regression_adjusted" => Method::RegressionAdjusted,
         "kernel_shap" => Method::KernelShap,
+        "replayable" => Method::Replayable,
         other => bail!("unknown method {other}"),
     })
 }
