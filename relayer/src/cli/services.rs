@@ -222,26 +222,12 @@ pub fn participant(cmd: ParticipantCmd, config: Option<&std::path::Path>) -> Res
         },
     )?;
     tracing::info!(address = %account.address(), node = %chain.current(), "participant running");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    if !once {
-        let s = stop.clone();
-        std::thread::spawn(move || {
-            if wait_for_stop().is_ok() {
-                s.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-        });
-    }
-    loop {
-        match p.step(&mut chain) {
-            Ok(crate::participant::Action::Idle) => {}
-            Ok(a) => tracing::info!(action = ?a, "step"),
-            Err(e) => tracing::warn!(error = %e, "step failed; retrying at the next step"),
-        }
-        if once || stop.load(std::sync::atomic::Ordering::SeqCst) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(cfg.step_interval_ms.max(100)));
-    }
+    step_until_stopped(once, cfg.step_interval_ms, || match p.step(&mut chain) {
+        Ok(crate::participant::Action::Idle) => {}
+        Ok(a) => tracing::info!(action = ?a, "step"),
+        Err(e) => tracing::warn!(error = %e, "step failed; retrying at the next step"),
+    });
+    Ok(())
 }
 
 /// Options of `fairshare evaluator run` (the config comes with the global `--config`).
