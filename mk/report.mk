@@ -30,7 +30,7 @@ FORCE:
 # one full market run, so they are off in a bare `fairshare simulate` (≤ 30 s) and on here.
 RERUNS ?= 6
 
-simulate: fonts $(FAIRSHARE) ## the economics: 1-D cohort model and market model (1000 agents × 200 rounds × 10 seeds, with $(RERUNS) whole-run reruns per seed; places report/phase.json if present; ≈ 3 min) → report/
+simulate: fonts $(FAIRSHARE) ## the economics: 1-D cohort model and market model (1000 agents × 200 rounds × 10 seeds, with $(RERUNS) whole-run reruns per seed; places report/phase.json if present, and the real-training records of demo-spread*, demo-counterfactual and demo-merge; ≈ 3 min) → report/
 	$(FAIRSHARE) simulate --out $(REPORT_DIR) --reruns $(RERUNS) \
 	  $(if $(wildcard $(REPORT_DIR)/demo/calibration.json),--calibration $(REPORT_DIR)/demo/calibration.json) \
 	  $(foreach run,$(wildcard $(REPORT_DIR)/demo/run.json $(REPORT_DIR)/demo-lying-*/run.json $(REPORT_DIR)/demo-smollm2/run.json),--demo $(run))
@@ -67,8 +67,25 @@ demo-spread: assets fonts $(FAIRSHARE) ## the demo (with --sybil) once per seed 
 	  --out $(REPORT_DIR)/demo-spread$(if $(strip $(COUNTERFACTUAL)),-counterfactual)
 
 .PHONY: demo-counterfactual
-demo-counterfactual: assets fonts $(FAIRSHARE) ## the demo beside its n leave-one-participant-out runs, scored on unseen test text; ranks each scheme's rewards by counterfactual contribution (≈ 15 min) → report/demo-counterfactual
+demo-counterfactual: assets fonts $(FAIRSHARE) ## the demo beside its n leave-one-participant-out runs, scored on unseen test text; ranks each scheme's rewards by counterfactual contribution (≈ 15 min; `make simulate` then states it under "Real training") → report/demo-counterfactual
 	$(FAIRSHARE) demo --counterfactual --out $(REPORT_DIR)/demo-counterfactual
+	rm -rf $(REPORT_DIR)/demo-counterfactual/plots $(REPORT_DIR)/demo-counterfactual/round-* \
+	  $(REPORT_DIR)/demo-counterfactual/calibration.json $(REPORT_DIR)/demo-counterfactual/duplicates.json \
+	  $(REPORT_DIR)/demo-counterfactual/counterfactual
+
+# The dilution test: the same counterfactual run (seed MERGE_SEED, retraining Sybil) with the
+# global model merged by each rule in MERGE_RULES; keeps only the records the report reads.
+MERGE_RULES ?= tokens roster equal
+MERGE_SEED ?= 1
+
+.PHONY: demo-merge
+demo-merge: assets fonts $(FAIRSHARE) ## the counterfactual run (seed 1, retraining Sybil) once per merge rule in MERGE_RULES="tokens roster equal" (≈ 15–20 min each): does the global model's merge rule change how each scheme ranks by counterfactual contribution? → report/demo-merge/<rule>
+	for rule in $(MERGE_RULES); do \
+	  $(FAIRSHARE) demo --counterfactual --sybil retrain --seed $(MERGE_SEED) --base-seed $(BASE_SEED) \
+	    --merge $$rule --out $(REPORT_DIR)/demo-merge/$$rule || exit 1; \
+	  rm -rf $(REPORT_DIR)/demo-merge/$$rule/plots $(REPORT_DIR)/demo-merge/$$rule/round-* \
+	    $(REPORT_DIR)/demo-merge/$$rule/calibration.json $(REPORT_DIR)/demo-merge/$$rule/duplicates.json; \
+	done
 
 .PHONY: demo-wasmd
 demo-wasmd: assets fonts localnet $(FAIRSHARE) ## the federated run on the localnet's wasmd node (phases of 4 min each; ≈ 25 min)

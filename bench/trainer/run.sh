@@ -30,8 +30,15 @@ load() { echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GB; date: $(date -u +%FT%TZ)" >&2
 export RAYON_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS"
 
-train_candle() { # $1 = directory holding fairshare-trainer
-  "$1/fairshare-trainer" --threads "$THREADS" train \
+train_candle() { # $1 = directory holding fairshare-trainer; $2 = "ffa" to train B only
+  # Like-for-like with PEFT (which trains A and B): `--train-a` where the binary has it (builds
+  # older than the shared frozen A train both factors without it). The protocol's own setting
+  # (A frozen at the round's shared init, FFA-LoRA) is the extra "B only" row.
+  local a=()
+  if [[ "${2:-}" != ffa ]] && "$1/fairshare-trainer" train --help | grep -q -- --train-a; then
+    a=(--train-a)
+  fi
+  "$1/fairshare-trainer" --threads "$THREADS" train "${a[@]}" \
     --model "$GGUF" --data "$HAMLET" --output "$OUT/bundle" --seq-len 128 --batch-size 4 \
     --rank 8 --alpha 16 --targets q_proj,v_proj --steps "$STEPS" --warmup-steps 0 --no-progress
 }
@@ -44,8 +51,10 @@ echo "== GEMM roof ==" >&2
 load; "$OUT/speed" gemm
 "$PY" bench/trainer/peft_bench.py --mode gemm --gguf "$GGUF" --text "$HAMLET" \
   --threads "$THREADS" 2>/dev/null
-echo "== training: candle (this tree) ==" >&2
+echo "== training: candle (this tree, A and B trained) ==" >&2
 load; train_candle "$OUT"
+echo "== training: candle (this tree, B only: the protocol's frozen shared A) ==" >&2
+load; train_candle "$OUT" ffa
 if [[ -n "${BASELINE_DIR:-}" ]]; then
   echo "== training: candle (baseline build in $BASELINE_DIR) ==" >&2
   load; train_candle "$BASELINE_DIR"

@@ -73,6 +73,17 @@ pub enum BundleError {
     CommitmentHashMismatch { committed: String, actual: String },
     #[error("the signature does not verify for {participant} with its registered key")]
     BadSignature { participant: String },
+    #[error(
+        "tensor {name:?} is not the round's shared LoRA A: {problem}. Every participant of \
+         round {round} must keep A frozen at the round's public initialisation (drawn from \
+         round_init_seed of the round id, base-model hash and global-adapter hash) and train \
+         only B"
+    )]
+    ForeignLoraA {
+        name: String,
+        round: u64,
+        problem: String,
+    },
 }
 
 /// The manifest fields the relayer checks.
@@ -102,6 +113,22 @@ pub struct Expectation {
     pub max_update_norm: f64,
     /// Shapes every bundle of the round must have, when known (e.g. from the first bundle).
     pub shapes: Option<BTreeMap<String, Vec<usize>>>,
+    /// The round's public LoRA initialisation seed ([`round_lora_seed`]): every `lora_A` must be
+    /// the shared `A` drawn from it, bit for bit (DESIGN §4b, §5).
+    pub lora_a_seed: u64,
+}
+
+/// The seed of round `r`'s shared LoRA `A`, from its on-chain spec: the round id, the base-model
+/// hash and the global adapter's hash (none while it is all zeros), as the trainer computes it
+/// from a bundle's manifest.
+pub fn round_lora_seed(round_id: u64, spec: &fairshare_protocol::round_manager::RoundSpec) -> u64 {
+    let global = spec.global_adapter_hash.to_hex();
+    let global = (!spec.global_adapter_hash.iter().all(|&b| b == 0)).then_some(global);
+    fairshare_trainer::lora::round_init_seed(
+        round_id,
+        &spec.base_model_hash.to_hex(),
+        global.as_deref(),
+    )
 }
 
 impl Expectation {
@@ -121,6 +148,7 @@ impl Expectation {
                 .parse()
                 .unwrap_or(f64::INFINITY),
             shapes,
+            lora_a_seed: round_lora_seed(r.id, &r.spec),
         }
     }
 }
@@ -144,7 +172,7 @@ fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
 }
 
 /// Checks a bundle directory against the round: hash, round, base model, tensor names,
-/// shapes, dtypes, finiteness and norm.
+/// shapes, dtypes, finiteness, the round's shared `A` and norm.
 pub fn verify(dir: &Path, expect: &Expectation) -> Result<VerifiedBundle, BundleError> {
     let manifest: Manifest =
         serde_json::from_slice(&read(&dir.join(MANIFEST_FILE))?).map_err(|e| {
@@ -241,6 +269,9 @@ pub fn verify(dir: &Path, expect: &Expectation) -> Result<VerifiedBundle, Bundle
         {
             return Err(BundleError::NonFinite { name, index, value });
         }
+        if which == 'A' {
+            check_shared_a(&name, &module, view.dtype(), &shape, &values, expect)?;
+        }
         shapes.insert(name.clone(), shape.clone());
         let m = Matrix {
             rows: shape[0],
@@ -281,6 +312,50 @@ pub fn verify(dir: &Path, expect: &Expectation) -> Result<VerifiedBundle, Bundle
         norm,
         shapes,
     })
+}
+
+/// Fails unless `values` (a `lora_A` of `shape` = (r, in), read as `dtype`) are exactly the
+/// round's shared `A` of `module`, rounded to `dtype`.
+fn check_shared_a(
+    name: &str,
+    module: &str,
+    dtype: Dtype,
+    shape: &[usize],
+    values: &[f64],
+    expect: &Expectation,
+) -> Result<(), BundleError> {
+    let want =
+        fairshare_trainer::lora::round_lora_a(expect.lora_a_seed, module, shape[0], shape[1]);
+    let round_to = |x: f32| -> f64 {
+        match dtype {
+            Dtype::F16 => half::f16::from_f32(x).to_f64(),
+            Dtype::BF16 => half::bf16::from_f32(x).to_f64(),
+            _ => f64::from(x),
+        }
+    };
+    let mut differ = 0usize;
+    let mut first = None;
+    let mut worst = 0.0f64;
+    for (i, (&got, &w)) in values.iter().zip(&want).enumerate() {
+        let w = round_to(w);
+        if got != w {
+            differ += 1;
+            first.get_or_insert((i, got, w));
+            worst = worst.max((got - w).abs());
+        }
+    }
+    match first {
+        None => Ok(()),
+        Some((index, got, w)) => Err(BundleError::ForeignLoraA {
+            name: name.to_string(),
+            round: expect.round_id,
+            problem: format!(
+                "{differ} of its {} values differ (the first at index {index}: {got:e} where \
+                 the round's A has {w:e}; largest difference {worst:.3e})",
+                values.len()
+            ),
+        }),
+    }
 }
 
 /// Checks a signed commitment against a verified bundle and the participant's registered key.
@@ -396,6 +471,21 @@ pub mod write {
         pub b: (usize, usize, Vec<f32>),
     }
 
+    impl Module {
+        /// A module at `path` whose A (r × `fan_in`) is the round's shared A of `seed` (see
+        /// [`round_lora_seed`]; `fairshare_trainer::lora::round_init_seed` from a round id and
+        /// base-model hash) and whose B is `b` (out × r, `b.len() / r` rows): what an honest
+        /// participant submits.
+        pub fn with_round_a(path: &str, seed: u64, r: usize, fan_in: usize, b: Vec<f32>) -> Self {
+            let a = fairshare_trainer::lora::round_lora_a(seed, path, r, fan_in);
+            Self {
+                path: path.to_string(),
+                a: (r, fan_in, a),
+                b: (b.len() / r.max(1), r, b),
+            }
+        }
+    }
+
     /// Writes `adapter_model.safetensors`, `adapter_config.json` and `manifest.json`; returns
     /// the update hash.
     #[allow(clippy::too_many_arguments)]
@@ -482,20 +572,19 @@ mod tests {
         d
     }
 
+    fn seed() -> u64 {
+        fairshare_trainer::lora::round_init_seed(3, BASE, None)
+    }
+
+    /// A module of round 3 with the round's A (2 × 4) and a B (3 × 2) scaled by `fill`.
     fn module(layer: usize, proj: &str, fill: f32) -> Module {
-        Module {
-            path: format!("base_model.model.model.layers.{layer}.self_attn.{proj}"),
-            a: (
-                2,
-                4,
-                (0..8).map(|i| fill * (i as f32 + 1.0) / 8.0).collect(),
-            ),
-            b: (
-                3,
-                2,
-                (0..6).map(|i| fill * (i as f32 - 2.0) / 6.0).collect(),
-            ),
-        }
+        Module::with_round_a(
+            &format!("base_model.model.model.layers.{layer}.self_attn.{proj}"),
+            seed(),
+            2,
+            4,
+            (0..6).map(|i| fill * (i as f32 - 2.0) / 6.0).collect(),
+        )
     }
 
     fn expect() -> Expectation {
@@ -504,6 +593,7 @@ mod tests {
             base_model_hash: BASE.into(),
             max_update_norm: 100.0,
             shapes: None,
+            lora_a_seed: seed(),
         }
     }
 
@@ -673,6 +763,79 @@ mod tests {
         assert!(matches!(
             verify(&d, &expect()),
             Err(BundleError::BadTensorName(_))
+        ));
+    }
+
+    #[test]
+    fn a_bundle_with_a_foreign_lora_a_is_refused_naming_the_tensor() {
+        // The adversary's second identity: its own A (another seed), a trained-looking B.
+        let d = tmp("foreign-a");
+        let path = "base_model.model.model.layers.0.self_attn.q_proj";
+        let own = Module::with_round_a(path, seed() ^ 0x5eed, 2, 4, vec![0.1; 6]);
+        bundle(&d, &[own], 2, 4.0, &["q_proj"], 3, BASE, "wasm1sybil", 1).expect("writes");
+        let err = verify(&d, &expect()).expect_err("a foreign A is refused");
+        match &err {
+            BundleError::ForeignLoraA { name, round, .. } => {
+                assert_eq!(name, &format!("{path}.lora_A.weight"));
+                assert_eq!(*round, 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        let text = err.to_string();
+        assert!(text.contains("8 of its 8 values differ"), "{text}");
+        assert!(text.contains("shared LoRA A"), "{text}");
+
+        // One value nudged by one ulp is enough.
+        let d = tmp("nudged-a");
+        let mut m = module(0, "q_proj", 1.0);
+        m.a.2[5] = f32::from_bits(m.a.2[5].to_bits() + 1);
+        bundle(&d, &[m], 2, 4.0, &["q_proj"], 3, BASE, "p", 1).expect("writes");
+        match verify(&d, &expect()) {
+            Err(BundleError::ForeignLoraA { problem, .. }) => {
+                assert!(problem.starts_with("1 of its 8 values differ (the first at index 5"))
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // The honest bundle of the same round passes, and is foreign to the next round (its
+        // seed differs), so a round's A cannot be reused.
+        let d = good("round-a");
+        verify(&d, &expect()).expect("the round's A passes");
+        let next = Expectation {
+            lora_a_seed: fairshare_trainer::lora::round_init_seed(4, BASE, None),
+            ..expect()
+        };
+        assert!(matches!(
+            verify(&d, &next),
+            Err(BundleError::ForeignLoraA { .. })
+        ));
+    }
+
+    #[test]
+    fn the_shared_a_check_uses_the_round_spec_and_keeps_the_nan_check_first() {
+        // The seed a relayer derives from the chain's spec is the trainer's, from a manifest.
+        let mut spec = crate::ops::spec_for("shared-a");
+        assert_eq!(
+            round_lora_seed(9, &spec),
+            fairshare_trainer::lora::round_init_seed(9, &spec.base_model_hash.to_hex(), None)
+        );
+        spec.global_adapter_hash = cosmwasm_std::HexBinary::from(vec![0xcd; 32]);
+        assert_eq!(
+            round_lora_seed(9, &spec),
+            fairshare_trainer::lora::round_init_seed(
+                9,
+                &spec.base_model_hash.to_hex(),
+                Some(&"cd".repeat(32))
+            )
+        );
+        // NaN in A is reported as NaN, not as a foreign A.
+        let d = tmp("nan-a");
+        let mut m = module(0, "q_proj", 1.0);
+        m.a.2[1] = f32::NAN;
+        bundle(&d, &[m], 2, 4.0, &["q_proj"], 3, BASE, "p", 1).expect("writes");
+        assert!(matches!(
+            verify(&d, &expect()),
+            Err(BundleError::NonFinite { index: 1, .. })
         ));
     }
 

@@ -108,6 +108,7 @@ fn small_run(dir: &Path, evaluators: usize, lying_evaluator: Option<Lie>) -> Dem
         save_global: None,
         base_seed: None,
         spread: Vec::new(),
+        merge: Default::default(),
     }
 }
 
@@ -377,6 +378,41 @@ fn a_sybil_copying_its_update_is_grouped_and_earns_what_one_identity_would() {
         assert_eq!(ids[0].score, ids[1].score, "{log}");
     }
     assert!(rec.duplicates.same_data.iter().all(|&c| c > 0.9), "{log}");
+}
+
+/// `--sybil retrain`: the second identity trains the same text again (other data-order seed).
+/// Every bundle carries the round's shared frozen A (the relayer refuses any other), so the two
+/// updates share one row space and are grouped like a copy.
+#[test]
+fn a_sybil_retraining_its_text_under_the_shared_a_is_grouped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = small_run(dir.path(), 3, None);
+    args.sybil = Some(fairshare_relayer::demo::participant::SybilKind::Retrain);
+    let mut log = Vec::new();
+    let rec = run(&args, None, &mut log).expect("the demo runs");
+    let log = String::from_utf8_lossy(&log);
+    for r in &rec.rounds {
+        let s = r
+            .sybil
+            .as_ref()
+            .expect("a sybil record every settled round");
+        assert!(s.grouped, "the retrained update is a near-duplicate\n{log}");
+        assert!(s.reward_total <= s.reward_one, "{s:?}\n{log}");
+    }
+    let highest_distinct = rec
+        .duplicates
+        .distinct_data
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert!(
+        rec.duplicates
+            .same_data
+            .iter()
+            .all(|&c| c >= args.duplicate_threshold && c > highest_distinct),
+        "same-data {:?} vs distinct up to {highest_distinct}\n{log}",
+        rec.duplicates.same_data
+    );
 }
 
 /// `--exclude` (the counterfactual's leave-one-out runs): the named participant never joins

@@ -136,17 +136,27 @@ fn a_user_plays_a_round_with_the_fairshare_command() {
         .expect("hash")
         .to_string();
 
+    // The round's shared LoRA A: every bundle must carry it (the relayer recomputes it).
+    let global = status["spec"]["global_adapter_hash"]
+        .as_str()
+        .filter(|h| h.chars().any(|c| c != '0'));
+    let a_seed =
+        fairshare_trainer::lora::round_init_seed(round.parse().expect("id"), &base_model, global);
+    let q0 = "base_model.model.model.layers.0.self_attn.q_proj";
+
     let players = ["participant4", "participant5"];
     for p in players {
         cli.ok(&["join", "--as", p, "--round", &round, "--stake", "1000"]);
     }
     for (i, p) in players.iter().enumerate() {
         let b = dir.join(format!("bundle-{p}"));
-        let m = Module {
-            path: "base_model.model.model.layers.0.self_attn.q_proj".into(),
-            a: (2, 4, (0..8).map(|x| 0.01 * (x + i) as f32).collect()),
-            b: (4, 2, (0..8).map(|x| 0.02 * (x as f32 - 3.0)).collect()),
-        };
+        let m = Module::with_round_a(
+            q0,
+            a_seed,
+            2,
+            4,
+            (0..8).map(|x| 0.02 * (x as f32 - 3.0 + i as f32)).collect(),
+        );
         bundle(
             &b,
             &[m],
@@ -190,6 +200,29 @@ fn a_user_plays_a_round_with_the_fairshare_command() {
         ])
         .expect_err("NaN");
     assert!(err.contains("non-finite"), "{err}");
+    // A Sybil identity that drew its own A (to look unlike its twin) is refused too.
+    let foreign = dir.join("bundle-foreign-a");
+    bundle(
+        &foreign,
+        &[Module::with_round_a(q0, a_seed ^ 1, 2, 4, vec![0.1; 8])],
+        2,
+        4.0,
+        &["q_proj"],
+        round.parse().expect("id"),
+        &base_model,
+        &address_of("participant4"),
+        500,
+    )
+    .expect("writes");
+    let err = cli
+        .run(&[
+            "submit",
+            foreign.to_str().expect("utf-8"),
+            "--as",
+            "participant4",
+        ])
+        .expect_err("foreign A");
+    assert!(err.contains("shared LoRA A"), "{err}");
 
     let posted = cli.ok(&["relay", "--as", "relayer", "--round", &round]);
     assert_eq!(posted["posted"], 2);

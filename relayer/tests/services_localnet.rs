@@ -30,12 +30,15 @@ use fairshare_relayer::wasmd::{Account, LocalnetAccounts};
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn bundle(dir: &Path, key: &ParticipantKey, round_id: u64, seed: f32) -> [u8; 32] {
-    let base = spec_for("services").base_model_hash.to_hex();
-    let m = write::Module {
-        path: "base_model.model.model.layers.0.self_attn.q_proj".into(),
-        a: (4, 64, vec![0.001 * seed; 256]),
-        b: (64, 4, vec![0.002; 256]),
-    };
+    let spec = spec_for("services");
+    let base = spec.base_model_hash.to_hex();
+    let m = write::Module::with_round_a(
+        "base_model.model.model.layers.0.self_attn.q_proj",
+        fairshare_relayer::bundle::round_lora_seed(round_id, &spec),
+        4,
+        64,
+        vec![0.002 * seed; 256],
+    );
     write::bundle(
         dir,
         &[m],

@@ -205,3 +205,21 @@ fn declaring_a_contributor_absent_is_upheld() {
         "{findings:?}"
     );
 }
+
+#[test]
+fn a_null_update_declared_absent_is_valued_exactly_zero_and_survives_a_dispute() {
+    // Participant 3 committed an update that is exactly null (ΔW = 0): the evaluator declares
+    // it absent beside the no-show 9, and the table shows neither changing any coalition.
+    let null = 1 << 3 | 1 << 9;
+    let mut r = sampled_round(16, 400, None, null, null);
+    let honest = report_from_table(&r.table);
+    assert_eq!(honest.scores[3].value, SignedDecimal::zero());
+    assert_eq!(honest.scores[9].value, SignedDecimal::zero());
+    assert_eq!(
+        honest.scores.iter().filter(|s| s.value.is_zero()).count(),
+        2
+    );
+    let (outcome, findings) = r.dispute_last(&honest, honest.clone());
+    assert_eq!(outcome, "rejected", "{findings:?}");
+    assert!(findings.is_empty());
+}

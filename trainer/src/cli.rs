@@ -98,6 +98,11 @@ pub struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Train `A` too (experiments and like-for-like benchmarks only). By default `A` stays
+    /// frozen at the round's public initialisation, as the protocol requires: the relayer and
+    /// evaluators refuse a bundle whose `lora_A` differs from it.
+    #[arg(long)]
+    pub train_a: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -227,6 +232,9 @@ fn train(a: TrainArgs) -> Result<serde_json::Value> {
     cfg.resume |= a.resume;
     if a.no_progress {
         cfg.progress = false;
+    }
+    if a.train_a {
+        cfg.freeze_a = false;
     }
     cfg.validate()?;
     let report = crate::train::train(&cfg).context("training failed")?;

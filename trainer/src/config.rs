@@ -252,13 +252,16 @@ pub struct TrainConfig {
     /// hash and global-adapter hash, so every participant of a round starts from the same
     /// adapter and their updates `ΔW = s·B·A` share one row space (two trainings of the same
     /// text then give similar updates, which near-duplicate grouping needs). Set it only for
-    /// experiments.
+    /// experiments: a bundle whose `A` is not the round's is refused.
     #[serde(default)]
     pub init_seed: Option<u64>,
-    /// Train only `B` and keep `A` at the round's initialisation (FFA-LoRA): every update of a
-    /// round then has the same `A`, so averaging the `B`s is averaging the updates and a
-    /// verifier can check `A` exactly. Off by default (both factors train).
-    #[serde(default)]
+    /// Train only `B` and keep `A` at the round's initialisation (FFA-LoRA). On by default and
+    /// required by the protocol: every update of a round then has the round's `A`, averaging
+    /// the `B`s is averaging the updates, two trainings of one text give near-identical
+    /// updates (near-duplicate grouping), and the relayer and evaluators recompute `A` from
+    /// the round's public seed and refuse a bundle whose `A` differs. `false` (both factors
+    /// train) is for experiments only: such bundles are refused.
+    #[serde(default = "default_true")]
     pub freeze_a: bool,
     /// Save a resumable checkpoint every this many steps; 0 disables it.
     #[serde(default)]
@@ -321,7 +324,7 @@ impl TrainConfig {
             grad_clip: default_clip(),
             seed: 0,
             init_seed: None,
-            freeze_a: false,
+            freeze_a: true,
             checkpoint_every: 0,
             checkpoint_dir: None,
             resume: false,

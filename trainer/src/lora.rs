@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use candle_core::{DType, Device, Tensor, Var};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 use crate::config::{LoraConfig, ModelConfig};
 use crate::error::{Result, TrainerError};
@@ -114,15 +114,58 @@ pub fn round_init_seed(
     let mut h = Sha256::new();
     h.update(b"fairshare/lora-init/v1");
     h.update(round.to_be_bytes());
-    // Length-prefixed, so the two strings cannot trade characters.
+    // Length-prefixed, so the two strings cannot trade characters; hex is case-insensitive,
+    // so the digests are hashed in lower case (the chain prints them so, a manifest may not).
     for part in [base_model_hash, global_adapter_hash.unwrap_or("")] {
+        let part = part.to_ascii_lowercase();
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
-    let d = h.finalize();
+    first_u64(&h.finalize())
+}
+
+fn first_u64(digest: &[u8]) -> u64 {
     let mut first = [0u8; 8];
-    first.copy_from_slice(&d[..8]);
+    first.copy_from_slice(&digest[..8]);
     u64::from_le_bytes(first)
+}
+
+/// The round's shared `A` (r × `fan_in`, row-major) of the projection whose PEFT prefix is
+/// `module` (e.g. `base_model.model.model.layers.3.self_attn.q_proj`), drawn from the round's
+/// public `seed` ([`round_init_seed`]): uniform in ±1/√fan_in, PEFT's default bound.
+///
+/// The protocol freezes `A` here (FFA-LoRA): a participant trains only `B`, and anyone
+/// verifying a bundle recomputes this and compares `lora_A` bit for bit, so it must come out
+/// the same on every machine. Each projection has its own stream, keyed by
+/// `sha256("fairshare/lora-a/v1" ‖ seed ‖ module ‖ r ‖ fan_in)`, so a verifier needs no model
+/// config, only the tensor's name and shape. The generator is SplitMix64 written out here
+/// (no `rand` algorithm that may change between versions, no device RNG) and the arithmetic is
+/// IEEE-exact: the top 24 bits of each draw give `u = k·2⁻²⁴` exactly in f32, `2u − 1` is exact,
+/// and the one rounding left is the product with the bound (itself a correctly rounded
+/// `1/√fan_in`, computed in f64 and rounded once to f32), so no libm call is involved.
+pub fn round_lora_a(seed: u64, module: &str, r: usize, fan_in: usize) -> Vec<f32> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"fairshare/lora-a/v1");
+    h.update(seed.to_be_bytes());
+    h.update((module.len() as u64).to_be_bytes());
+    h.update(module.as_bytes());
+    h.update((r as u64).to_be_bytes());
+    h.update((fan_in as u64).to_be_bytes());
+    let mut state = first_u64(&h.finalize());
+    let bound = (1.0 / (fan_in.max(1) as f64).sqrt()) as f32;
+    (0..r * fan_in)
+        .map(|_| {
+            // SplitMix64 (Steele, Lea, Flood 2014).
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let u = (z >> 40) as f32 * (1.0 / 16_777_216.0);
+            (2.0 * u - 1.0) * bound
+        })
+        .collect()
 }
 
 /// The two low-rank factors of one adapted projection.
@@ -143,8 +186,9 @@ pub struct LoraAdapter {
 }
 
 impl LoraAdapter {
-    /// A fresh trainable adapter: `A` uniform in ±1/√in (PEFT's default), `B` zero, so the model
-    /// starts exactly at the base.
+    /// A fresh trainable adapter: `A` uniform in ±1/√in (PEFT's default bound), drawn by
+    /// [`round_lora_a`] from `seed` (bit-reproducible on every machine), `B` zero, so the model
+    /// starts exactly at the base. The protocol's `seed` is [`round_init_seed`].
     pub fn init(
         model: &ModelConfig,
         cfg: &LoraConfig,
@@ -153,20 +197,17 @@ impl LoraAdapter {
         device: &Device,
     ) -> Result<Self> {
         cfg.validate()?;
-        let mut rng = StdRng::seed_from_u64(seed);
         let mut pairs = BTreeMap::new();
         for layer in 0..model.num_hidden_layers {
             for m in &cfg.target_modules {
                 let (fan_in, fan_out) = module_dims(model, m)?;
-                let bound = 1.0 / (fan_in as f64).sqrt();
-                let a: Vec<f32> = (0..cfg.r * fan_in)
-                    .map(|_| rng.random_range(-bound..bound) as f32)
-                    .collect();
+                let key = ModuleKey::new(layer, m);
+                let a = round_lora_a(seed, &key.peft_prefix(), cfg.r, fan_in);
                 let a = Var::from_tensor(
                     &Tensor::from_vec(a, (cfg.r, fan_in), device)?.to_dtype(dtype)?,
                 )?;
                 let b = Var::zeros((fan_out, cfg.r), dtype, device)?;
-                pairs.insert(ModuleKey::new(layer, m), (a, b));
+                pairs.insert(key, (a, b));
             }
         }
         // Variables in module order, the same order `to_trainable` produces, so optimiser
@@ -284,6 +325,41 @@ impl LoraAdapter {
     /// The trainable variables, in module order (A then B for each).
     pub fn vars(&self) -> &[Var] {
         &self.vars
+    }
+
+    /// Freezes every `A` where it is (FFA-LoRA, the protocol's rule): the forward pass then
+    /// uses a detached copy, so `backward` computes no gradient for `A` and no optimiser can
+    /// move it; train the [`Self::b_vars`] only.
+    pub fn freeze_a(&mut self) {
+        for p in self.modules.values_mut() {
+            p.a = p.a.detach();
+        }
+    }
+
+    /// The first projection whose `A` is not the round's shared `A` ([`round_lora_a`] of
+    /// `seed`), as `(PEFT prefix, largest |difference|)`; `None` when every `A` matches bit for
+    /// bit (after rounding the shared `A` to this adapter's dtype).
+    pub fn foreign_a(&self, seed: u64) -> Result<Option<(String, f64)>> {
+        for (k, p) in &self.modules {
+            let (r, fan_in) = p.a.dims2()?;
+            let prefix = k.peft_prefix();
+            let want = Tensor::from_vec(
+                round_lora_a(seed, &prefix, r, fan_in),
+                (r, fan_in),
+                p.a.device(),
+            )?
+            .to_dtype(p.a.dtype())?
+            .to_dtype(DType::F64)?;
+            let diff = (p.a.to_dtype(DType::F64)? - want)?
+                .abs()?
+                .flatten_all()?
+                .max(0)?
+                .to_scalar::<f64>()?;
+            if diff != 0.0 {
+                return Ok(Some((prefix, diff)));
+            }
+        }
+        Ok(None)
     }
 
     /// The trainable `B` factors only (the variables to optimise when `A` stays frozen at its
@@ -415,4 +491,108 @@ fn dropout_mask(x: &Tensor, p: f64, rng: &mut StdRng) -> Result<Tensor> {
         .collect();
     let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
     Ok((x * mask)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::tiny_config;
+
+    const Q0: &str = "base_model.model.model.layers.0.self_attn.q_proj";
+
+    /// The values are part of the protocol: every verifier must draw the same bits. These were
+    /// also reproduced by an independent Python/NumPy float32 implementation of the same
+    /// definition (sha256, SplitMix64, `(2u − 1)·bound`), so they pin the definition, not this
+    /// code's output on one machine.
+    #[test]
+    fn the_shared_a_matches_its_golden_bits() {
+        let seed = round_init_seed(1, &"ab".repeat(32), None);
+        assert_eq!(seed, 0x9fea_3e5e_4811_2031);
+        // Hex case does not change the seed.
+        assert_eq!(seed, round_init_seed(1, &"AB".repeat(32), None));
+        let bits: Vec<u32> = round_lora_a(seed, Q0, 2, 4)
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        assert_eq!(
+            bits,
+            [
+                1045100812, 1040811904, 1051940700, 1050085328, 1033331944, 1045126460, 3188368116,
+                1038575272
+            ]
+        );
+    }
+
+    #[test]
+    fn the_shared_a_is_deterministic_bounded_and_keyed_by_every_input() {
+        let a = round_lora_a(7, Q0, 8, 576);
+        assert_eq!(a, round_lora_a(7, Q0, 8, 576));
+        let bound = (1.0 / 576f64.sqrt()) as f32;
+        assert!(a.iter().all(|x| (-bound..bound).contains(x)));
+        let mean = a.iter().map(|x| f64::from(*x)).sum::<f64>() / a.len() as f64;
+        // Uniform on ±bound: sd of the mean = bound/√(3n) ≈ 2.9e-4 here.
+        assert!(mean.abs() < 2e-3, "mean {mean}");
+        for other in [
+            round_lora_a(8, Q0, 8, 576),
+            round_lora_a(
+                7,
+                "base_model.model.model.layers.1.self_attn.q_proj",
+                8,
+                576,
+            ),
+        ] {
+            assert_ne!(a, other);
+        }
+        // Another rank or width is another stream, not a prefix of this one.
+        assert_ne!(a[..4 * 576], round_lora_a(7, Q0, 4, 576)[..]);
+    }
+
+    #[test]
+    fn init_draws_the_shared_a_and_foreign_a_names_the_first_other_projection() {
+        let cfg = tiny_config(false);
+        let lora = LoraConfig::default();
+        let seed = round_init_seed(2, "aa", Some("bb"));
+        let ours = LoraAdapter::init(&cfg, &lora, seed, DType::F32, &Device::Cpu).expect("init");
+        assert_eq!(ours.foreign_a(seed).expect("check"), None);
+        let (key, p) = ours.modules.iter().next().expect("a module");
+        let (r, fan_in) = p.a.dims2().expect("matrix");
+        let want = round_lora_a(seed, &key.peft_prefix(), r, fan_in);
+        let got: Vec<f32> = p.a.flatten_all().and_then(|t| t.to_vec1()).expect("values");
+        assert_eq!(got, want);
+        let theirs =
+            LoraAdapter::init(&cfg, &lora, seed ^ 1, DType::F32, &Device::Cpu).expect("init");
+        let (name, diff) = theirs.foreign_a(seed).expect("check").expect("foreign");
+        assert_eq!(name, key.peft_prefix());
+        assert!(diff > 0.0);
+    }
+
+    #[test]
+    fn a_frozen_a_gets_no_gradient_and_b_does() {
+        let cfg = tiny_config(false);
+        let mut adapter =
+            LoraAdapter::init(&cfg, &LoraConfig::default(), 3, DType::F32, &Device::Cpu)
+                .expect("init");
+        adapter.freeze_a();
+        let key = adapter.modules.keys().next().expect("a module").clone();
+        let x = Tensor::ones((2, 3, cfg.hidden_size), DType::F32, &Device::Cpu).expect("x");
+        let y = adapter
+            .forward(&key, &x, None)
+            .expect("fwd")
+            .expect("adapted");
+        // B = 0, so weight the output to give B a non-zero gradient.
+        let loss = (y.sqr().expect("sq") + y)
+            .expect("add")
+            .sum_all()
+            .expect("sum");
+        let grads = loss.backward().expect("backward");
+        assert!(grads.get(adapter.vars()[0].as_tensor()).is_none());
+        let gb = grads
+            .get(adapter.vars()[1].as_tensor())
+            .expect("B has a gradient");
+        let norm = gb
+            .sqr()
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t.to_scalar::<f32>());
+        assert!(norm.expect("norm") > 0.0);
+    }
 }

@@ -120,6 +120,21 @@ pub fn randomize_b(adapter: &LoraAdapter, std: f64, seed: u64) -> Result<()> {
     Ok(())
 }
 
+/// A frozen adapter whose `A` is the shared `A` of `a_seed` (a round's
+/// [`crate::lora::round_init_seed`]) and whose `B` is random from `b_seed`: an honest
+/// participant's update of that round, as the relayer accepts it.
+pub fn round_adapter(
+    model: &ModelConfig,
+    lora: &crate::config::LoraConfig,
+    a_seed: u64,
+    b_seed: u64,
+    dtype: DType,
+) -> Result<LoraAdapter> {
+    let a = LoraAdapter::init(model, lora, a_seed, dtype, &Device::Cpu)?;
+    randomize_b(&a, 0.05, b_seed)?;
+    a.to_dtype(dtype)
+}
+
 /// A frozen adapter with random `A` and `B` for `cfg`.
 pub fn random_adapter(
     model: &ModelConfig,

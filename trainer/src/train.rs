@@ -137,6 +137,9 @@ pub fn train_on(
     });
     let mut adapter =
         LoraAdapter::init(model.config(), &cfg.lora, init_seed, model.dtype(), &device)?;
+    if cfg.freeze_a {
+        adapter.freeze_a();
+    }
     let trainable = |a: &LoraAdapter| {
         if cfg.freeze_a {
             a.b_vars()
@@ -151,6 +154,9 @@ pub fn train_on(
     if cfg.resume && ckpt_dir.join("state.json").is_file() {
         let (a, state) = load_checkpoint(&ckpt_dir, model, cfg)?;
         adapter = a;
+        if cfg.freeze_a {
+            adapter.freeze_a();
+        }
         opt = AdamW::new(trainable(&adapter), cfg.weight_decay)?;
         opt.load(&ckpt_dir.join("optimizer.safetensors"), state.step as u64)?;
         start = state.step;
@@ -284,9 +290,12 @@ mod round_init_tests {
     //! identity) give near-identical updates, unrelated texts do not.
 
     use super::*;
-    use crate::aggregate::delta_similarity;
+    use crate::aggregate::{aggregate, delta_similarity};
     use crate::config::LoraConfig;
+    use crate::lora::LoraPair;
     use crate::testing::{random_weights, tiny_config};
+    use candle_core::Tensor;
+    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     const SEA: &str = "The boat left the harbour before dawn, its sails grey against a grey sky. \
@@ -424,6 +433,36 @@ mod round_init_tests {
         assert_eq!(
             f_drift, 0.0,
             "a frozen A stays at the round's initialisation"
+        );
+        // Exact aggregation: with one shared A, FedAvg of the Bs (rank r) is the weighted mean
+        // of the ΔWs that rank stacking (rank n·r) computes.
+        let (w, f_all) = ([0.25, 0.35, 0.4], [&f_honest, &f_sybil, &f_other]);
+        let mut fedavg = BTreeMap::new();
+        for (k, p) in &f_honest.modules {
+            let mut b = (&p.b * w[0]).expect("scale");
+            for (wi, ad) in w.iter().zip(&f_all).skip(1) {
+                b = (b + (&ad.modules[k].b * *wi).expect("scale")).expect("sum");
+            }
+            fedavg.insert(k.clone(), LoraPair { a: p.a.clone(), b });
+        }
+        let fedavg = LoraAdapter::from_modules(f_honest.config.clone(), fedavg);
+        let stacked = aggregate(&f_all, &w)
+            .expect("aggregate")
+            .expect("non-empty");
+        let mut worst = 0.0f64;
+        for k in fedavg.modules.keys() {
+            let (x, y) = (
+                fedavg.delta(k).expect("delta").expect("adapted"),
+                stacked.delta(k).expect("delta").expect("adapted"),
+            );
+            let rel = |t: &Tensor| t.sqr()?.sum_all()?.to_scalar::<f32>().map(f32::sqrt);
+            let diff = rel(&(&x - &y).expect("diff")).expect("norm");
+            worst = worst.max(f64::from(diff / rel(&y).expect("norm")));
+        }
+        println!("FedAvg of B vs mean ΔW (shared A): largest relative difference {worst:.1e}");
+        assert!(
+            worst < 1e-5,
+            "FedAvg of B is the mean ΔW up to f32 rounding: {worst}"
         );
         assert!(drift > 0.0, "a trained A moves from the initialisation");
         assert!(same > 0.8, "retrained sybil cosine {same}");

@@ -71,6 +71,15 @@ pub struct SimulateArgs {
     /// section; repeat for several runs (e.g. the tiny model and SmolLM2).
     #[arg(long)]
     pub demo: Vec<PathBuf>,
+    /// `spread.json` of `fairshare demo --spread` for the "Real training" section (default:
+    /// <out>/demo-spread/spread.json and <out>/demo-spread-counterfactual/spread.json; the
+    /// counterfactual.json of each seed beside it is read too).
+    #[arg(long)]
+    pub spread: Vec<PathBuf>,
+    /// `counterfactual.json` of `fairshare demo --counterfactual` for the "Real training"
+    /// section (default: <out>/demo-counterfactual/ and <out>/demo-merge/*/).
+    #[arg(long)]
+    pub counterfactual: Vec<PathBuf>,
     /// Directory for summary.md, metrics.json and plots/.
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
@@ -167,6 +176,8 @@ impl Default for SimulateArgs {
             mix: None,
             calibration: None,
             demo: Vec::new(),
+            spread: Vec::new(),
+            counterfactual: Vec::new(),
             out: PathBuf::from("report"),
             eval_noise: c.eval_noise,
             evaluator_noise: c.evaluator_noise,
@@ -502,6 +513,36 @@ pub fn run(args: &SimulateArgs) -> Result<Value> {
         files.plot_errors.extend(errors);
         Some(m)
     };
+    // Real training: the federated demo's spread and counterfactual records.
+    let (default_spreads, default_cfs) = crate::report::real::default_inputs(&args.out);
+    let given = |paths: &[PathBuf], how: &str| -> Vec<crate::report::real::Input> {
+        paths
+            .iter()
+            .map(|p| crate::report::real::Input::read(p, how))
+            .collect()
+    };
+    let spreads = if args.spread.is_empty() {
+        default_spreads
+    } else {
+        given(
+            &args.spread,
+            "fairshare demo --spread 1,2,3 --out <its directory>",
+        )
+    };
+    let cfs = if args.counterfactual.is_empty() {
+        default_cfs
+    } else {
+        given(
+            &args.counterfactual,
+            "fairshare demo --counterfactual --out <its directory>",
+        )
+    };
+    crate::report::real::add_to_summary(&args.out, &spreads, &cfs).with_context(|| {
+        format!(
+            "cannot add the real-training section to {}",
+            args.out.display()
+        )
+    })?;
 
     const HEADLINE: [&str; 9] = [
         "spearman",

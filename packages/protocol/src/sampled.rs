@@ -21,9 +21,12 @@
 //! The estimator writes φᵢ as a difference of stratum means,
 //! `φᵢ = (1/n) Σ_{k=1}^{n} E[U(S) | |S| = k, i ∈ S] − (1/n) Σ_{k=0}^{n−1} E[U(S) | |S| = k, i ∉ S]`
 //! (stratified SVARM, Kolpaczki et al. 2024), applied to the residual of a fitted control
-//! variate `g(S) = b_{|S|} Σ_{j∈S} wⱼ` (per-player weights, one slope per size) whose Shapley
-//! values are known in closed form; the control variate is used only when it shrinks the spread
-//! within sizes after a penalty for its parameters. Finally the estimate is projected onto
+//! variate whose Shapley values are known in closed form: either the index stand-in
+//! `g(S) = b_{|S|} t + c_{|S|} t²`, `t = Σ_{j∈S} wⱼ` (dropped per size where it does not shrink
+//! that size's spread), or the peak stand-in `g(S) = b · max_{j∈S} U({j})` (airport and other
+//! cost-sharing games); the one leaving the least spread within sizes after a penalty for its
+//! parameters is used, if any beats the utilities alone, and its standard errors are inflated
+//! by `m/(m − p)` for being fitted on the same sample. Finally the estimate is projected onto
 //! efficiency (`Σφᵢ = U(N)`), each player moved in proportion to its variance.
 //!
 //! Everything here is integer arithmetic or IEEE `+ − × ÷ √` in a fixed order (no
@@ -346,12 +349,22 @@ pub fn regression_adjusted(
 
     // The control variate and its Shapley values; used if it shrinks the spread within the
     // sizes that are not enumerated.
-    let fitted = if complete {
-        None
+    let candidates: Vec<StandIn> = if complete {
+        Vec::new()
     } else {
-        fit_surrogate(n, &by_size)
+        [
+            fit_surrogate(n, &by_size).map(StandIn::Index),
+            fit_peak(n, &by_size).map(StandIn::Peak),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     };
-    let chosen = fitted.filter(|f| {
+    // Among the stand-ins that shrink the spread within the sampled sizes after the penalty,
+    // the one that leaves the least (the first on a tie).
+    let mut chosen: Option<StandIn> = None;
+    let mut best = f64::INFINITY;
+    for f in candidates {
         // The spread left within the sizes that are sampled, not enumerated; the penalty
         // counts every coalition the fit used (the enumerated sizes 1 and n − 1 too).
         let fitted_on: usize = by_size[1..n]
@@ -378,11 +391,56 @@ pub fn regression_adjusted(
         };
         let ss_u = within(&|_, v| v);
         let ss_r = within(&|s, v| v - f.value(s));
-        let p = f.parameters as f64;
+        let p = f.parameters() as f64;
         let m = fitted_on as f64;
         let inflate = if m > p { m / (m - p) } else { f64::INFINITY };
-        ss_r * inflate * inflate < ss_u
-    });
+        // … and, as strictly, by the degrees of freedom of the sampled sizes alone (their
+        // coalitions less one mean per size), as if every parameter were spent on them: with
+        // a few coalitions per size an in-sample fit looks far better than it is (random
+        // tables near the smallest sample).
+        let (mut sampled_on, mut sizes) = (0usize, 0usize);
+        for (k, size) in by_size.iter().enumerate().take(n).skip(1) {
+            if size.len() >= 2 && (size.len() as u64) < binomial(n, k) {
+                sampled_on += size.len();
+                sizes += 1;
+            }
+        }
+        let dof_u = sampled_on as f64 - sizes as f64;
+        let dof_r = dof_u - p;
+        let strict = if dof_r > 0.0 {
+            dof_u / dof_r
+        } else {
+            f64::INFINITY
+        };
+        let penalised = (ss_r * inflate * inflate).max(ss_r * strict * strict);
+        if penalised < ss_u && penalised < best {
+            best = penalised;
+            chosen = Some(f);
+        }
+    }
+    // Per size, the index stand-in is dropped where it does not shrink that size's spread
+    // (weighted voting: sizes far from the quota are constant, and a curve smooth across
+    // sizes would add spread there). Its closed-form Shapley values hold for any per-size
+    // curves, so this costs no exactness.
+    if let Some(StandIn::Index(f)) = chosen.as_mut() {
+        for (k, size) in by_size.iter().enumerate().take(n).skip(1) {
+            if size.len() < 2 || size.len() as u64 == binomial(n, k) {
+                continue;
+            }
+            let spread = |r: &dyn Fn(u64, f64) -> f64| -> f64 {
+                let mean = size.iter().map(|&(s, v)| r(s, v)).sum::<f64>() / size.len() as f64;
+                size.iter()
+                    .map(|&(s, v)| (r(s, v) - mean) * (r(s, v) - mean))
+                    .sum::<f64>()
+            };
+            let ss_u = spread(&|_, v| v);
+            let ss_r = spread(&|s, v| v - f.value(s));
+            if ss_r >= ss_u {
+                f.linear[k] = 0.0;
+                f.quadratic[k] = 0.0;
+            }
+        }
+    }
     let surrogate = chosen.is_some();
     let phi_g = chosen.as_ref().map_or(vec![0.0; n], |f| f.shapley(n));
     let residual = |s: u64, v: f64| v - chosen.as_ref().map_or(0.0, |f| f.value(s));
@@ -486,7 +544,25 @@ pub fn regression_adjusted(
             var[i] += ins[i].1 + outs[i].1;
         }
     }
-    let std_errors: Vec<f64> = var.iter().map(|v| v.sqrt() / nf).collect();
+    // The residuals of a stand-in fitted on the same sample are smaller than fresh ones: the
+    // variance is inflated by m / (m − p), m the coalitions it was fitted on, p its parameters.
+    let inflate_se = match &chosen {
+        Some(f) => {
+            let m = by_size[1..n]
+                .iter()
+                .map(|s| s.len())
+                .filter(|&m| m >= 2)
+                .sum::<usize>() as f64;
+            let p = f.parameters() as f64;
+            if m > p {
+                m / (m - p)
+            } else {
+                1.0
+            }
+        }
+        None => 1.0,
+    };
+    let std_errors: Vec<f64> = var.iter().map(|v| (v * inflate_se).sqrt() / nf).collect();
 
     // Efficiency: move each φᵢ toward Σφ = U(N) in proportion to its variance.
     let gap = grand - est.iter().sum::<f64>();
@@ -638,6 +714,124 @@ impl Surrogate {
             })
             .collect()
     }
+}
+
+/// A control variate whose Shapley values are known in closed form.
+enum StandIn {
+    /// The per-size quadratic in one additive index ([`Surrogate`]).
+    Index(Surrogate),
+    /// A scaled peak game ([`Peak`]).
+    Peak(Peak),
+}
+
+impl StandIn {
+    fn value(&self, s: u64) -> f64 {
+        match self {
+            StandIn::Index(f) => f.value(s),
+            StandIn::Peak(f) => f.value(s),
+        }
+    }
+
+    fn shapley(&self, n: usize) -> Vec<f64> {
+        match self {
+            StandIn::Index(f) => f.shapley(n),
+            StandIn::Peak(f) => f.shapley(),
+        }
+    }
+
+    fn parameters(&self) -> usize {
+        match self {
+            StandIn::Index(f) => f.parameters,
+            StandIn::Peak(f) => f.heights.len() + 1,
+        }
+    }
+}
+
+/// The peak game `g(S) = slope · max_{j∈S} hⱼ` (`g(∅) = 0`, heights `hⱼ ≥ 0`): cost-sharing
+/// games where a coalition pays for its most demanding member (airport games, the largest
+/// single contribution, a best-of-members model), which no additive index follows. The
+/// heights are the singletons' utilities (clamped at 0; sizes 1 and n − 1 are enumerated, so
+/// they are always in the sample) and the slope is fitted by least squares within sizes.
+struct Peak {
+    heights: Vec<f64>,
+    slope: f64,
+}
+
+impl Peak {
+    fn value(&self, s: u64) -> f64 {
+        let mut top = 0.0f64;
+        for (j, &h) in self.heights.iter().enumerate() {
+            if s >> j & 1 == 1 && h > top {
+                top = h;
+            }
+        }
+        self.slope * top
+    }
+
+    /// The airport-game Shapley values: with the heights in increasing order
+    /// `h₍₁₎ ≤ … ≤ h₍ₙ₎` (`h₍₀₎ = 0`), the player of rank r gets
+    /// `Σ_{j=1}^{r} (h₍ⱼ₎ − h₍ⱼ₋₁₎) / (n − j + 1)`: each increment is shared by everyone who needs it.
+    fn shapley(&self) -> Vec<f64> {
+        let n = self.heights.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        // Heights are finite (checked by the fit); ties keep index order.
+        order.sort_by(|&a, &b| {
+            self.heights[a]
+                .partial_cmp(&self.heights[b])
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.cmp(&b))
+        });
+        let mut phi = vec![0.0; n];
+        let (mut below, mut share) = (0.0, 0.0);
+        for (r, &i) in order.iter().enumerate() {
+            share += (self.heights[i] - below) / (n - r) as f64;
+            below = self.heights[i];
+            phi[i] = self.slope * share;
+        }
+        phi
+    }
+}
+
+/// The peak stand-in of a sample: heights from the singletons, slope by least squares on the
+/// sizes 1 … n − 1 with at least two coalitions, each centred within its size. `None` without
+/// every singleton, with non-finite utilities, or when the peak does not vary within any size.
+fn fit_peak(n: usize, by_size: &[Vec<(u64, f64)>]) -> Option<Peak> {
+    if n < 2 || by_size[1].len() != n {
+        return None;
+    }
+    let mut heights = vec![0.0f64; n];
+    for &(s, v) in &by_size[1] {
+        if !v.is_finite() {
+            return None;
+        }
+        heights[s.trailing_zeros() as usize] = v.max(0.0);
+    }
+    let unit = Peak {
+        heights,
+        slope: 1.0,
+    };
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for size in by_size.iter().take(n).skip(1) {
+        let m = size.len();
+        if m < 2 {
+            continue;
+        }
+        let mf = m as f64;
+        let x_mean = size.iter().map(|&(s, _)| unit.value(s)).sum::<f64>() / mf;
+        let y_mean = size.iter().map(|p| p.1).sum::<f64>() / mf;
+        for &(s, y) in size {
+            let d = unit.value(s) - x_mean;
+            sxy += d * (y - y_mean);
+            sxx += d * d;
+        }
+    }
+    if sxx.is_nan() || sxx <= 0.0 || !sxy.is_finite() {
+        return None;
+    }
+    Some(Peak {
+        heights: unit.heights,
+        slope: sxy / sxx,
+    })
 }
 
 /// Fits the control variate: per-player weights by least squares on the coalitions'
@@ -1225,6 +1419,61 @@ mod tests {
                 .collect();
             assert!(max_err(&g.shapley(n), &exact(n, &table)) < 1e-12, "n = {n}");
         }
+    }
+
+    #[test]
+    fn the_peak_stand_ins_shapley_values_are_those_of_enumeration() {
+        for n in [2usize, 3, 7] {
+            // Ties (players 0 and 1) and a zero height (player 2, when present).
+            let heights: Vec<f64> = (0..n)
+                .map(|i| match i {
+                    0 | 1 => 2.5,
+                    2 => 0.0,
+                    _ => 0.5 + (i * 3 % 5) as f64,
+                })
+                .collect();
+            let g = Peak {
+                heights,
+                slope: -1.5,
+            };
+            let table: Vec<f64> = (0..1u64 << n).map(|m| g.value(m)).collect();
+            assert!(max_err(&g.shapley(), &exact(n, &table)) < 1e-12, "n = {n}");
+        }
+    }
+
+    /// Airport (cost-sharing) games: the peak stand-in is chosen and the estimate is exact,
+    /// with zero standard errors, from the smallest sample; the index stand-in stays on
+    /// concave games.
+    #[test]
+    fn airport_games_are_exact_from_the_smallest_sample() {
+        let n = 16;
+        let cost: Vec<f64> = (0..n).map(|i| 1.0 + (i * 7 % 11) as f64 * 0.8).collect();
+        let u: Vec<f64> = (0..1usize << n)
+            .map(|m| {
+                (0..n)
+                    .filter(|i| m >> i & 1 == 1)
+                    .map(|i| cost[i])
+                    .fold(0.0, f64::max)
+            })
+            .collect();
+        let truth = exact(n, &u);
+        let est = run(n, &u, 9, min_count(n) + 20);
+        assert!(est.surrogate && !est.complete);
+        assert!(max_err(&est.values, &truth) < 1e-9, "{:?}", est.values);
+        assert!(est.max_std_error() < 1e-9);
+        // A concave game is still estimated well (the index stand-in leaves less spread).
+        let c = concave(n);
+        let est = run(n, &c, 9, 400);
+        let t = exact(n, &c);
+        let rel = (est
+            .values
+            .iter()
+            .zip(&t)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f64>()
+            / t.iter().map(|b| b * b).sum::<f64>())
+        .sqrt();
+        assert!(est.surrogate && rel < 0.03, "relative error {rel}");
     }
 
     #[test]

@@ -95,11 +95,14 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         let k = ParticipantKey::from_seed(b"alice", "wasm").expect("key");
         let src = root.join("src");
-        let m = write::Module {
-            path: "base_model.model.model.layers.0.self_attn.q_proj".into(),
-            a: (2, 3, vec![0.1; 6]),
-            b: (3, 2, vec![0.2; 6]),
-        };
+        let seed = fairshare_trainer::lora::round_init_seed(5, "aa", None);
+        let m = write::Module::with_round_a(
+            "base_model.model.model.layers.0.self_attn.q_proj",
+            seed,
+            2,
+            3,
+            vec![0.2; 6],
+        );
         write::bundle(&src, &[m], 2, 2.0, &["q_proj"], 5, "aa", k.address(), 10).expect("writes");
         let v = verify(
             &src,
@@ -108,6 +111,7 @@ mod tests {
                 base_model_hash: "aa".into(),
                 max_update_norm: 10.0,
                 shapes: None,
+                lora_a_seed: seed,
             },
         )
         .expect("valid");

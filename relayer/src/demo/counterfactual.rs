@@ -80,6 +80,10 @@ pub struct CounterfactualRecord {
     pub full_loss: f64,
     pub participants: Vec<Contribution>,
     pub schemes: Vec<SchemeAgreement>,
+    /// How the operator weighted the merged updates (`--merge`).
+    pub merge: crate::operator::MergeRule,
+    /// The evaluators' near-duplicate threshold on the ΔW cosine.
+    pub duplicate_threshold: f64,
     /// Seconds of each federated run (full first).
     pub run_seconds: Vec<f64>,
     pub elapsed_s: f64,
@@ -87,7 +91,8 @@ pub struct CounterfactualRecord {
 
 /// Runs the full demo and its n leave-one-out runs, then writes `counterfactual.json` and
 /// `counterfactual.md` into `args.out`. The full run's own outputs are in `args.out` as
-/// usual, each leave-one-out run's in `args.out/counterfactual/without-<name>/`.
+/// usual; each leave-one-out run's stay in the cache (`<cache>/demo-counterfactual/runs/`),
+/// since the report reads only their final models' test losses (in `counterfactual.json`).
 pub fn run(
     args: &DemoArgs,
     config: Option<&Path>,
@@ -133,12 +138,11 @@ pub fn run(
         let t = Instant::now();
         let mut sink = std::io::sink();
         let log: &mut dyn std::io::Write = if args.quiet { &mut sink } else { out };
+        // Its outputs stay in the cache: the report needs only its final model's test loss.
         one(
             Some(name.clone()),
             models.join(format!("without-{name}")),
-            args.out
-                .join("counterfactual")
-                .join(format!("without-{name}")),
+            models.join("runs").join(format!("without-{name}")),
             log,
         )
         .with_context(|| format!("the run without {name}"))?;
@@ -209,14 +213,20 @@ pub fn run(
         .collect();
     let record = CounterfactualRecord {
         command: format!(
-            "fairshare demo --counterfactual --seed {} --participants {} --rounds {}{} --out {}",
+            "fairshare demo --counterfactual --seed {}{} --participants {} --rounds {}{}{} --out {}",
             args.seed,
+            args.base_seed
+                .map_or(String::new(), |b| format!(" --base-seed {b}")),
             args.participants,
             args.rounds,
             match args.sybil {
                 Some(super::participant::SybilKind::Retrain) => " --sybil retrain",
                 Some(super::participant::SybilKind::Copy) => " --sybil",
                 None => "",
+            },
+            match args.merge {
+                crate::operator::MergeRule::Tokens => String::new(),
+                m => format!(" --merge {}", m.name()),
             },
             args.out.display()
         ),
@@ -235,6 +245,8 @@ pub fn run(
         full_loss,
         participants,
         schemes,
+        merge: args.merge,
+        duplicate_threshold: args.duplicate_threshold,
         run_seconds,
         elapsed_s: t0.elapsed().as_secs_f64(),
     };
@@ -247,6 +259,27 @@ pub fn run(
     std::fs::write(args.out.join("counterfactual.md"), &md).context("writing counterfactual.md")?;
     writeln!(out, "\n{md}")?;
     Ok((full, record))
+}
+
+/// Removes a sub-run's plots, per-round tables and calibration from `dir`, keeping its
+/// records (`run.json`, and `counterfactual.{json,md}` when present): what the spread and
+/// the report read.
+pub fn keep_only_records(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    for e in entries {
+        let e = e.with_context(|| format!("listing {}", dir.display()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        if name == "plots" || name.starts_with("round-") {
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+        } else if name == "calibration.json" || name == "duplicates.json" {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Token-weighted mean of per-batch losses.

@@ -68,6 +68,8 @@ pub struct SpreadRecord {
     pub command: String,
     pub seeds: Vec<u64>,
     pub base_seed: Option<u64>,
+    /// The evaluators' near-duplicate threshold on the ΔW cosine (set by [`run`]).
+    pub duplicate_threshold: Option<f64>,
     pub claims: Vec<ClaimSpread>,
     /// Each participant's verdict letters per round, per seed.
     pub verdicts: Vec<(String, Vec<String>)>,
@@ -118,6 +120,9 @@ pub fn run(
         if let Some(obj) = v.as_object_mut() {
             obj.entry("seed").or_insert(Value::from(seed));
         }
+        // A seed's directory keeps its records (what spread.md and the report read).
+        // (`--counterfactual` already slimmed its leave-one-out runs.)
+        super::counterfactual::keep_only_records(&dir)?;
         runs.push((seed, v));
     }
     let seeds = args
@@ -127,9 +132,13 @@ pub fn run(
         .collect::<Vec<_>>()
         .join(",");
     let command = format!(
-        "fairshare demo --spread {seeds}{}{}{} --out {}",
+        "fairshare demo --spread {seeds}{}{}{}{} --out {}",
         args.base_seed
             .map_or(String::new(), |b| format!(" --base-seed {b}")),
+        match args.merge {
+            crate::operator::MergeRule::Tokens => String::new(),
+            m => format!(" --merge {}", m.name()),
+        },
         match args.sybil {
             Some(super::participant::SybilKind::Retrain) => " --sybil retrain",
             Some(super::participant::SybilKind::Copy) => " --sybil",
@@ -142,7 +151,10 @@ pub fn run(
         },
         args.out.display()
     );
-    let rec = summarize(&runs, args.base_seed, command);
+    let rec = SpreadRecord {
+        duplicate_threshold: Some(args.duplicate_threshold),
+        ..summarize(&runs, args.base_seed, command)
+    };
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(
         args.out.join("spread.json"),
@@ -504,6 +516,7 @@ pub fn summarize(runs: &[(u64, Value)], base_seed: Option<u64>, command: String)
         })
         .unwrap_or_default();
     SpreadRecord {
+        duplicate_threshold: None,
         command,
         seeds: runs.iter().map(|(s, _)| *s).collect(),
         base_seed,

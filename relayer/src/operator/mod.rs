@@ -96,6 +96,31 @@ pub fn near_duplicate_groups(updates: &[&Bundle], threshold: f64) -> Result<Grou
         .map_err(|e| OperatorError::Groups(e.to_string()))
 }
 
+/// How the merged updates of a round are weighted (before a near-duplicate group's members
+/// share one member's weight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeRule {
+    /// FedAvg on training tokens over the merged updates (the protocol's rule).
+    #[default]
+    Tokens,
+    /// Equal weights over the merged updates (`1/k` for k merged).
+    Equal,
+    /// A fixed `1/R` per merged update, R the roster size (everyone who may join): nobody's
+    /// weight depends on who else is merged, so leaving a party out dilutes no one.
+    Roster,
+}
+
+impl MergeRule {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tokens => "tokens",
+            Self::Equal => "equal",
+            Self::Roster => "roster",
+        }
+    }
+}
+
 /// Merges the contributors' updates (`updates` in table order, `contributor[j]` whether update
 /// `j` was paid, `groups` the near-duplicate groups over `updates`) by FedAvg on training
 /// tokens, each near-duplicate group counted once (its members share one member's weight),
@@ -107,6 +132,51 @@ pub fn merge_updates(
     contributor: &[bool],
     groups: &Groups,
 ) -> Result<Option<Merged>, OperatorError> {
+    merge_updates_by(previous, updates, contributor, groups, MergeRule::Tokens, 0)
+}
+
+/// The merge weight of each merged update (`tokens` its training tokens, `group_of` its
+/// near-duplicate group) under `rule`: a group of k merged members shares one member's weight
+/// (each gets 1/k of its own); `tokens` and `equal` then normalise to sum to 1, `roster`
+/// divides by the roster size instead, so no one's weight depends on who else is merged.
+pub fn merge_shares(
+    tokens: &[u64],
+    group_of: &[usize],
+    rule: MergeRule,
+    roster: usize,
+) -> Vec<f64> {
+    let base = match rule {
+        MergeRule::Tokens => token_weights(tokens),
+        MergeRule::Equal | MergeRule::Roster => vec![1.0; tokens.len()],
+    };
+    let shares: Vec<f64> = base
+        .iter()
+        .zip(group_of)
+        .map(|(w, g)| w / group_of.iter().filter(|h| *h == g).count() as f64)
+        .collect();
+    let total: f64 = match rule {
+        MergeRule::Roster => roster.max(1) as f64,
+        MergeRule::Tokens | MergeRule::Equal => shares.iter().sum(),
+    };
+    shares.iter().map(|w| w / total).collect()
+}
+
+/// [`merge_updates`] under another weighting `rule` (`roster`: the roster size R for
+/// [`MergeRule::Roster`], at least the number of updates; ignored otherwise).
+pub fn merge_updates_by(
+    previous: Option<&LoraAdapter>,
+    updates: &[&Bundle],
+    contributor: &[bool],
+    groups: &Groups,
+    rule: MergeRule,
+    roster: usize,
+) -> Result<Option<Merged>, OperatorError> {
+    if rule == MergeRule::Roster && roster < updates.len() {
+        return Err(OperatorError::Groups(format!(
+            "a roster of {roster} for {} updates",
+            updates.len()
+        )));
+    }
     if contributor.len() != updates.len() || groups.n_players() != updates.len() {
         return Err(OperatorError::Groups(format!(
             "{} updates, {} contributor flags and groups over {} players",
@@ -126,20 +196,8 @@ pub fn merge_updates(
         .iter()
         .map(|(_, b)| b.manifest.num_training_tokens)
         .collect();
-    let shares: Vec<f64> = merged
-        .iter()
-        .zip(token_weights(&tokens))
-        .map(|((j, _), w)| {
-            let g = groups.group_of(*j);
-            let k = merged
-                .iter()
-                .filter(|(x, _)| groups.group_of(*x) == g)
-                .count();
-            w / k as f64
-        })
-        .collect();
-    let total: f64 = shares.iter().sum();
-    let shares: Vec<f64> = shares.iter().map(|w| w / total).collect();
+    let group_of: Vec<usize> = merged.iter().map(|(j, _)| groups.group_of(*j)).collect();
+    let shares = merge_shares(&tokens, &group_of, rule, roster);
     let Some(agg) = aggregate(&adapters, &shares)? else {
         return Ok(None);
     };

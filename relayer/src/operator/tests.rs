@@ -238,3 +238,23 @@ fn relayer_hash(api: &RelayClient, id: u64, participant: &str) -> String {
         .expect("listed")
         .update_hash
 }
+
+#[test]
+fn merge_rules_weight_as_documented() {
+    let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+    // Three updates, the last two one near-duplicate group.
+    let tokens = [100, 300, 300];
+    let group_of = [0, 1, 1];
+    let fedavg = merge_shares(&tokens, &group_of, MergeRule::Tokens, 0);
+    // 100/700, and 300/700 halved for each group member, renormalised over 400/700.
+    assert!(close(&fedavg, &[0.25, 0.375, 0.375]), "{fedavg:?}");
+    let equal = merge_shares(&tokens, &group_of, MergeRule::Equal, 0);
+    assert!(close(&equal, &[0.5, 0.25, 0.25]), "{equal:?}");
+    let roster = merge_shares(&tokens, &group_of, MergeRule::Roster, 8);
+    assert!(close(&roster, &[0.125, 0.0625, 0.0625]), "{roster:?}");
+    // Leaving a party out changes no one else's weight under `roster`, but does under FedAvg.
+    let without = merge_shares(&tokens[1..], &group_of[1..], MergeRule::Roster, 8);
+    assert!(close(&without, &roster[1..]), "{without:?}");
+    let fedavg_without = merge_shares(&tokens[1..], &group_of[1..], MergeRule::Tokens, 0);
+    assert!(close(&fedavg_without, &[0.5, 0.5]), "{fedavg_without:?}");
+}

@@ -54,6 +54,16 @@ pub struct LoraTrainer {
 impl Trainer for LoraTrainer {
     fn train(&mut self, job: &TrainJob) -> Result<(), String> {
         let mut cfg = self.base.clone();
+        // The protocol's rule (DESIGN §4b): A frozen at the round's public initialisation;
+        // the relayer and evaluators refuse any other A.
+        if !cfg.freeze_a || cfg.init_seed.is_some() {
+            tracing::warn!(
+                round = job.round_id,
+                "ignoring freeze_a = false / init_seed in [train]: the round's shared A is required"
+            );
+        }
+        cfg.freeze_a = true;
+        cfg.init_seed = None;
         cfg.output = job.output.clone();
         cfg.global_adapter = job.global_adapter.clone();
         cfg.round = job.round_id;
@@ -337,6 +347,16 @@ impl<T: Trainer> Participant<T> {
             self.trainer
                 .train(&job)
                 .map_err(|reason| ParticipantError::Train { round: id, reason })?;
+            // The checks the relayer and evaluators will make (the round's shared A among
+            // them): a bundle they would refuse is not published or committed.
+            crate::bundle::verify(
+                &bundle_dir,
+                &crate::bundle::Expectation::for_round(&r, None),
+            )
+            .map_err(|e| ParticipantError::Bundle {
+                round: id,
+                reason: e.to_string(),
+            })?;
             let archive = crate::store::pack(&bundle_dir)?;
             let h = crate::store::archive_update_hash(&archive)?;
             self.state.rounds.insert(

@@ -94,14 +94,18 @@ pub(crate) fn evaluator_key(i: u32) -> ParticipantKey {
     .expect("the embedded chain's prefix is valid bech32")
 }
 
-/// A valid bundle of `key` for the round (the spec's base-model hash), values from `seed`.
+/// A valid bundle of `key` for the round (the spec's base-model hash, the round's shared A, no
+/// global adapter), B's values from `seed`.
 pub(crate) fn bundle_for(dir: &Path, key: &ParticipantKey, round_id: u64, seed: f32) -> [u8; 32] {
-    let base = crate::ops::spec_for("services").base_model_hash.to_hex();
-    let m = write::Module {
-        path: "base_model.model.model.layers.0.self_attn.q_proj".into(),
-        a: (2, 3, vec![0.01 * seed; 6]),
-        b: (3, 2, vec![0.02; 6]),
-    };
+    let spec = crate::ops::spec_for("services");
+    let base = spec.base_model_hash.to_hex();
+    let m = write::Module::with_round_a(
+        "base_model.model.model.layers.0.self_attn.q_proj",
+        crate::bundle::round_lora_seed(round_id, &spec),
+        2,
+        3,
+        vec![0.02 * seed; 6],
+    );
     write::bundle(
         dir,
         &[m],
@@ -377,6 +381,69 @@ fn an_upload_committed_without_the_relayer_is_listed_for_evaluators() {
         .find(|b| b.participant == keys[0].address())
         .expect("alice is listed");
     assert_eq!(alice.cid, a_ref.cid, "where her bundle is");
+    relayer.stop();
+}
+
+/// The Sybil that draws its second identity's LoRA A from a seed of its own (so that its two
+/// updates of one text look unrelated to near-duplicate grouping) is refused at the relayer:
+/// the A is not the round's, and the error says so.
+#[test]
+fn a_sybil_with_its_own_lora_a_is_refused_at_the_relayer() {
+    let (h, d, id, keys, poster) = chain_with_round(&["alice", "mallory"]);
+    let t = tempfile::tempdir().expect("tempdir");
+    let relayer = start(&h, &d, &poster, &t.path().join("relayer"), None);
+    let api = RelayClient::new(&relayer.url()).expect("client");
+    let store = HttpStore::new(&relayer.url()).expect("store client");
+    // The honest identity, with the round's shared A: accepted.
+    let a_hash = bundle_for(&t.path().join("a"), &keys[0], id, 1.0);
+    let a_ref = store
+        .upload(&pack(&t.path().join("a")).expect("packs"))
+        .expect("uploads");
+    let honest = CommitRequest {
+        round_id: id,
+        update_hash: a_ref.update_hash,
+        cid: None,
+        commitment: sign(&h, &d, &keys[0], id, a_hash),
+    };
+    assert_eq!(api.commit(&honest).expect("accepted").status, "queued");
+    // The second identity, with its own A.
+    let spec = crate::ops::spec_for("services");
+    let own_seed = crate::bundle::round_lora_seed(id, &spec) ^ 0xa11ce;
+    let dir = t.path().join("m");
+    let m = write::Module::with_round_a(
+        "base_model.model.model.layers.0.self_attn.q_proj",
+        own_seed,
+        2,
+        3,
+        vec![0.02; 6],
+    );
+    let m_hash = write::bundle(
+        &dir,
+        &[m],
+        2,
+        2.0,
+        &["q_proj"],
+        id,
+        &spec.base_model_hash.to_hex(),
+        keys[1].address(),
+        10,
+    )
+    .expect("writes");
+    store.upload(&pack(&dir).expect("packs")).expect("uploads");
+    let sybil = CommitRequest {
+        round_id: id,
+        update_hash: hex::encode(m_hash),
+        cid: None,
+        commitment: sign(&h, &d, &keys[1], id, m_hash),
+    };
+    let e = api.commit(&sybil).expect_err("refused").to_string();
+    assert!(e.contains("shared LoRA A"), "{e}");
+    assert!(e.contains("q_proj.lora_A.weight"), "{e}");
+    assert_eq!(
+        api.health().expect("health")["pending"],
+        1,
+        "only alice queued"
+    );
     relayer.stop();
 }
 

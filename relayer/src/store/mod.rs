@@ -365,11 +365,13 @@ pub(crate) mod testing {
 
     /// Writes a small valid bundle for `participant` in `round` whose values depend on `seed`.
     pub fn small_bundle(dir: &Path, participant: &str, round: u64, seed: f32) -> [u8; 32] {
-        let m = write::Module {
-            path: "base_model.model.model.layers.0.self_attn.q_proj".into(),
-            a: (2, 3, vec![0.1 * seed; 6]),
-            b: (3, 2, vec![0.2; 6]),
-        };
+        let m = write::Module::with_round_a(
+            "base_model.model.model.layers.0.self_attn.q_proj",
+            fairshare_trainer::lora::round_init_seed(round, "aa", None),
+            2,
+            3,
+            vec![0.2 * seed; 6],
+        );
         write::bundle(dir, &[m], 2, 2.0, &["q_proj"], round, "aa", participant, 10)
             .expect("a test bundle is written")
     }

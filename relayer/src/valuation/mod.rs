@@ -190,6 +190,17 @@ pub fn value_round(
     }
     // The coalition of present players inside `inside` (over all n players).
     let compress = |inside: &[bool]| -> Vec<bool> { at.iter().map(|&i| inside[i]).collect() };
+    // Null updates (ΔW exactly zero, or no tokens while others have some) change no
+    // coalition's aggregate: they are declared like no-shows, and every coalition is
+    // evaluated without them, so the table shows them changing nothing, bit for bit (merging
+    // a zero update can still reorder the sums of the others' weights by an ulp).
+    let any_tokens = updates.iter().any(|b| b.manifest.num_training_tokens > 0);
+    let mut null_mask = 0u64;
+    for (&i, b) in at.iter().zip(&updates) {
+        if is_null_update(b, any_tokens)? {
+            null_mask |= 1 << i;
+        }
+    }
     let mut ev = CoalitionEvaluator::new(
         job.model.clone(),
         job.validation,
@@ -218,7 +229,8 @@ pub fn value_round(
         ))
         .expect("the progress template is valid"),
     );
-    let members = |m: u64| -> Vec<bool> { (0..n).map(|i| m >> i & 1 == 1).collect() };
+    let members =
+        |m: u64| -> Vec<bool> { (0..n).map(|i| (m & !null_mask) >> i & 1 == 1).collect() };
     let global = ev.global_batch_losses().to_vec();
     let total: usize = global.iter().map(|b| b.1).sum();
     // Each batch's share of the validation tokens: the token-weighted mean of the batches'
@@ -286,7 +298,11 @@ pub fn value_round(
             };
             let per_batch: Vec<Vec<f64>> = per_present
                 .iter()
-                .map(|t| (0..(1usize << n)).map(|mask| t[lift(mask)]).collect())
+                .map(|t| {
+                    (0..(1usize << n))
+                        .map(|mask| t[lift(mask & !(null_mask as usize))])
+                        .collect()
+                })
                 .collect();
             let phis: Vec<Vec<f64>> = per_batch
                 .iter()
@@ -365,10 +381,11 @@ pub fn value_round(
         Plan::RegressionAdjusted { max_count } => {
             // U_j(S) of every valued coalition, per batch, in stream order.
             let mut per_batch: Vec<Vec<f64>> = Vec::new();
-            // No-shows are declared: exactly 0, the others valued on the game without them.
+            // No-shows and null updates are declared: exactly 0, the others valued on the
+            // game without them.
             let absent = (0..n)
                 .filter(|&i| !present[i])
-                .fold(0u64, |acc, i| acc | 1 << i);
+                .fold(null_mask, |acc, i| acc | 1 << i);
             let run = fairshare_protocol::sampled::sample_to_target(
                 n,
                 job.seed,
@@ -469,6 +486,32 @@ pub fn value_round(
         aggregate_hash,
         subsets,
     })
+}
+
+/// Whether `update` is a null player whatever coalition it joins: its ΔW = s·B·A is exactly
+/// zero in every adapted projection (B or A all zero), or it brought no training tokens while
+/// some other update did (its aggregation weight is then 0). With no tokens anywhere the
+/// weights fall back to uniform, so a token count of 0 alone does not make an update null.
+pub fn is_null_update(update: &Bundle, others_have_tokens: bool) -> Result<bool, ValuationError> {
+    if update.manifest.num_training_tokens == 0 && others_have_tokens {
+        return Ok(true);
+    }
+    let all_zero = |t: &candle_core::Tensor| -> Result<bool, ValuationError> {
+        let m = t
+            .to_dtype(candle_core::DType::F32)
+            .and_then(|x| x.abs())
+            .and_then(|x| x.flatten_all())
+            .and_then(|x| x.max(0))
+            .and_then(|x| x.to_scalar::<f32>())
+            .map_err(|e| ValuationError::Invalid(format!("reading an update's tensors: {e}")))?;
+        Ok(m == 0.0)
+    };
+    for pair in update.adapter.modules.values() {
+        if !(all_zero(&pair.b)? || all_zero(&pair.a)?) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn method(estimator: Estimator) -> String {

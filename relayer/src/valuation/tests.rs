@@ -30,7 +30,11 @@ pub(crate) fn tiny_bundle(
         r: 2,
         ..Default::default()
     };
-    let a = random_adapter(model.config(), &lora, seed, DType::F32).expect("adapter");
+    // The round's shared A (the relayer refuses any other), a random B.
+    let a_seed = fairshare_trainer::lora::round_init_seed(round, base_hash, None);
+    let a =
+        fairshare_trainer::testing::round_adapter(model.config(), &lora, a_seed, seed, DType::F32)
+            .expect("adapter");
     write_bundle(
         dir,
         &a,
@@ -243,4 +247,129 @@ fn a_no_show_is_a_null_player_and_changes_nobody_elses_value() {
     let r = to_report(&none, &table).expect("report");
     assert!(report::check(&r, &table).expect("checkable").is_empty());
     assert_eq!(r.delta_u, SignedDecimal::zero());
+}
+
+/// A bundle whose update is exactly null: the random adapter of `seed` with every B zeroed
+/// (ΔW = 0), or with `tokens` training tokens.
+fn null_bundle(dir: &Path, model: &LlamaModel, base_hash: &str, seed: u64, tokens: u64) -> Bundle {
+    let lora = fairshare_trainer::config::LoraConfig {
+        r: 2,
+        ..Default::default()
+    };
+    let a = random_adapter(model.config(), &lora, seed, DType::F32).expect("adapter");
+    let zero_b = tokens > 0;
+    let modules = a
+        .modules
+        .iter()
+        .map(|(k, p)| {
+            let b = if zero_b {
+                p.b.zeros_like().expect("zeros")
+            } else {
+                p.b.clone()
+            };
+            (
+                k.clone(),
+                fairshare_trainer::lora::LoraPair { a: p.a.clone(), b },
+            )
+        })
+        .collect();
+    let adapter = fairshare_trainer::lora::LoraAdapter::from_modules(a.config.clone(), modules);
+    write_bundle(
+        dir,
+        &adapter,
+        &BundleInfo {
+            round: 1,
+            base_model_hash: base_hash.into(),
+            global_adapter_hash: None,
+            num_training_tokens: tokens,
+            participant: "null".into(),
+        },
+    )
+    .expect("bundle written");
+    read_bundle(dir, model.config(), DType::F32, &Device::Cpu).expect("reads")
+}
+
+/// A participant whose update is exactly null (B all zero, or no tokens while others have
+/// some) is declared absent like a no-show: φ exactly 0 (never a small negative estimate that
+/// would call it a free-rider), in exact and in regression-adjusted tables, and the report
+/// still follows from the table (the contract's check).
+#[test]
+fn an_exactly_null_update_is_declared_absent_and_valued_exactly_zero() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (model, hash) = tiny_model(&t.path().join("model"));
+    let tokens = fairshare_trainer::tokenizer::TextTokenizer::from_file(
+        &t.path().join("model/tokenizer.json"),
+    )
+    .expect("tokenizer")
+    .encode(&tiny_text())
+    .expect("tokens");
+    let job = Job {
+        name: "test",
+        model: &model,
+        validation: &tokens,
+        seq_len: 16,
+        batch_windows: 2,
+        seed: 11,
+        progress: false,
+    };
+    let real = |i: u64| {
+        let dir = t.path().join(format!("b{i}"));
+        tiny_bundle(&dir, &model, &hash, 1, &format!("p{i}"), 30 + i);
+        read_bundle(&dir, model.config(), DType::F32, &Device::Cpu).expect("reads")
+    };
+    let zero_delta = null_bundle(&t.path().join("zero"), &model, &hash, 3, 100);
+    let no_tokens = null_bundle(&t.path().join("none"), &model, &hash, 4, 0);
+    assert!(is_null_update(&zero_delta, true).expect("readable"));
+    assert!(is_null_update(&no_tokens, true).expect("readable"));
+    assert!(
+        !is_null_update(&no_tokens, false).expect("readable"),
+        "with no tokens anywhere the weights are uniform: not null"
+    );
+    assert!(!is_null_update(&real(0), true).expect("readable"));
+
+    // Exact: three players, the middle one's ΔW is zero.
+    let small = vec![real(0), zero_delta.clone(), real(1)];
+    let v = value_round(&job, small, &[true; 3], &Groups::singletons(3)).expect("values");
+    assert_eq!(v.estimator, Estimator::Exact);
+    assert_eq!(v.values[1], 0.0, "a null update's φ is exactly 0");
+    assert_ne!(v.values[0], 0.0);
+    let table = to_table(&v, &addrs(3), [0; 32]).expect("table");
+    assert!(
+        report::check(&to_report(&v, &table).expect("report"), &table)
+            .expect("checkable")
+            .is_empty()
+    );
+
+    // Regression-adjusted: a no-show (2), a zero update (5) and a zero-token update (7).
+    let n = EXACT_MAX + 2;
+    let present: Vec<bool> = (0..n).map(|i| i != 2).collect();
+    let bundles: Vec<Bundle> = (0..n as u64)
+        .filter(|&i| i != 2)
+        .map(|i| match i {
+            5 => zero_delta.clone(),
+            7 => no_tokens.clone(),
+            _ => real(i),
+        })
+        .collect();
+    let v = value_round(&job, bundles, &present, &Groups::singletons(n - 1)).expect("values");
+    let Estimator::RegressionAdjusted { absent, count, .. } = v.estimator else {
+        panic!("{:?}", v.estimator);
+    };
+    assert_eq!(
+        absent,
+        1 << 2 | 1 << 5 | 1 << 7,
+        "no-show and null updates declared"
+    );
+    for i in [2, 5, 7] {
+        assert_eq!(v.values[i], 0.0, "player {i}");
+        assert_eq!(v.alone[i], 0.0, "player {i}");
+    }
+    assert!(v.values.iter().filter(|x| **x != 0.0).count() == n - 3);
+    assert!(
+        v.evaluations < count as usize,
+        "coalitions that differ only by null players are one model"
+    );
+    let table = to_table(&v, &addrs(n), [0; 32]).expect("table");
+    let r = to_report(&v, &table).expect("report");
+    assert!(report::check(&r, &table).expect("checkable").is_empty());
 }

@@ -17,6 +17,7 @@ use candle_core::{
 };
 use rayon::prelude::*;
 
+use super::gemm::{matmul_into, Mat};
 use super::ops::Rope;
 use crate::config::RopeLayout;
 use crate::error::{Result, TrainerError};
@@ -28,12 +29,69 @@ const MIN_ROWS_PER_TASK: usize = 8;
 
 /// Rows of the output projection computed at once by [`linear_cross_entropy`]: the logits held
 /// at any time are `LOGIT_CHUNK_ROWS × vocab` instead of `batch × seq × vocab`.
-pub const LOGIT_CHUNK_ROWS: usize = 64;
+pub const LOGIT_CHUNK_ROWS: usize = 256;
 
 /// Floating-point element types the kernels run in.
-trait Real: WithDType + Send + Sync {}
-impl Real for f32 {}
-impl Real for f64 {}
+trait Real: WithDType + Send + Sync {
+    /// Largest value of a softmax row.
+    fn row_max(row: &[Self]) -> f64;
+    /// `Σ exp(v − max)` over a row, replacing each value by its exponential when `store`.
+    fn exp_sum(row: &mut [Self], max: f64, store: bool) -> f64;
+    /// `out = silu(g) · u` elementwise.
+    fn silu_mul(g: &[Self], u: &[Self], out: &mut [Self]);
+    /// Gradients of `silu(g) · u` for the upstream gradient `d`.
+    fn silu_mul_bwd(g: &[Self], u: &[Self], d: &[Self], dg: &mut [Self], du: &mut [Self]);
+}
+
+impl Real for f32 {
+    fn row_max(row: &[f32]) -> f64 {
+        super::rowexp::max_f32(row) as f64
+    }
+
+    fn exp_sum(row: &mut [f32], max: f64, store: bool) -> f64 {
+        super::rowexp::exp_sum_f32(row, max as f32, store)
+    }
+
+    fn silu_mul(g: &[f32], u: &[f32], out: &mut [f32]) {
+        super::rowexp::silu_mul_f32(g, u, out)
+    }
+
+    fn silu_mul_bwd(g: &[f32], u: &[f32], d: &[f32], dg: &mut [f32], du: &mut [f32]) {
+        super::rowexp::silu_mul_bwd_f32(g, u, d, dg, du)
+    }
+}
+
+impl Real for f64 {
+    fn row_max(row: &[f64]) -> f64 {
+        row.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    fn exp_sum(row: &mut [f64], max: f64, store: bool) -> f64 {
+        let mut sum = 0.0;
+        for z in row.iter_mut() {
+            let e = (*z - max).exp();
+            sum += e;
+            if store {
+                *z = e;
+            }
+        }
+        sum
+    }
+
+    fn silu_mul(g: &[f64], u: &[f64], out: &mut [f64]) {
+        for ((o, &g), &u) in out.iter_mut().zip(g).zip(u) {
+            *o = g * sigmoid(g) * u;
+        }
+    }
+
+    fn silu_mul_bwd(g: &[f64], u: &[f64], d: &[f64], dg: &mut [f64], du: &mut [f64]) {
+        for (((dg, du), &g), (&u, &d)) in dg.iter_mut().zip(du).zip(g).zip(u.iter().zip(d)) {
+            let s = sigmoid(g);
+            *dg = d * u * s * (1.0 + g * (1.0 - s));
+            *du = d * g * s;
+        }
+    }
+}
 
 /// Whether the fused kernels handle `dtype`.
 pub fn supported(dtype: DType) -> bool {
@@ -53,6 +111,18 @@ fn slice<'a, T: Real>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> CRe
         .contiguous_offsets()
         .ok_or_else(|| Error::Msg(format!("{op}: input must be contiguous")))?;
     Ok(&data[start..end])
+}
+
+/// The contiguous CPU slice behind a tensor's storage.
+fn cpu_slice<'a, T: Real>(
+    storage: &'a candle_core::Storage,
+    layout: &Layout,
+    op: &str,
+) -> CResult<&'a [T]> {
+    match storage {
+        candle_core::Storage::Cpu(c) => slice::<T>(c, layout, op),
+        _ => Err(Error::Msg(format!("{op}: tensor is not on the CPU"))),
+    }
 }
 
 /// Every element of `t` in row-major order.
@@ -75,6 +145,23 @@ struct FrozenLinear {
     w: Tensor,
 }
 
+impl FrozenLinear {
+    /// `x · Wᵀ` for `x` (n × k), written straight into the result.
+    fn fwd<T: Real>(&self, x: &[T], n: usize, k: usize) -> CResult<Vec<T>> {
+        let (out, w_in) = self.w.dims2()?;
+        if w_in != k {
+            return Err(Error::Msg(format!(
+                "frozen-linear: input has {k} features, the weight expects {w_in}"
+            )));
+        }
+        let (storage, layout) = self.w.storage_and_layout();
+        let w = cpu_slice::<T>(&storage, layout, "frozen-linear")?;
+        let mut y = vec![T::zero(); n * out];
+        matmul_into(&mut y, Mat::rows(x, n, k), Mat::rows(w, out, k).t(), false)?;
+        Ok(y)
+    }
+}
+
 impl CustomOp1 for FrozenLinear {
     fn name(&self) -> &'static str {
         "frozen-linear"
@@ -82,26 +169,21 @@ impl CustomOp1 for FrozenLinear {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CResult<(CpuStorage, Shape)> {
         let (n, k) = layout.shape().dims2()?;
-        let x = match storage.dtype() {
-            DType::F32 => Tensor::from_slice(
+        let out = self.w.dim(0)?;
+        let y = match storage.dtype() {
+            DType::F32 => f32::to_cpu_storage_owned(self.fwd(
                 slice::<f32>(storage, layout, self.name())?,
-                (n, k),
-                &Device::Cpu,
-            )?,
-            DType::F64 => Tensor::from_slice(
+                n,
+                k,
+            )?),
+            DType::F64 => f64::to_cpu_storage_owned(self.fwd(
                 slice::<f64>(storage, layout, self.name())?,
-                (n, k),
-                &Device::Cpu,
-            )?,
+                n,
+                k,
+            )?),
             d => return Err(unsupported(self.name(), d)),
         };
-        let y = x.matmul(&self.w.t()?)?;
-        let shape = y.shape().clone();
-        let (s, _) = y.storage_and_layout();
-        match &*s {
-            candle_core::Storage::Cpu(c) => Ok((c.clone(), shape)),
-            _ => Err(Error::Msg("frozen-linear: result is not on the CPU".into())),
-        }
+        Ok((y, Shape::from((n, out))))
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> CResult<Option<Tensor>> {
@@ -237,16 +319,18 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// Elements handed to one rayon task at a time by the element-wise kernels.
+const ELEMS_PER_TASK: usize = 4096;
+
 impl SiluMul {
     fn fwd<T: Real>(g: &[T], u: &[T]) -> Vec<T> {
-        let mut out = vec![T::from_f64(0.0); g.len()];
-        out.par_iter_mut()
-            .zip(g.par_iter().zip(u.par_iter()))
-            .with_min_len(4096)
-            .for_each(|(o, (&g, &u))| {
-                let gv = g.to_f64();
-                *o = T::from_f64(gv * sigmoid(gv) * u.to_f64());
-            });
+        let mut out = vec![T::zero(); g.len()];
+        out.par_chunks_mut(ELEMS_PER_TASK)
+            .zip(
+                g.par_chunks(ELEMS_PER_TASK)
+                    .zip(u.par_chunks(ELEMS_PER_TASK)),
+            )
+            .for_each(|(o, (g, u))| T::silu_mul(g, u, o));
         out
     }
 
@@ -254,18 +338,13 @@ impl SiluMul {
         let g = values::<T>(gate)?;
         let u = values::<T>(up)?;
         let d = values::<T>(grad)?;
-        let mut dg = vec![T::from_f64(0.0); g.len()];
-        let mut du = vec![T::from_f64(0.0); g.len()];
-        dg.par_iter_mut()
-            .zip(du.par_iter_mut())
-            .zip(g.par_iter().zip(u.par_iter()).zip(d.par_iter()))
-            .with_min_len(4096)
-            .for_each(|((dg, du), ((&g, &u), &d))| {
-                let (g, u, d) = (g.to_f64(), u.to_f64(), d.to_f64());
-                let s = sigmoid(g);
-                *dg = T::from_f64(d * u * s * (1.0 + g * (1.0 - s)));
-                *du = T::from_f64(d * g * s);
-            });
+        let mut dg = vec![T::zero(); g.len()];
+        let mut du = vec![T::zero(); g.len()];
+        let e = ELEMS_PER_TASK;
+        dg.par_chunks_mut(e)
+            .zip(du.par_chunks_mut(e))
+            .zip(g.par_chunks(e).zip(u.par_chunks(e)).zip(d.par_chunks(e)))
+            .for_each(|((dg, du), ((g, u), d))| T::silu_mul_bwd(g, u, d, dg, du));
         Ok((
             Tensor::from_vec(dg, gate.shape(), gate.device())?,
             Tensor::from_vec(du, up.shape(), up.device())?,
@@ -347,19 +426,15 @@ impl CausalSoftmax {
             .with_min_len(MIN_ROWS_PER_TASK)
             .for_each(|(row, (o, sr))| {
                 let i = row % t;
-                let max = sr[..=i]
-                    .iter()
-                    .map(|v| v.to_f64() * self.scale)
-                    .fold(f64::NEG_INFINITY, f64::max);
-                let mut sum = 0.0;
-                for (o, v) in o[..=i].iter_mut().zip(&sr[..=i]) {
-                    let e = (v.to_f64() * self.scale - max).exp();
-                    sum += e;
-                    *o = T::from_f64(e);
+                let (o, sr) = (&mut o[..=i], &sr[..=i]);
+                let scale = T::from_f64(self.scale);
+                for (o, &v) in o.iter_mut().zip(sr) {
+                    *o = v * scale;
                 }
-                let inv = 1.0 / sum;
-                for o in &mut o[..=i] {
-                    *o = T::from_f64(o.to_f64() * inv);
+                let max = T::row_max(o);
+                let inv = T::from_f64(1.0 / T::exp_sum(o, max, true));
+                for o in o.iter_mut() {
+                    *o *= inv;
                 }
             });
         out
@@ -549,14 +624,22 @@ struct LinearCrossEntropy {
 impl LinearCrossEntropy {
     fn fwd<T: Real>(&self, x: &[T], n: usize, h: usize) -> CResult<f64> {
         let v = self.head.dim(0)?;
-        let head_t = self.head.t()?;
+        let (storage, layout) = self.head.storage_and_layout();
+        let head = cpu_slice::<T>(&storage, layout, "linear-cross-entropy")?;
         let inv_n = 1.0 / n as f64;
         let mut total = 0.0;
-        let mut dx: Vec<T> = Vec::with_capacity(if self.want_grad { n * h } else { 0 });
+        // One logits buffer for every chunk, and the input gradient written in place.
+        let mut buf = vec![T::zero(); LOGIT_CHUNK_ROWS.min(n) * v];
+        let mut dx = vec![T::zero(); if self.want_grad { n * h } else { 0 }];
         for r0 in (0..n).step_by(LOGIT_CHUNK_ROWS) {
             let c = LOGIT_CHUNK_ROWS.min(n - r0);
-            let xc = Tensor::from_slice(&x[r0 * h..(r0 + c) * h], (c, h), &Device::Cpu)?;
-            let mut logits = values::<T>(&xc.matmul(&head_t)?)?;
+            let logits = &mut buf[..c * v];
+            matmul_into(
+                logits,
+                Mat::rows(&x[r0 * h..(r0 + c) * h], c, h),
+                Mat::rows(head, v, h).t(),
+                false,
+            )?;
             let targets = &self.targets[r0..r0 + c];
             let want_grad = self.want_grad;
             let losses: Vec<f64> = logits
@@ -565,33 +648,27 @@ impl LinearCrossEntropy {
                 .map(|(row, &tgt)| {
                     let tgt = tgt as usize;
                     let picked = row[tgt].to_f64();
-                    let max = row
-                        .iter()
-                        .map(|z| z.to_f64())
-                        .fold(f64::NEG_INFINITY, f64::max);
-                    let mut sum = 0.0;
+                    let max = T::row_max(row);
+                    let sum = T::exp_sum(row, max, want_grad);
                     if want_grad {
-                        for z in row.iter_mut() {
-                            let e = (z.to_f64() - max).exp();
-                            sum += e;
-                            *z = T::from_f64(e);
-                        }
                         // d loss / d logit = (softmax − onehot) / N
-                        let k = inv_n / sum;
+                        let k = T::from_f64(inv_n / sum);
                         for z in row.iter_mut() {
-                            *z = T::from_f64(z.to_f64() * k);
+                            *z *= k;
                         }
                         row[tgt] = T::from_f64(row[tgt].to_f64() - inv_n);
-                    } else {
-                        sum = row.iter().map(|z| (z.to_f64() - max).exp()).sum();
                     }
                     max + sum.ln() - picked
                 })
                 .collect();
             total += losses.iter().sum::<f64>();
             if want_grad {
-                let dl = Tensor::from_vec(logits, (c, v), &Device::Cpu)?;
-                dx.extend(values::<T>(&dl.matmul(&self.head)?)?);
+                matmul_into(
+                    &mut dx[r0 * h..(r0 + c) * h],
+                    Mat::rows(logits, c, v),
+                    Mat::rows(head, v, h),
+                    false,
+                )?;
             }
         }
         if self.want_grad {

@@ -3,9 +3,11 @@
 //! `Var`s receive gradients.
 
 pub mod fused;
+mod gemm;
 pub mod hf;
 pub mod load;
 pub mod ops;
+mod rowexp;
 
 use std::collections::HashMap;
 

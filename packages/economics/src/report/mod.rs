@@ -5,12 +5,15 @@
 //! - [`claims`]: verdicts on the three claims from paired per-seed differences;
 //! - [`charts`]: the charts as `fairshare_plots` data;
 //! - [`markdown`]: the text of `summary.md`;
-//! - [`evaluators`]: its sections on the evaluator layer.
+//! - [`evaluators`]: its sections on the evaluator layer;
+//! - [`real`]: its "Real training" section, from the federated demo's spread and
+//!   counterfactual records.
 
 pub mod charts;
 pub mod claims;
 pub mod evaluators;
 pub mod markdown;
+pub mod real;
 
 use std::path::{Path, PathBuf};
 

@@ -5,8 +5,9 @@
 //!
 //! It differs from [`regression_adjusted_shapley`](super::regression_adjusted_shapley) in
 //! what a contract can replay: its coalitions depend only on the seed (a fixed allocation over
-//! sizes instead of Neyman allocation on observed spreads), and its control variate is a
-//! linear fit (per-player weights, one slope per size) instead of a cross-validated choice of
+//! sizes instead of Neyman allocation on observed spreads), and its control variate is one of
+//! two stand-ins with closed-form Shapley values (a per-size quadratic in one additive index,
+//! or a peak game), chosen in-sample with a penalty, instead of a cross-validated choice of
 //! nonlinear surrogates with shrinkage.
 //!
 //! [`StopRule`]: crate::stop::StopRule

@@ -36,6 +36,9 @@ pub struct Operator {
     pub global: LlamaModel,
     /// Hex update hash of the global adapter (none before the first merge).
     pub global_hash: Option<String>,
+    /// How the merge weights updates, and the roster size [`operator::MergeRule::Roster`]
+    /// divides by (the demo's `--merge`; FedAvg on tokens by default).
+    pub merge_rule: (operator::MergeRule, usize),
 }
 
 impl Operator {
@@ -54,6 +57,7 @@ impl Operator {
             cumulative: None,
             global: base.clone(),
             global_hash: None,
+            merge_rule: (operator::MergeRule::Tokens, 0),
         })
     }
 
@@ -124,8 +128,15 @@ impl Operator {
         dir: &Path,
     ) -> Result<usize> {
         // The same merge and publication `fairshare round aggregate` runs.
-        let Some(merged) =
-            operator::merge_updates(self.cumulative.as_ref(), updates, contributor, groups)?
+        let (rule, roster) = self.merge_rule;
+        let Some(merged) = operator::merge_updates_by(
+            self.cumulative.as_ref(),
+            updates,
+            contributor,
+            groups,
+            rule,
+            roster,
+        )?
         else {
             return Ok(0);
         };

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use fairshare_trainer::bundle::{write_bundle, BundleInfo};
 use fairshare_trainer::config::{LoraConfig, TrainConfig};
 use fairshare_trainer::data::PackedData;
-use fairshare_trainer::lora::LoraAdapter;
+use fairshare_trainer::lora::{round_init_seed, LoraAdapter};
 use fairshare_trainer::model::LlamaModel;
 use fairshare_trainer::tokenizer::TextTokenizer;
 use fairshare_trainer::train::train_on;
@@ -55,8 +55,8 @@ pub enum SybilKind {
     /// Trains again on the same text with another data-order seed (the LoRA initialisation is
     /// the round's, the same for everyone): two genuine updates of one party's data.
     Retrain,
-    /// Copies the first identity's update with small Gaussian noise (2% of each factor's RMS),
-    /// so the bytes, and so the hash, differ.
+    /// Copies the first identity's update with small Gaussian noise on B (2% of its RMS; A is
+    /// the round's shared A, which the relayer checks), so the bytes, and so the hash, differ.
     Copy,
 }
 
@@ -244,7 +244,8 @@ pub fn sybil_play(n: usize) -> Result<&'static str, DemoError> {
     })
 }
 
-/// `adapter` with Gaussian noise of `rel` times each factor's RMS added to every A and B.
+/// `adapter` with Gaussian noise of `rel` times each B's RMS added to every B; A is kept (it is
+/// the round's shared A, which every bundle must carry).
 pub fn with_noise(adapter: &LoraAdapter, rel: f64, seed: u64) -> Result<LoraAdapter, DemoError> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -274,7 +275,7 @@ pub fn with_noise(adapter: &LoraAdapter, rel: f64, seed: u64) -> Result<LoraAdap
         modules.insert(
             k.clone(),
             fairshare_trainer::lora::LoraPair {
-                a: noisy(&p.a)?,
+                a: p.a.clone(),
                 b: noisy(&p.b)?,
             },
         );
@@ -387,11 +388,16 @@ impl Participant {
                 )
             }
             Role::FreeRider => {
-                // A freshly initialised adapter: B = 0, so ΔW = 0.
+                // The round's initial adapter (the shared A, as every bundle must carry):
+                // B = 0, so ΔW = 0.
                 let adapter = LoraAdapter::init(
                     global.config(),
                     &lora(),
-                    self.seed,
+                    round_init_seed(
+                        info.round,
+                        &info.base_model_hash,
+                        info.global_adapter_hash.as_deref(),
+                    ),
                     global.dtype(),
                     global.device(),
                 )?;
@@ -415,6 +421,8 @@ impl Participant {
                 cfg.learning_rate = lr;
                 cfg.warmup_steps = (steps / 10).max(1);
                 cfg.seed = self.seed.wrapping_add(r as u64);
+                // The protocol: A frozen at the round's public initialisation (the default).
+                cfg.freeze_a = true;
                 cfg.progress = progress;
                 let report = train_on(global, &data, &cfg, info)?;
                 Ok(Some(Update {
