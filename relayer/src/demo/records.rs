@@ -344,7 +344,11 @@ pub fn sybil_record(
                     Some(j) => {
                         let e = EntryRecord {
                             score: Some(v.values[j]),
-                            std_error: Some(v.std_errors[j].max(RESOLUTION_NATS)),
+                            std_error: Some(if v.values[j] == 0.0 && v.std_errors[j] == 0.0 {
+                                0.0
+                            } else {
+                                v.std_errors[j].max(RESOLUTION_NATS)
+                            }),
                             ..entries[i].clone()
                         };
                         score(&e)?

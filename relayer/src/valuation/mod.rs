@@ -461,8 +461,13 @@ pub fn value_round(
     })?;
     let aggregate_hash = update_hash(&safetensors_bytes(&aggregate.peft_tensors()?)?);
     let subsets = match estimator {
+        // Listed by who is in the coalition, null players included (their presence changes
+        // no utility, but a reader that filters coalitions by member must see them).
         Estimator::Exact => (1u64..(1 << n))
-            .map(|m| (members(m), utilities[m as usize]))
+            .map(|m| {
+                let inside = (0..n).map(|i| m >> i & 1 == 1).collect();
+                (inside, utilities[m as usize])
+            })
             .collect(),
         _ => Vec::new(),
     };
@@ -663,6 +668,17 @@ pub fn std_error(se: f64) -> Result<Decimal, ValuationError> {
         .map_err(|e| ValuationError::Invalid(format!("{se}: {e}")))
 }
 
+/// The standard error reported beside a score. A player with φ exactly 0 and no spread at all
+/// changed no utility in any batch (a declared no-show or null update): it is certain, so it
+/// gets no floor, and its upper bound 0 sits at or below the free-rider threshold (with the
+/// floor, a zero update escaped as "unpaid" whenever t·1e-4 exceeded τ·G/n).
+pub fn score_error(zero_score: bool, se: f64) -> Result<Decimal, ValuationError> {
+    if zero_score && se == 0.0 {
+        return Ok(Decimal::zero());
+    }
+    std_error(se)
+}
+
 /// The report of a valuation, committing to `table`: every φ and ΔU follow from it exactly.
 pub fn to_report(v: &Valuation, table: &UtilityTable) -> Result<Report, ValuationError> {
     let (phi, delta_u) = decimals(table)?;
@@ -674,7 +690,7 @@ pub fn to_report(v: &Valuation, table: &UtilityTable) -> Result<Report, Valuatio
             Ok(ParticipantScore {
                 participant: p.clone(),
                 value,
-                std_error: std_error(se)?,
+                std_error: score_error(value.is_zero(), se)?,
             })
         })
         .collect::<Result<Vec<_>, ValuationError>>()?;

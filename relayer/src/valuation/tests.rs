@@ -333,12 +333,26 @@ fn an_exactly_null_update_is_declared_absent_and_valued_exactly_zero() {
     assert_eq!(v.estimator, Estimator::Exact);
     assert_eq!(v.values[1], 0.0, "a null update's φ is exactly 0");
     assert_ne!(v.values[0], 0.0);
+    // The coalitions are listed by who is in them, the null player included (the demo's
+    // calibration filters them by member), and it changes no utility.
+    let with_null = v
+        .subsets
+        .iter()
+        .find(|(m, _)| *m == [true, true, false])
+        .expect("{0, 1} is listed with its null member");
+    let without = v
+        .subsets
+        .iter()
+        .find(|(m, _)| *m == [true, false, false])
+        .expect("{0} is listed");
+    assert_eq!(with_null.1, without.1);
+    assert_eq!(v.subsets.len(), 7);
     let table = to_table(&v, &addrs(3), [0; 32]).expect("table");
-    assert!(
-        report::check(&to_report(&v, &table).expect("report"), &table)
-            .expect("checkable")
-            .is_empty()
-    );
+    let rep = to_report(&v, &table).expect("report");
+    assert!(report::check(&rep, &table).expect("checkable").is_empty());
+    // The null player's score is certain (no floor on its error), the others keep theirs.
+    assert!(rep.scores[1].std_error.is_zero(), "{:?}", rep.scores[1]);
+    assert!(rep.scores[0].std_error >= std_error(RESOLUTION_NATS).expect("decimal"));
 
     // Regression-adjusted: a no-show (2), a zero update (5) and a zero-token update (7).
     let n = EXACT_MAX + 2;
