@@ -14,7 +14,7 @@ use fairshare_relayer::demo::corpus::{
     LATER_PLAYS, PARTICIPANT_PLAYS, PRETRAIN_PLAYS, VALIDATION_PLAY,
 };
 use fairshare_relayer::demo::evaluator::Lie;
-use fairshare_relayer::demo::participant::Role;
+use fairshare_relayer::demo::participant::{Role, SybilKind};
 use fairshare_relayer::demo::{run, DemoArgs};
 
 /// Plain sentences from a small grammar: enough structure for a tiny model to learn quickly.
@@ -339,14 +339,22 @@ fn a_lying_evaluator_is_disputed_struck_out_and_slashed() {
     );
 }
 
+/// A 3-round small run with a Sybil of `kind`: its arguments, its record and its log.
+fn sybil_run(
+    dir: &Path,
+    kind: SybilKind,
+) -> (DemoArgs, fairshare_relayer::demo::output::RunRecord, String) {
+    let mut args = small_run(dir, 3, None);
+    args.sybil = Some(kind);
+    let mut log = Vec::new();
+    let rec = run(&args, None, &mut log).expect("the demo runs");
+    (args, rec, String::from_utf8_lossy(&log).into_owned())
+}
+
 #[test]
 fn a_sybil_copying_its_update_is_grouped_and_earns_what_one_identity_would() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut args = small_run(dir.path(), 3, None);
-    args.sybil = Some(fairshare_relayer::demo::participant::SybilKind::Copy);
-    let mut log = Vec::new();
-    let rec = run(&args, None, &mut log).expect("the demo runs");
-    let log = String::from_utf8_lossy(&log);
+    let (_, rec, log) = sybil_run(dir.path(), SybilKind::Copy);
     for r in &rec.rounds {
         let s = r
             .sybil
@@ -386,11 +394,7 @@ fn a_sybil_copying_its_update_is_grouped_and_earns_what_one_identity_would() {
 #[test]
 fn a_sybil_retraining_its_text_under_the_shared_a_is_grouped() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut args = small_run(dir.path(), 3, None);
-    args.sybil = Some(fairshare_relayer::demo::participant::SybilKind::Retrain);
-    let mut log = Vec::new();
-    let rec = run(&args, None, &mut log).expect("the demo runs");
-    let log = String::from_utf8_lossy(&log);
+    let (args, rec, log) = sybil_run(dir.path(), SybilKind::Retrain);
     for r in &rec.rounds {
         let s = r
             .sybil

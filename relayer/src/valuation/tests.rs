@@ -55,6 +55,17 @@ pub(crate) fn tiny_text() -> String {
     "the other thing there, the weather. ".repeat(12)
 }
 
+/// The tiny model written under `dir/model`, its hash, and [`tiny_text`] in its tokens.
+fn tiny_model_and_text(dir: &Path) -> (LlamaModel, String, Vec<u32>) {
+    let (model, hash) = tiny_model(&dir.join("model"));
+    let tokens =
+        fairshare_trainer::tokenizer::TextTokenizer::from_file(&dir.join("model/tokenizer.json"))
+            .expect("tokenizer")
+            .encode(&tiny_text())
+            .expect("tokens");
+    (model, hash, tokens)
+}
+
 /// A valuation whose φ and ΔU follow from `utilities`.
 pub(crate) fn valuation(utilities: Vec<f64>, estimator: Estimator, n: usize) -> Valuation {
     let (values, delta_u) = from_table(&utilities, estimator, n).expect("a table");
@@ -138,13 +149,7 @@ fn the_estimator_is_exact_up_to_the_limit_and_sampled_above() {
 #[test]
 fn a_large_round_is_valued_by_the_regression_adjusted_table() {
     let t = tempfile::tempdir().expect("tempdir");
-    let (model, hash) = tiny_model(&t.path().join("model"));
-    let tokens = fairshare_trainer::tokenizer::TextTokenizer::from_file(
-        &t.path().join("model/tokenizer.json"),
-    )
-    .expect("tokenizer")
-    .encode(&tiny_text())
-    .expect("tokens");
+    let (model, hash, tokens) = tiny_model_and_text(t.path());
     let n = EXACT_MAX + 2;
     let present: Vec<bool> = (0..n).map(|i| i != 4).collect();
     let bundles: Vec<Bundle> = (0..n - 1)
@@ -197,13 +202,7 @@ fn a_large_round_is_valued_by_the_regression_adjusted_table() {
 #[test]
 fn a_no_show_is_a_null_player_and_changes_nobody_elses_value() {
     let t = tempfile::tempdir().expect("tempdir");
-    let (model, hash) = tiny_model(&t.path().join("model"));
-    let tokens = fairshare_trainer::tokenizer::TextTokenizer::from_file(
-        &t.path().join("model/tokenizer.json"),
-    )
-    .expect("tokenizer")
-    .encode(&tiny_text())
-    .expect("tokens");
+    let (model, hash, tokens) = tiny_model_and_text(t.path());
     let bundles: Vec<Bundle> = (0..2)
         .map(|i| {
             let dir = t.path().join(format!("b{i}"));
@@ -296,13 +295,7 @@ fn null_bundle(dir: &Path, model: &LlamaModel, base_hash: &str, seed: u64, token
 #[test]
 fn an_exactly_null_update_is_declared_absent_and_valued_exactly_zero() {
     let t = tempfile::tempdir().expect("tempdir");
-    let (model, hash) = tiny_model(&t.path().join("model"));
-    let tokens = fairshare_trainer::tokenizer::TextTokenizer::from_file(
-        &t.path().join("model/tokenizer.json"),
-    )
-    .expect("tokenizer")
-    .encode(&tiny_text())
-    .expect("tokens");
+    let (model, hash, tokens) = tiny_model_and_text(t.path());
     let job = Job {
         name: "test",
         model: &model,
