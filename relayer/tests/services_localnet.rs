@@ -148,6 +148,7 @@ fn relayer_service_on_wasmd() -> Res<()> {
         batch_size: 2,
         batch_interval: interval,
         kubo: None,
+        staging: Default::default(),
     };
     let r1 = Relayer::start(chain.clone(), opts(None))?;
     let api = RelayClient::new(&r1.url())?;

@@ -150,6 +150,10 @@ pub fn relayer(cmd: RelayerCmd, config: Option<&std::path::Path>) -> Result<()> 
             batch_size: cfg.batch_size,
             batch_interval: Some(Duration::from_millis(cfg.batch_interval_ms.max(100))),
             kubo: cfg.kubo.clone(),
+            staging: crate::store::staging::StagingLimits {
+                bytes: cfg.staging_bytes,
+                ttl: Duration::from_secs(cfg.staging_ttl_secs),
+            },
         },
     )?;
     tracing::info!(url = %relayer.url(), poster = %account.address(), chain_id = %chain_id, "relayer serving");

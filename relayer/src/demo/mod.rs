@@ -633,15 +633,17 @@ impl<'a> World<'a> {
             works.len()
         )?;
         let stake = self.chain.stake.clone();
+        // The challenger reads each table where the evaluator published it, as on any host.
+        let store = crate::store::http::HttpStore::new(&self.relayer.url())?;
         challenger::check_and_dispute(
             self.chain.c(),
+            &store,
             &self.d,
             &stake,
             &self.relayer.key,
             id,
             params,
             &self.evaluators,
-            works,
             out,
         )
     }

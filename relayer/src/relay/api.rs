@@ -34,6 +34,7 @@ use crate::chain::ChainExt;
 use crate::ops::{round, Deployment};
 use crate::store::dir::{is_hex_hash, DirStore};
 use crate::store::kubo::KuboStore;
+use crate::store::staging::Staging;
 use crate::store::{archive_update_hash, unpack, BundleRef, BundleStore, Cid, MAX_BUNDLE_BYTES};
 
 /// A signed commitment handed to the relayer.
@@ -83,6 +84,8 @@ pub struct RelayState {
     pub chain: ChainHandle,
     pub deployment: Deployment,
     pub store: DirStore,
+    /// Bounds and expires uploads no accepted commitment has vouched for (pinned on accept).
+    pub staging: Staging,
     /// Pins every accepted bundle in IPFS too, and reads bundles given by CID from there.
     pub kubo: Option<KuboStore>,
     pub queue: Queue,
@@ -117,6 +120,7 @@ fn store_err(e: crate::store::StoreError) -> ApiError {
             ApiError(StatusCode::NOT_FOUND, e.to_string())
         }
         S::Archive(_) | S::TooLarge { .. } | S::BadCid(_) | S::Table(_) => bad(e.to_string()),
+        S::StagingFull { .. } => ApiError(StatusCode::INSUFFICIENT_STORAGE, e.to_string()),
         _ => upstream(e),
     }
 }
@@ -193,8 +197,10 @@ async fn upload(
         })?;
     blocking(move || {
         let update_hash = archive_update_hash(&body).map_err(store_err)?;
-        let cid = s.store.put(&body).map_err(store_err)?;
-        s.store.index(&update_hash, &cid).map_err(store_err)?;
+        let cid = s
+            .staging
+            .admit(&s.store, &body, &update_hash)
+            .map_err(store_err)?;
         s.note_upload(&body, &update_hash, &cid);
         tracing::info!(%cid, %update_hash, bytes = body.len(), "bundle stored");
         Ok(BundleRef {
@@ -300,11 +306,10 @@ pub fn accept(s: &RelayState, req: &CommitRequest) -> Result<CommitAnswer, ApiEr
                 ));
             };
             let archive = kubo.get(cid).map_err(store_err)?;
-            let c = s.store.put(&archive).map_err(store_err)?;
-            s.store
-                .index(&archive_update_hash(&archive).map_err(store_err)?, &c)
-                .map_err(store_err)?;
-            c
+            let hash = archive_update_hash(&archive).map_err(store_err)?;
+            s.staging
+                .admit(&s.store, &archive, &hash)
+                .map_err(store_err)?
         }
     };
     let archive = s.store.get(&cid).map_err(store_err)?;
@@ -374,6 +379,8 @@ pub fn accept(s: &RelayState, req: &CommitRequest) -> Result<CommitAnswer, ApiEr
             serde_json::to_vec(&verified.shapes).unwrap_or_default(),
         );
     }
+    // A registered participant signed for it: kept for good, no longer staged.
+    s.store.pin(&cid).map_err(store_err)?;
     if let Some(k) = &s.kubo {
         // Data availability across organisations: the relayer's IPFS node keeps the bundle.
         let kcid = k.put(&archive).map_err(store_err)?;
@@ -562,6 +569,10 @@ impl RelayState {
                 })
                 .map_err(upstream)?
                 .map_err(upstream)?;
+            // The chain vouches for them: kept for good, like those committed through here.
+            for n in &found {
+                self.store.pin(&n.cid).map_err(store_err)?;
+            }
             bundles.extend(found.into_iter().map(|n| RoundBundle {
                 participant: n.participant,
                 update_hash: n.update_hash,

@@ -9,6 +9,8 @@
 //! batch_size = 50
 //! batch_interval_ms = 2000
 //! kubo = "http://127.0.0.1:5001"        # optional: pin every accepted bundle in IPFS too
+//! staging_bytes = 8589934592            # uploads no commitment vouched for: at most this many
+//! staging_ttl_secs = 86400               # bytes, each kept this long (defaults shown)
 //! [key]
 //! keystore = "/etc/fairshare/relayer.key"   # `fairshare keys import` writes it
 //! passphrase_env = "FAIRSHARE_KEY_PASSPHRASE"
@@ -241,7 +243,22 @@ pub struct RelayConfig {
     pub batch_interval_ms: u64,
     #[serde(default)]
     pub kubo: Option<String>,
+    /// Most bytes of uploads no commitment has vouched for yet (default 8 GiB).
+    #[serde(default = "default_staging_bytes")]
+    pub staging_bytes: u64,
+    /// How long such an upload is kept (default 86,400 s, a day).
+    #[serde(default = "default_staging_ttl")]
+    pub staging_ttl_secs: u64,
     pub key: KeyConfig,
+}
+
+fn default_staging_bytes() -> u64 {
+    crate::store::staging::StagingLimits::default().bytes
+}
+fn default_staging_ttl() -> u64 {
+    crate::store::staging::StagingLimits::default()
+        .ttl
+        .as_secs()
 }
 
 fn default_listen() -> String {

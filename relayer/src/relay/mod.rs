@@ -23,6 +23,7 @@ use crate::keys::ParticipantKey;
 use crate::ops::Deployment;
 use crate::store::dir::DirStore;
 use crate::store::kubo::KuboStore;
+use crate::store::staging::{Staging, StagingLimits};
 use api::RelayState;
 use queue::Queue;
 use worker::ChainHandle;
@@ -50,6 +51,8 @@ pub struct RelayOptions {
     /// arrives); `None`: never by itself, only by [`Relayer::drain_now`].
     pub batch_interval: Option<Duration>,
     pub kubo: Option<String>,
+    /// How much upload not yet vouched for by a commitment is kept, and for how long.
+    pub staging: StagingLimits,
 }
 
 /// A running relayer: HTTP server and batcher. Stops when dropped or on [`Relayer::stop`].
@@ -66,6 +69,7 @@ impl Relayer {
     /// and the batcher on their own threads.
     pub fn start(chain: ChainHandle, o: RelayOptions) -> Result<Self, RelayError> {
         let store = DirStore::open(&o.data_dir.join("store"))?;
+        let staging = Staging::open(&store, o.staging)?;
         let kubo = o.kubo.as_deref().map(KuboStore::new).transpose()?;
         let work_dir = o.data_dir.join("work");
         std::fs::create_dir_all(&work_dir)
@@ -75,6 +79,7 @@ impl Relayer {
             chain: chain.clone(),
             deployment: o.deployment.clone(),
             store,
+            staging,
             kubo,
             queue: Queue::new(&o.data_dir.join("queue")),
             work_dir,

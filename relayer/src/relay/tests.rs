@@ -302,17 +302,19 @@ pub(crate) fn start(
     data: &Path,
     batch_interval: Option<Duration>,
 ) -> Relayer {
-    start_with(h, d, poster, data, batch_interval, None)
+    start_staging(h, d, poster, data, batch_interval, None, Default::default())
 }
 
-/// As [`start`], pinning accepted bundles in the kubo node at `kubo`.
-pub(crate) fn start_with(
+/// As [`start`], pinning accepted bundles in the kubo node at `kubo` and staging uploads
+/// nobody committed to within `staging`.
+pub(crate) fn start_staging(
     h: &ChainHandle,
     d: &Deployment,
     poster: &ParticipantKey,
     data: &Path,
     batch_interval: Option<Duration>,
     kubo: Option<String>,
+    staging: crate::store::staging::StagingLimits,
 ) -> Relayer {
     Relayer::start(
         h.clone(),
@@ -324,9 +326,71 @@ pub(crate) fn start_with(
             batch_size: 50,
             batch_interval,
             kubo,
+            staging,
         },
     )
     .expect("the relayer starts")
+}
+
+/// Anyone may upload, but uploads no commitment vouches for are bounded: past the limit the
+/// relayer refuses with 507 and says why; an accepted commitment pins its bundle, which frees
+/// the room; and a restarted relayer still counts what is staged.
+#[test]
+fn uploads_nobody_commits_to_cannot_fill_the_relayers_disk() {
+    let (h, d, id, keys, poster) = chain_with_round(&["alice", "bob"]);
+    let t = tempfile::tempdir().expect("tempdir");
+    let a_hash = bundle_for(&t.path().join("a"), &keys[0], id, 1.0);
+    let a = pack(&t.path().join("a")).expect("packs");
+    bundle_for(&t.path().join("b"), &keys[1], id, 2.0);
+    let b = pack(&t.path().join("b")).expect("packs");
+    // Room for one bundle and a half.
+    let limits = crate::store::staging::StagingLimits {
+        bytes: (a.len() + a.len() / 2) as u64,
+        ttl: Duration::from_secs(3600),
+    };
+    let data = t.path().join("relayer");
+    let relayer = start_staging(&h, &d, &poster, &data, None, None, limits);
+    let store = HttpStore::new(&relayer.url()).expect("store client");
+    let a_ref = store.upload(&a).expect("the first upload fits");
+    let err = store
+        .upload(&b)
+        .expect_err("the second does not")
+        .to_string();
+    assert!(
+        err.contains("507") || err.contains("no room"),
+        "the refusal says why: {err}"
+    );
+    assert!(err.contains(&limits.bytes.to_string()), "{err}");
+    relayer.stop();
+    // A restart forgets nothing: the staged upload still counts.
+    let relayer = start_staging(&h, &d, &poster, &data, None, None, limits);
+    let store = HttpStore::new(&relayer.url()).expect("store client");
+    assert!(store.upload(&b).is_err(), "still full after a restart");
+    // alice's signed commitment vouches for her bundle: pinned, no longer staged.
+    let api = RelayClient::new(&relayer.url()).expect("client");
+    let req = CommitRequest {
+        round_id: id,
+        update_hash: a_ref.update_hash.clone(),
+        cid: None,
+        commitment: sign(&h, &d, &keys[0], id, a_hash),
+    };
+    assert_eq!(api.commit(&req).expect("accepted").status, "queued");
+    store
+        .upload(&b)
+        .expect("room again once alice's bundle is pinned");
+    assert_eq!(
+        relayer
+            .state
+            .staging
+            .used(&relayer.state.store)
+            .expect("used"),
+        b.len() as u64
+    );
+    assert!(
+        relayer.state.store.contains(&a_ref.cid),
+        "alice's bundle is kept"
+    );
+    relayer.stop();
 }
 
 #[test]
@@ -742,13 +806,14 @@ fn bundles_published_to_ipfs_are_fetched_checked_and_pinned_by_the_relayer() {
     let node = crate::store::kubo::tests::start_node(&bin);
     let (h, d, id, keys, poster) = chain_with_round(&["ipfs-alice"]);
     let t = tempfile::tempdir().expect("tempdir");
-    let relayer = start_with(
+    let relayer = start_staging(
         &h,
         &d,
         &poster,
         &t.path().join("relayer"),
         None,
         Some(node.api.clone()),
+        Default::default(),
     );
     let kubo = crate::store::kubo::KuboStore::new(&node.api).expect("kubo client");
     let hash = bundle_for(&t.path().join("a"), &keys[0], id, 1.0);

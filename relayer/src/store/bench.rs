@@ -75,6 +75,7 @@ fn bench_bundle_transfer() {
             batch_size: 50,
             batch_interval: None,
             kubo: None,
+            staging: Default::default(),
         },
     )
     .expect("relayer");

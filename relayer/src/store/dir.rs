@@ -4,6 +4,7 @@
 //! <root>/blobs/<cid>          archives, named by the raw CIDv1 of their bytes
 //! <root>/by-hash/<update hash> the CID that holds that update hash (one line)
 //! <root>/tables/<table hash>.json  evaluators' utility tables, by the hash reports commit to
+//! <root>/staged/<cid>         uploads not yet vouched for by a commitment (see [`super::staging`])
 //! ```
 //! Writes go to a temporary file and are renamed into place, so a killed writer leaves no
 //! half-written blob under a real name. Reads check the bytes against the CID.
@@ -80,6 +81,25 @@ impl DirStore {
         Ok(())
     }
 
+    /// Whether the blob `cid` is here (not checked against its bytes).
+    pub fn contains(&self, cid: &Cid) -> bool {
+        self.blob_path(cid).exists()
+    }
+
+    /// Removes the blob `cid` (nothing if absent).
+    pub fn remove(&self, cid: &Cid) -> Result<(), StoreError> {
+        remove_if_there(&self.blob_path(cid)).map_err(|e| self.io(e, &self.blob_path(cid)))
+    }
+
+    /// Forgets which CID holds `update_hash` (nothing if unknown).
+    pub fn unindex(&self, update_hash: &str) -> Result<(), StoreError> {
+        if !is_hex_hash(update_hash) {
+            return Ok(());
+        }
+        let path = self.root.join("by-hash").join(update_hash);
+        remove_if_there(&path).map_err(|e| self.io(e, &path))
+    }
+
     /// Every update hash in the index, sorted.
     pub fn indexed(&self) -> Result<Vec<String>, StoreError> {
         let dir = self.root.join("by-hash");
@@ -91,6 +111,13 @@ impl DirStore {
             .collect();
         out.sort();
         Ok(out)
+    }
+}
+
+fn remove_if_there(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -166,9 +193,10 @@ impl BundleStore for DirStore {
         }
     }
 
-    fn pin(&self, _cid: &Cid) -> Result<(), StoreError> {
-        // Nothing is ever collected from the directory.
-        Ok(())
+    fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
+        // Only staged uploads are ever collected; a pinned one is no longer staged.
+        let marker = self.root.join("staged").join(cid.as_str());
+        remove_if_there(&marker).map_err(|e| self.io(e, &marker))
     }
 
     fn put_table(&self, json: &[u8]) -> Result<String, StoreError> {

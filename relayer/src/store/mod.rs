@@ -20,6 +20,7 @@ pub mod cid;
 pub mod dir;
 pub mod http;
 pub mod kubo;
+pub mod staging;
 
 #[cfg(test)]
 mod bench;
@@ -80,6 +81,14 @@ pub enum StoreError {
     Table(String),
     #[error("{store}: no utility table with hash {hash} (not published there yet)")]
     TableNotFound { store: String, hash: String },
+    #[error("{store}: no room for an upload of {size} bytes: {used} of the {limit} bytes kept for uploads no commitment has vouched for yet are taken; they expire {ttl_secs} s after upload, or commit to yours sooner")]
+    StagingFull {
+        store: String,
+        size: u64,
+        used: u64,
+        limit: u64,
+        ttl_secs: u64,
+    },
 }
 
 /// A published bundle: the CID of its archive in one store and the update hash it commits to.

@@ -198,6 +198,16 @@ impl Valuer for DemoValuer {
         });
         Ok(report)
     }
+
+    /// The table this evaluator committed to (a consistent liar's fabricated one), which the
+    /// service publishes to the relayer's store at reveal for challengers to fetch.
+    fn table(&self, round_id: u64) -> Result<Option<UtilityTable>, String> {
+        Ok(self
+            .last
+            .as_ref()
+            .filter(|v| v.measured.round_id == round_id)
+            .map(|v| v.table.clone()))
+    }
 }
 
 /// The evaluator service running one demo evaluator.

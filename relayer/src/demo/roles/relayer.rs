@@ -39,6 +39,7 @@ pub fn start(
             batch_size: BATCH,
             batch_interval: None,
             kubo: None,
+            staging: Default::default(),
         },
     )
     .context("starting the relayer service")?;
