@@ -578,6 +578,37 @@ pub mod round {
         }))
     }
 
+    /// Whether a report revealed in `round_id` commits to the utility table `table_hash` (hex).
+    pub fn table_is_committed(
+        chain: &dyn Chain,
+        d: &Deployment,
+        round_id: u64,
+        table_hash: &str,
+    ) -> Result<bool, ChainError> {
+        let mut after: Option<String> = None;
+        loop {
+            let page: rm::ReportsResponse = chain.query(
+                d.round_manager.as_str(),
+                &rm::QueryMsg::Reports {
+                    round_id,
+                    start_after: after.clone(),
+                    limit: Some(30),
+                },
+            )?;
+            let Some(last) = page.reports.last() else {
+                return Ok(false);
+            };
+            after = Some(last.evaluator.to_string());
+            if page
+                .reports
+                .iter()
+                .any(|r| r.table_hash.to_hex() == table_hash)
+            {
+                return Ok(true);
+            }
+        }
+    }
+
     /// The disputes heard in a round.
     pub fn disputes(
         chain: &dyn Chain,

@@ -169,9 +169,10 @@ impl<V: Valuer> Evaluator<V> {
             {
                 let sealed = SealedReport::read(&self.sealed_path(id))?;
                 let salt = sealed.salt_bytes()?;
-                // The table goes to the store first: once revealed, the report can be checked.
+                round::reveal_report(chain, &self.d, &self.key, id, sealed.report.clone(), &salt)?;
+                // Then the table: a relayer keeps only a table a revealed report commits to.
+                // Challengers that look before it arrives retry at their next step.
                 self.publish_table(id, &sealed.report);
-                round::reveal_report(chain, &self.d, &self.key, id, sealed.report, &salt)?;
                 Ok(Action::Revealed { round: id })
             }
             (Phase::Revealing | Phase::Challenging, Some(info)) if info.revealed_at.is_some() => {
@@ -215,7 +216,7 @@ impl<V: Valuer> Evaluator<V> {
             );
             return;
         }
-        match publish_table(self.store.as_ref(), &table) {
+        match publish_table(self.store.as_ref(), &table, round_id) {
             Ok(hash) => {
                 let marker = self.table_marker(round_id);
                 let written = marker

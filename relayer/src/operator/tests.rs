@@ -35,8 +35,8 @@ impl BundleStore for LyingStore {
     fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
         self.inner.pin(cid)
     }
-    fn put_table(&self, json: &[u8]) -> Result<String, StoreError> {
-        self.inner.put_table(json)
+    fn put_table(&self, json: &[u8], round_id: u64) -> Result<String, StoreError> {
+        self.inner.put_table(json, round_id)
     }
     fn get_table(&self, table_hash: &str) -> Result<Vec<u8>, StoreError> {
         self.inner.get_table(table_hash)

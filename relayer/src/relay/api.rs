@@ -239,10 +239,18 @@ async fn by_hash(
     }
 }
 
-/// `POST /v1/tables` (added by "operator"): an evaluator's utility table, kept under the hash
-/// the store computes (the one its report commits to).
+/// Which round's report a table upload belongs to.
+#[derive(Deserialize)]
+struct TableUpload {
+    round: u64,
+}
+
+/// `POST /v1/tables?round=N`: an evaluator's utility table, kept under the hash the store
+/// computes, if a report revealed in round N commits to that hash (evaluators publish right
+/// after revealing). Anyone may upload, but only a table the chain vouches for is kept.
 async fn upload_table(
     State(s): State<Arc<RelayState>>,
+    axum::extract::Query(q): axum::extract::Query<TableUpload>,
     body: axum::body::Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let max = crate::store::MAX_TABLE_BYTES as usize;
@@ -252,8 +260,25 @@ async fn upload_table(
             format!("cannot read the table upload (at most {max} bytes): {e}"),
         )
     })?;
-    let hash = blocking(move || s.store.put_table(&body).map_err(store_err)).await?;
-    tracing::info!(table_hash = %hash, "table stored");
+    let round_id = q.round;
+    let hash = blocking(move || {
+        let (_, hash) = crate::store::parse_table(&body).map_err(store_err)?;
+        let (d, h) = (s.deployment.clone(), hash.clone());
+        let committed = s
+            .chain
+            .call(move |c| round::table_is_committed(c, &d, round_id, &h))
+            .map_err(upstream)?
+            .map_err(|e| upstream(format!("round {round_id}: {e}")))?;
+        if !committed {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!("no report revealed in round {round_id} commits to table {hash}: a table is kept only once the report that commits to it is revealed"),
+            ));
+        }
+        s.store.put_table(&body, round_id).map_err(store_err)
+    })
+    .await?;
+    tracing::info!(round = round_id, table_hash = %hash, "table stored");
     Ok(Json(json!({ "table_hash": hash })))
 }
 

@@ -332,6 +332,30 @@ pub(crate) fn start_staging(
     .expect("the relayer starts")
 }
 
+/// A utility table no revealed report commits to is refused, with the reason: anyone can reach
+/// the relayer, so only tables the chain vouches for take its disk.
+#[test]
+fn a_table_no_revealed_report_commits_to_is_refused() {
+    let (h, d, id, _, poster) = chain_with_round(&["alice"]);
+    let t = tempfile::tempdir().expect("tempdir");
+    let relayer = start(&h, &d, &poster, &t.path().join("relayer"), None);
+    let store = HttpStore::new(&relayer.url()).expect("store client");
+    let table = crate::store::testing::small_table(3);
+    let err = crate::store::publish_table(&store, &table, id)
+        .expect_err("no report commits to it")
+        .to_string();
+    assert!(
+        err.contains("no report revealed in round") && err.contains(&hex::encode(table.hash())),
+        "{err}"
+    );
+    let hash = hex::encode(table.hash());
+    assert!(matches!(
+        crate::store::fetch_table(&store, &hash),
+        Err(crate::store::StoreError::TableNotFound { .. })
+    ));
+    relayer.stop();
+}
+
 /// Anyone may upload, but uploads no commitment vouches for are bounded: past the limit the
 /// relayer refuses with 507 and says why; an accepted commitment pins its bundle, which frees
 /// the room; and a restarted relayer still counts what is staged.

@@ -199,7 +199,7 @@ impl BundleStore for DirStore {
         remove_if_there(&marker).map_err(|e| self.io(e, &marker))
     }
 
-    fn put_table(&self, json: &[u8]) -> Result<String, StoreError> {
+    fn put_table(&self, json: &[u8], _round_id: u64) -> Result<String, StoreError> {
         // Only a table is kept, under the hash computed here: the directory never holds a
         // table under another table's name.
         let (_, hash) = parse_table(json)?;
@@ -285,10 +285,10 @@ mod tests {
         let t = tempfile::tempdir().expect("tempdir");
         let store = DirStore::open(&t.path().join("store")).expect("opens");
         let table = testing::small_table(5);
-        let h = publish_table(&store, &table).expect("publishes");
+        let h = publish_table(&store, &table, 1).expect("publishes");
         assert_eq!(h, hex::encode(table.hash()));
         assert_eq!(
-            publish_table(&store, &table).expect("again"),
+            publish_table(&store, &table, 1).expect("again"),
             h,
             "idempotent"
         );
@@ -297,12 +297,12 @@ mod tests {
         let e = fetch_table(&store, &missing).expect_err("unknown");
         assert!(matches!(e, StoreError::TableNotFound { .. }), "{e}");
         assert!(
-            store.put_table(b"{\"not\": 1}").is_err(),
+            store.put_table(b"{\"not\": 1}", 1).is_err(),
             "only tables are kept"
         );
         // Another table swapped in on disk under this hash is refused by the reader.
         let other = testing::small_table(6);
-        let oh = publish_table(&store, &other).expect("publishes");
+        let oh = publish_table(&store, &other, 1).expect("publishes");
         std::fs::copy(
             store.root().join("tables").join(format!("{oh}.json")),
             store.root().join("tables").join(format!("{h}.json")),

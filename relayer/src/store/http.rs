@@ -1,6 +1,6 @@
 //! The relayer's bundle store seen from another host: a client of its HTTP API
 //! (`POST /v1/bundles`, `GET /v1/bundles/cid/{cid}`, `GET /v1/bundles/hash/{update hash}`,
-//! and for evaluators' utility tables `POST /v1/tables`, `GET /v1/tables/{table hash}`).
+//! and for evaluators' utility tables `POST /v1/tables?round=N`, `GET /v1/tables/{table hash}`).
 //! The relayer indexes an upload by the update hash it computes itself, so [`BundleStore::index`]
 //! here only checks that the relayer agrees.
 
@@ -172,10 +172,10 @@ impl BundleStore for HttpStore {
         Ok(())
     }
 
-    fn put_table(&self, json: &[u8]) -> Result<String, StoreError> {
+    fn put_table(&self, json: &[u8], round_id: u64) -> Result<String, StoreError> {
         let resp = self
             .client
-            .post(format!("{}/v1/tables", self.base))
+            .post(format!("{}/v1/tables?round={round_id}", self.base))
             .header("content-type", "application/json")
             .body(json.to_vec())
             .send()

@@ -232,7 +232,7 @@ impl BundleStore for KuboStore {
             .map(|_| ())
     }
 
-    fn put_table(&self, json: &[u8]) -> Result<String, StoreError> {
+    fn put_table(&self, json: &[u8], _round_id: u64) -> Result<String, StoreError> {
         let (_, hash) = parse_table(json)?;
         let cid = self.add(json, "table.json")?;
         self.index_in(TABLE_DIR, &hash, &cid)?;
@@ -396,13 +396,13 @@ pub(crate) mod tests {
         assert!(matches!(e, StoreError::WrongBundle { .. }), "{e}");
         // Tables: kept under their hash in the node's index, re-checked when read.
         let table = testing::small_table(3);
-        let th = crate::store::publish_table(&store, &table).expect("publishes a table");
+        let th = crate::store::publish_table(&store, &table, 1).expect("publishes a table");
         assert_eq!(th, hex::encode(table.hash()));
         assert_eq!(
             crate::store::fetch_table(&store, &th).expect("reads it"),
             table
         );
-        let oh = crate::store::publish_table(&store, &testing::small_table(4)).expect("another");
+        let oh = crate::store::publish_table(&store, &testing::small_table(4), 1).expect("another");
         let other_cid = store
             .lookup_in(TABLE_DIR, &oh)
             .expect("lookup")

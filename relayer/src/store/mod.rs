@@ -117,7 +117,9 @@ pub trait BundleStore: Send + Sync {
     fn pin(&self, cid: &Cid) -> Result<(), StoreError>;
     /// Stores an evaluator's utility table (its JSON) under its hash, the `table_hash` its
     /// report commits to on chain; returns that hash (hex). Idempotent. See [`publish_table`].
-    fn put_table(&self, json: &[u8]) -> Result<String, StoreError>;
+    /// `round_id` is the round whose revealed report commits to the table: the relayer keeps
+    /// only such tables (so anyone cannot fill its disk with tables no report uses).
+    fn put_table(&self, json: &[u8], round_id: u64) -> Result<String, StoreError>;
     /// The JSON of the table with hash `table_hash` (hex; untrusted: see [`fetch_table`]).
     fn get_table(&self, table_hash: &str) -> Result<Vec<u8>, StoreError>;
 }
@@ -143,10 +145,14 @@ pub fn parse_table(json: &[u8]) -> Result<(UtilityTable, String), StoreError> {
 
 /// Publishes a utility table for challengers on other hosts: stored under its hash, which the
 /// store must agree on. Returns the hash (hex).
-pub fn publish_table(store: &dyn BundleStore, table: &UtilityTable) -> Result<String, StoreError> {
+pub fn publish_table(
+    store: &dyn BundleStore,
+    table: &UtilityTable,
+    round_id: u64,
+) -> Result<String, StoreError> {
     let json = serde_json::to_vec(table).map_err(|e| StoreError::Table(e.to_string()))?;
     let want = hex::encode(table.hash());
-    let got = store.put_table(&json)?;
+    let got = store.put_table(&json, round_id)?;
     if got != want {
         return Err(StoreError::WrongTable {
             store: store.describe(),
