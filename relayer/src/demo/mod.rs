@@ -629,7 +629,7 @@ impl<'a> World<'a> {
         evaluator::reveal(self.chain.c(), &mut self.evaluators, id, published)?;
         writeln!(
             out,
-            "  {} reports revealed after the commit deadline",
+            "  {} reports revealed after the commit deadline, each evaluator's table published to the relayer",
             works.len()
         )?;
         let stake = self.chain.stake.clone();

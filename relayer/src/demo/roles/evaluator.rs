@@ -361,7 +361,7 @@ pub fn value_and_commit(
         let m = &v.measured;
         writeln!(
             out,
-            "  evaluator-{k} committed {} ({} Shapley, {} coalitions on {} tokens, ΔU {:.4}); table published, digest {}…",
+            "  evaluator-{k} committed {} ({} Shapley, {} coalitions on {} tokens, ΔU {:.4}); table saved, digest {}…",
             if e.valuer.lie.is_some() { "its LIES" } else { "its report" },
             m.valuation.method,
             m.valuation.evaluations,
