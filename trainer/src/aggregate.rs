@@ -12,11 +12,14 @@
 //!
 //! so that `B·A = Σ wₖ sₖ Bₖ Aₖ` exactly: an ordinary LoRA adapter of rank `Σrₖ` that PEFT
 //! loads as it is, whose update is the weighted average of the participants' `ΔW` (up to float
-//! rounding). Participants keep full freedom over their `A` (no shared seed needed), and a
-//! coalition model is rebuilt from the updates alone. The price is rank growth: a coalition of
-//! `n` rank-`r` updates has rank `n·r`, which is small for the round sizes Fairshare targets
-//! (the evaluator can also fold an aggregate into the base weights with
-//! [`crate::model::LlamaModel::merge_adapter`]).
+//! rounding), rebuilt from the updates alone.
+//!
+//! When every update carries the same `A` in every projection, bit for bit (the protocol's
+//! shared frozen `A`, [`crate::lora::round_lora_a`]: participants train `B` only), the same sum
+//! needs no stacking: `Σ wₖsₖBₖA = (Σ wₖsₖBₖ)·A`, so the aggregate keeps rank `r` with
+//! `B = Σ wₖsₖBₖ`. Then FedAvg of the `B`s *is* the average update, the global adapter grows by
+//! `r` per round rather than `n·r`, and a coalition model costs no more than one update.
+//! Updates with different `A`s (older bundles, experiments with `--train-a`) are stacked.
 
 use std::collections::BTreeMap;
 
@@ -70,18 +73,38 @@ pub fn aggregate(adapters: &[&LoraAdapter], weights: &[f64]) -> Result<Option<Lo
             ));
         }
     }
+    let mut shared_a = true;
+    for key in &keys {
+        let a0 = &first.modules[*key].a;
+        for (a, _) in &chosen[1..] {
+            if !same_values(a0, &a.modules[*key].a)? {
+                shared_a = false;
+                break;
+            }
+        }
+    }
     let mut modules = BTreeMap::new();
     let mut rank = 0;
     for key in keys {
-        let mut a_parts = Vec::with_capacity(chosen.len());
-        let mut b_parts = Vec::with_capacity(chosen.len());
-        for (adapter, w) in &chosen {
-            let p = &adapter.modules[key];
-            a_parts.push(p.a.clone());
-            b_parts.push((&p.b * (w * adapter.scaling()))?);
-        }
-        let a = Tensor::cat(&a_parts, 0)?;
-        let b = Tensor::cat(&b_parts, 1)?;
+        let scaled =
+            |adapter: &LoraAdapter, w: f64| &adapter.modules[key].b * (w * adapter.scaling());
+        let (a, b) = if shared_a {
+            let mut b = scaled(first, chosen[0].1)?;
+            for (adapter, w) in &chosen[1..] {
+                b = (b + scaled(adapter, *w)?)?;
+            }
+            (first.modules[key].a.clone(), b)
+        } else {
+            let a_parts: Vec<Tensor> = chosen
+                .iter()
+                .map(|(adapter, _)| adapter.modules[key].a.clone())
+                .collect();
+            let b_parts = chosen
+                .iter()
+                .map(|(adapter, w)| scaled(adapter, *w))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            (Tensor::cat(&a_parts, 0)?, Tensor::cat(&b_parts, 1)?)
+        };
         rank = a.dim(0)?;
         modules.insert(key.clone(), LoraPair { a, b });
     }
@@ -92,6 +115,20 @@ pub fn aggregate(adapters: &[&LoraAdapter], weights: &[f64]) -> Result<Option<Lo
         target_modules: first.config.target_modules.clone(),
     };
     Ok(Some(LoraAdapter::from_modules(config, modules)))
+}
+
+/// Whether `x` and `y` hold the same shape and the same values, bit for bit up to the sign of
+/// zero (no tolerance: a shared `A` is generated, not approximated).
+fn same_values(x: &Tensor, y: &Tensor) -> Result<bool> {
+    if x.dims() != y.dims() {
+        return Ok(false);
+    }
+    let values = |t: &Tensor| -> Result<Vec<f64>> {
+        Ok(t.flatten_all()?
+            .to_dtype(candle_core::DType::F64)?
+            .to_vec1::<f64>()?)
+    };
+    Ok(values(x)? == values(y)?)
 }
 
 /// Dense updates `ΔW = s·B·A` of every adapted projection (for checks and merging).
@@ -245,6 +282,85 @@ mod similarity_tests {
         assert!(other.abs() < 0.3, "independent updates: {other}");
         let m = similarity_matrix(&[&a, &b, &noisy(&a, 0.05, 3)]).expect("matrix");
         assert!(m[0][2] > 0.95 && m[1][2].abs() < 0.3 && m[0][1] == m[1][0]);
+    }
+
+    /// `a`'s A in every projection with B taken from `b` (same shapes): an update trained from
+    /// the same shared A.
+    fn with_a_of(a: &LoraAdapter, b: &LoraAdapter) -> LoraAdapter {
+        let modules = a
+            .modules
+            .iter()
+            .map(|(k, p)| {
+                (
+                    k.clone(),
+                    LoraPair {
+                        a: p.a.clone(),
+                        b: b.modules[k].b.clone(),
+                    },
+                )
+            })
+            .collect();
+        LoraAdapter::from_modules(a.config.clone(), modules)
+    }
+
+    #[test]
+    fn updates_sharing_a_merge_at_their_rank_and_others_stack() {
+        let cfg = tiny_config(true);
+        let x = random_adapter(&cfg, &lora(), 1, DType::F32).expect("adapter");
+        let y = with_a_of(
+            &x,
+            &random_adapter(&cfg, &lora(), 2, DType::F32).expect("adapter"),
+        );
+        let z = with_a_of(
+            &x,
+            &random_adapter(&cfg, &lora(), 3, DType::F32).expect("adapter"),
+        );
+        let own = random_adapter(&cfg, &lora(), 4, DType::F32).expect("adapter");
+        let w = [0.5, 0.3, 0.2];
+        let dense = |ads: &[&LoraAdapter]| -> BTreeMap<ModuleKey, Tensor> {
+            let parts: Vec<_> = ads
+                .iter()
+                .map(|a| dense_deltas(a).expect("dense"))
+                .collect();
+            parts[0]
+                .keys()
+                .map(|k| {
+                    let mut sum = (&parts[0][k] * w[0]).expect("scale");
+                    for (i, p) in parts.iter().enumerate().skip(1) {
+                        sum = (sum + (&p[k] * w[i]).expect("scale")).expect("sum");
+                    }
+                    (k.clone(), sum)
+                })
+                .collect()
+        };
+        let max_diff = |agg: &LoraAdapter, want: &BTreeMap<ModuleKey, Tensor>| -> f32 {
+            let got = dense_deltas(agg).expect("dense");
+            want.iter()
+                .map(|(k, t)| {
+                    (&got[k] - t)
+                        .and_then(|d| d.abs()?.max_all()?.to_scalar::<f32>())
+                        .expect("diff")
+                })
+                .fold(0.0, f32::max)
+        };
+        // Shared A: rank r, and the update is the weighted sum of the ΔWs.
+        let shared = aggregate(&[&x, &y, &z], &w)
+            .expect("aggregate")
+            .expect("some");
+        assert_eq!(shared.config.r, lora().r);
+        assert!(max_diff(&shared, &dense(&[&x, &y, &z])) < 1e-6);
+        for (k, p) in &shared.modules {
+            assert!(
+                same_values(&p.a, &x.modules[k].a).expect("compare"),
+                "A kept as is"
+            );
+        }
+        // One update with its own A: everything is stacked, the sum is the same kind of exact.
+        let mixed = aggregate(&[&x, &y, &own], &w)
+            .expect("aggregate")
+            .expect("some");
+        assert_eq!(mixed.config.r, 3 * lora().r);
+        assert!(max_diff(&mixed, &dense(&[&x, &y, &own])) < 1e-6);
     }
 
     #[test]

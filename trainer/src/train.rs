@@ -292,10 +292,8 @@ mod round_init_tests {
     use super::*;
     use crate::aggregate::{aggregate, delta_similarity};
     use crate::config::LoraConfig;
-    use crate::lora::LoraPair;
     use crate::testing::{random_weights, tiny_config};
     use candle_core::Tensor;
-    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     const SEA: &str = "The boat left the harbour before dawn, its sails grey against a grey sky. \
@@ -434,26 +432,26 @@ mod round_init_tests {
             f_drift, 0.0,
             "a frozen A stays at the round's initialisation"
         );
-        // Exact aggregation: with one shared A, FedAvg of the Bs (rank r) is the weighted mean
-        // of the ΔWs that rank stacking (rank n·r) computes.
+        // Exact aggregation: with one shared A, the aggregate is FedAvg of the Bs at rank r
+        // (no stacking), and its update is the weighted mean of the ΔWs, each formed densely.
         let (w, f_all) = ([0.25, 0.35, 0.4], [&f_honest, &f_sybil, &f_other]);
-        let mut fedavg = BTreeMap::new();
-        for (k, p) in &f_honest.modules {
-            let mut b = (&p.b * w[0]).expect("scale");
-            for (wi, ad) in w.iter().zip(&f_all).skip(1) {
-                b = (b + (&ad.modules[k].b * *wi).expect("scale")).expect("sum");
-            }
-            fedavg.insert(k.clone(), LoraPair { a: p.a.clone(), b });
-        }
-        let fedavg = LoraAdapter::from_modules(f_honest.config.clone(), fedavg);
-        let stacked = aggregate(&f_all, &w)
+        let fedavg = aggregate(&f_all, &w)
             .expect("aggregate")
             .expect("non-empty");
+        assert_eq!(fedavg.config.r, f_honest.config.r, "no rank growth");
         let mut worst = 0.0f64;
         for k in fedavg.modules.keys() {
+            let mut mean = None::<Tensor>;
+            for (wi, ad) in w.iter().zip(&f_all) {
+                let d = (ad.delta(k).expect("delta").expect("adapted") * *wi).expect("scale");
+                mean = Some(match mean {
+                    None => d,
+                    Some(m) => (m + d).expect("sum"),
+                });
+            }
             let (x, y) = (
                 fedavg.delta(k).expect("delta").expect("adapted"),
-                stacked.delta(k).expect("delta").expect("adapted"),
+                mean.expect("three updates"),
             );
             let rel = |t: &Tensor| t.sqr()?.sum_all()?.to_scalar::<f32>().map(f32::sqrt);
             let diff = rel(&(&x - &y).expect("diff")).expect("norm");
