@@ -37,7 +37,7 @@ BUDGETS="${FAMILY_BUDGETS:-100,300,1000,3000,10000}"
 SEEDS="${FAMILY_SEEDS:-3}"
 echo "== families: fairshare side (n = $SIZES, budgets $BUDGETS, $SEEDS seeds)" >&2
 "$BENCH" families --dir "$FDIR" --sizes "$SIZES" --budgets "$BUDGETS" --seeds "$SEEDS" \
-  --methods replayable,regression_adjusted,stratified_svarm,kernel_shap,stratified,antithetic > "$WORK/families-rust.jsonl"
+  --methods replayable,replayable_neyman,regression_adjusted,stratified_svarm,kernel_shap,stratified,antithetic > "$WORK/families-rust.jsonl"
 echo "== families: shapiq and pyDVL side ($VERSIONS)" >&2
 "$SHAPIQ_VENV/bin/python" bench/shapley/families_side.py --dir "$FDIR" --budgets "$BUDGETS" \
   > "$WORK/families-py.jsonl"

@@ -1,5 +1,6 @@
 //! Speed probes for `make bench-trainer`: the machine's f32 GEMM roof (candle's matmul on the
-//! shapes SmolLM2 training multiplies, and one large square), and forward-only evaluation
+//! shapes SmolLM2 training multiplies, and one large square; beside it the trainer's own
+//! `matmul_into` on the `gemm` crate and on its AVX-512 kernel when the CPU has one), and forward-only evaluation
 //! tokens/s as the valuation's coalition passes run it (`LlamaModel::loss`, no adapter, no
 //! gradient). Prints one JSON object.
 //!
@@ -13,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use clap::{Parser, Subcommand};
 use fairshare_trainer::data::{eval_windows, read_texts, tokenize_documents};
+use fairshare_trainer::model::gemm::{avx512_available, matmul_into_with, Kernel, Mat};
 use fairshare_trainer::model::load_model;
 
 #[derive(Parser)]
@@ -23,7 +25,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// f32 GEMM throughput (GFLOP/s) on training-shaped and square products.
+    /// f32 GEMM throughput (GFLOP/s) on training-shaped and square products: candle's matmul
+    /// (`gflops`), and the trainer's `matmul_into` on the `gemm` crate (`crate_gflops`) and on
+    /// its AVX-512 kernel (`avx512_gflops`, absent without AVX-512F).
     Gemm {
         /// Seconds to spend on each shape (at least 3 repetitions).
         #[arg(long, default_value_t = 2.0)]
@@ -45,6 +49,18 @@ enum Command {
     },
 }
 
+/// Seconds per call of `f`: one warm-up, then at least 3 calls and `seconds` in all.
+fn time_per_call(seconds: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let t0 = Instant::now();
+    let mut reps = 0u32;
+    while reps < 3 || t0.elapsed().as_secs_f64() < seconds {
+        f()?;
+        reps += 1;
+    }
+    Ok(t0.elapsed().as_secs_f64() / f64::from(reps))
+}
+
 fn gemm(seconds: f64) -> Result<serde_json::Value> {
     let dev = Device::Cpu;
     // (m, k, n): 512 rows (batch 4 × seq 128) through SmolLM2's projections and output head.
@@ -55,6 +71,7 @@ fn gemm(seconds: f64) -> Result<serde_json::Value> {
         (512, 576, 49152),
         (1024, 1024, 1024),
     ];
+    let fast = avx512_available();
     let mut rows = Vec::new();
     let mut roof: f64 = 0.0;
     for (m, k, n) in shapes {
@@ -62,19 +79,43 @@ fn gemm(seconds: f64) -> Result<serde_json::Value> {
         // Weights are stored (out, in) and multiplied transposed, as the model does.
         let b = Tensor::randn(0f32, 1.0, (n, k), &dev)?;
         let bt = b.t()?;
-        a.matmul(&bt)?; // warm-up
-        let t0 = Instant::now();
-        let mut reps = 0u32;
-        while reps < 3 || t0.elapsed().as_secs_f64() < seconds {
+        let gf = |secs: f64| 2.0 * (m * k * n) as f64 / secs / 1e9;
+        let candle = gf(time_per_call(seconds, || {
             a.matmul(&bt)?;
-            reps += 1;
-        }
-        let secs = t0.elapsed().as_secs_f64() / f64::from(reps);
-        let gflops = 2.0 * (m * k * n) as f64 / secs / 1e9;
-        roof = roof.max(gflops);
-        rows.push(serde_json::json!({"m": m, "k": k, "n": n, "gflops": gflops}));
+            Ok(())
+        })?);
+        let (av, bv) = (
+            a.flatten_all()?.to_vec1::<f32>()?,
+            b.flatten_all()?.to_vec1::<f32>()?,
+        );
+        let mut dst = vec![0f32; m * n];
+        let mut own = |kernel| -> Result<f64> {
+            Ok(gf(time_per_call(seconds, || {
+                matmul_into_with(
+                    &mut dst,
+                    Mat::rows(&av, m, k),
+                    Mat::rows(&bv, n, k).t(),
+                    false,
+                    kernel,
+                )?;
+                Ok(())
+            })?))
+        };
+        let krate = own(Kernel::Crate)?;
+        let avx512 = if fast {
+            Some(own(Kernel::Avx512)?)
+        } else {
+            None
+        };
+        roof = roof.max(candle).max(krate).max(avx512.unwrap_or(0.0));
+        rows.push(serde_json::json!({
+            "m": m, "k": k, "n": n,
+            "gflops": candle, "crate_gflops": krate, "avx512_gflops": avx512,
+        }));
     }
-    Ok(serde_json::json!({"side": "candle", "gemm": rows, "roof_gflops": roof}))
+    Ok(serde_json::json!({
+        "side": "candle", "gemm": rows, "roof_gflops": roof, "avx512": fast,
+    }))
 }
 
 fn eval(

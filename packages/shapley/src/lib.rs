@@ -35,8 +35,8 @@ pub use estimate::Estimate;
 pub use exact::{exact_shapley, EXACT_MAX_PLAYERS};
 pub use sampling::{
     gtg_shapley, kernel_shap, msr_banzhaf, permutation_shapley, regression_adjusted_shapley,
-    replayable_shapley, stratified_shapley, stratified_svarm, tmc_shapley, GtgOptions,
-    SamplerOptions,
+    replayable_neyman_shapley, replayable_shapley, stratified_shapley, stratified_svarm,
+    tmc_shapley, GtgOptions, SamplerOptions,
 };
 pub use stop::{StopReason, StopRule};
 pub use table::TableUtility;
@@ -75,6 +75,9 @@ pub enum Method {
     /// replays (`fairshare_protocol::sampled`): seed-determined coalitions, a linear control
     /// variate, stratified means on the residual (n ≤ 63; a budget or a target, not time).
     Replayable,
+    /// A prototype of [`Method::Replayable`] on a value-adaptive (block-wise Neyman) coalition
+    /// stream; the protocol does not replay it (benchmark comparisons, #16).
+    ReplayableNeyman,
     /// Paired KernelSHAP with leverage-score sampling and a jackknife standard error
     /// (n ≤ 63).
     KernelShap,
@@ -105,6 +108,7 @@ pub fn estimate<U: Utility + ?Sized>(
         Method::RegressionAdjusted => regression_adjusted_shapley(u, opts),
         Method::KernelShap => kernel_shap(u, opts),
         Method::Replayable => replayable_shapley(u, opts),
+        Method::ReplayableNeyman => replayable_neyman_shapley(u, opts),
         Method::BanzhafMsr => msr_banzhaf(u, opts),
         Method::LeaveOneOut => leave_one_out(u),
         Method::DataSize { sizes } => data_size_shares(u, sizes),

@@ -32,7 +32,7 @@ const MIN_ROWS_PER_TASK: usize = 8;
 pub const LOGIT_CHUNK_ROWS: usize = 256;
 
 /// Floating-point element types the kernels run in.
-trait Real: WithDType + Send + Sync {
+pub(super) trait Real: WithDType + Send + Sync {
     /// Largest value of a softmax row.
     fn row_max(row: &[Self]) -> f64;
     /// `Σ exp(v − max)` over a row, replacing each value by its exponential when `store`.
@@ -98,14 +98,18 @@ pub fn supported(dtype: DType) -> bool {
     matches!(dtype, DType::F32 | DType::F64)
 }
 
-fn unsupported(op: &str, dtype: DType) -> Error {
+pub(super) fn unsupported(op: &str, dtype: DType) -> Error {
     Error::Msg(format!(
         "{op}: fused kernels run in f32 or f64, not {dtype:?}"
     ))
 }
 
 /// The contiguous slice of `storage` that `layout` describes.
-fn slice<'a, T: Real>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> CResult<&'a [T]> {
+pub(super) fn slice<'a, T: Real>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> CResult<&'a [T]> {
     let data = T::cpu_storage_as_slice(storage)?;
     let (start, end) = layout
         .contiguous_offsets()
@@ -114,7 +118,7 @@ fn slice<'a, T: Real>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> CRe
 }
 
 /// The contiguous CPU slice behind a tensor's storage.
-fn cpu_slice<'a, T: Real>(
+pub(super) fn cpu_slice<'a, T: Real>(
     storage: &'a candle_core::Storage,
     layout: &Layout,
     op: &str,
@@ -123,11 +127,6 @@ fn cpu_slice<'a, T: Real>(
         candle_core::Storage::Cpu(c) => slice::<T>(c, layout, op),
         _ => Err(Error::Msg(format!("{op}: tensor is not on the CPU"))),
     }
-}
-
-/// Every element of `t` in row-major order.
-fn values<T: Real>(t: &Tensor) -> CResult<Vec<T>> {
-    t.flatten_all()?.to_vec1::<T>()
 }
 
 fn last_dim(shape: &Shape, op: &str) -> CResult<usize> {
@@ -160,6 +159,24 @@ impl FrozenLinear {
         matmul_into(&mut y, Mat::rows(x, n, k), Mat::rows(w, out, k).t(), false)?;
         Ok(y)
     }
+
+    /// `dy · W` for `dy` (n × out), written straight into the input gradient.
+    fn bwd_t<T: Real>(&self, grad: &Tensor) -> CResult<Tensor> {
+        let (n, out) = grad.dims2()?;
+        let (w_out, k) = self.w.dims2()?;
+        if w_out != out {
+            return Err(Error::Msg(format!(
+                "frozen-linear: gradient has {out} features, the weight gives {w_out}"
+            )));
+        }
+        let (g_storage, g_layout) = grad.storage_and_layout();
+        let g = cpu_slice::<T>(&g_storage, g_layout, "frozen-linear")?;
+        let (w_storage, w_layout) = self.w.storage_and_layout();
+        let w = cpu_slice::<T>(&w_storage, w_layout, "frozen-linear")?;
+        let mut dx = vec![T::zero(); n * k];
+        matmul_into(&mut dx, Mat::rows(g, n, out), Mat::rows(w, out, k), false)?;
+        Tensor::from_vec(dx, (n, k), grad.device())
+    }
 }
 
 impl CustomOp1 for FrozenLinear {
@@ -187,7 +204,12 @@ impl CustomOp1 for FrozenLinear {
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> CResult<Option<Tensor>> {
-        Ok(Some(grad.contiguous()?.matmul(&self.w)?))
+        let grad = grad.contiguous()?;
+        Ok(Some(match grad.dtype() {
+            DType::F32 => self.bwd_t::<f32>(&grad)?,
+            DType::F64 => self.bwd_t::<f64>(&grad)?,
+            d => return Err(unsupported(self.name(), d)),
+        }))
     }
 }
 
@@ -224,14 +246,17 @@ struct RmsNorm {
 
 impl RmsNorm {
     fn fwd<T: Real>(&self, x: &[T], h: usize) -> CResult<Vec<T>> {
-        let w = values::<T>(&self.weight)?;
+        with_slice::<T, _>(&self.weight, "rms-norm", |w| self.fwd_with(x, w, h))
+    }
+
+    fn fwd_with<T: Real>(&self, x: &[T], w: &[T], h: usize) -> CResult<Vec<T>> {
         let mut out = vec![T::from_f64(0.0); x.len()];
         out.par_chunks_mut(h)
             .zip(x.par_chunks(h))
             .with_min_len(MIN_ROWS_PER_TASK)
             .for_each(|(o, xr)| {
                 let r = inv_rms(xr, self.eps);
-                for ((o, &xv), &wv) in o.iter_mut().zip(xr).zip(&w) {
+                for ((o, &xv), &wv) in o.iter_mut().zip(xr).zip(w) {
                     *o = T::from_f64(xv.to_f64() * r) * wv;
                 }
             });
@@ -240,9 +265,16 @@ impl RmsNorm {
 
     fn bwd_t<T: Real>(&self, x: &Tensor, grad: &Tensor) -> CResult<Tensor> {
         let h = last_dim(x.shape(), "rms-norm")?;
-        let xs = values::<T>(x)?;
-        let gs = values::<T>(grad)?;
-        let w = values::<T>(&self.weight)?;
+        let dx = with_slice::<T, _>(x, "rms-norm", |xs| {
+            with_slice::<T, _>(grad, "rms-norm", |gs| {
+                with_slice::<T, _>(&self.weight, "rms-norm", |w| Ok(self.dx(xs, gs, w, h)))
+            })
+        })?;
+        Tensor::from_vec(dx, x.shape(), x.device())
+    }
+
+    /// The input gradient of rows `xs` for the output gradient `gs`.
+    fn dx<T: Real>(&self, xs: &[T], gs: &[T], w: &[T], h: usize) -> Vec<T> {
         let mut dx = vec![T::from_f64(0.0); xs.len()];
         dx.par_chunks_mut(h)
             .zip(xs.par_chunks(h).zip(gs.par_chunks(h)))
@@ -253,15 +285,15 @@ impl RmsNorm {
                 let s: f64 = xr
                     .iter()
                     .zip(gr)
-                    .zip(&w)
+                    .zip(w)
                     .map(|((x, g), w)| x.to_f64() * g.to_f64() * w.to_f64())
                     .sum();
                 let c = r * r * r * s / h as f64;
-                for (((d, x), g), w) in d.iter_mut().zip(xr).zip(gr).zip(&w) {
+                for (((d, x), g), w) in d.iter_mut().zip(xr).zip(gr).zip(w) {
                     *d = T::from_f64(r * w.to_f64() * g.to_f64() - x.to_f64() * c);
                 }
             });
-        Tensor::from_vec(dx, x.shape(), x.device())
+        dx
     }
 }
 
@@ -335,16 +367,20 @@ impl SiluMul {
     }
 
     fn bwd_t<T: Real>(gate: &Tensor, up: &Tensor, grad: &Tensor) -> CResult<(Tensor, Tensor)> {
-        let g = values::<T>(gate)?;
-        let u = values::<T>(up)?;
-        let d = values::<T>(grad)?;
-        let mut dg = vec![T::zero(); g.len()];
-        let mut du = vec![T::zero(); g.len()];
-        let e = ELEMS_PER_TASK;
-        dg.par_chunks_mut(e)
-            .zip(du.par_chunks_mut(e))
-            .zip(g.par_chunks(e).zip(u.par_chunks(e)).zip(d.par_chunks(e)))
-            .for_each(|((dg, du), ((g, u), d))| T::silu_mul_bwd(g, u, d, dg, du));
+        let (dg, du) = with_slice::<T, _>(gate, "silu-mul", |g| {
+            with_slice::<T, _>(up, "silu-mul", |u| {
+                with_slice::<T, _>(grad, "silu-mul", |d| {
+                    let mut dg = vec![T::zero(); g.len()];
+                    let mut du = vec![T::zero(); g.len()];
+                    let e = ELEMS_PER_TASK;
+                    dg.par_chunks_mut(e)
+                        .zip(du.par_chunks_mut(e))
+                        .zip(g.par_chunks(e).zip(u.par_chunks(e)).zip(d.par_chunks(e)))
+                        .for_each(|((dg, du), ((g, u), d))| T::silu_mul_bwd(g, u, d, dg, du));
+                    Ok((dg, du))
+                })
+            })
+        })?;
         Ok((
             Tensor::from_vec(dg, gate.shape(), gate.device())?,
             Tensor::from_vec(du, up.shape(), up.device())?,
@@ -442,8 +478,14 @@ impl CausalSoftmax {
 
     fn bwd_t<T: Real>(&self, p: &Tensor, grad: &Tensor) -> CResult<Tensor> {
         let t = last_dim(p.shape(), "causal-softmax")?;
-        let ps = values::<T>(p)?;
-        let gs = values::<T>(grad)?;
+        let ds = with_slice::<T, _>(p, "causal-softmax", |ps| {
+            with_slice::<T, _>(grad, "causal-softmax", |gs| Ok(self.ds(ps, gs, t)))
+        })?;
+        Tensor::from_vec(ds, p.shape(), p.device())
+    }
+
+    /// The gradient of the scores for probabilities `ps` and their gradient `gs`.
+    fn ds<T: Real>(&self, ps: &[T], gs: &[T], t: usize) -> Vec<T> {
         let mut ds = vec![T::from_f64(0.0); ps.len()];
         ds.par_chunks_mut(t)
             .zip(ps.par_chunks(t).zip(gs.par_chunks(t)))
@@ -460,7 +502,7 @@ impl CausalSoftmax {
                     *d = T::from_f64(self.scale * p.to_f64() * (g.to_f64() - dot));
                 }
             });
-        Tensor::from_vec(ds, p.shape(), p.device())
+        ds
     }
 }
 
@@ -522,8 +564,22 @@ struct RopeOp {
 impl RopeOp {
     /// Rotates every (position, head_dim) row of `x` by `sign ·` its angle.
     fn rotate<T: Real>(&self, x: &[T], t: usize, d: usize, sign: f64) -> CResult<Vec<T>> {
-        let cos = values::<T>(&self.cos)?;
-        let sin = values::<T>(&self.sin)?;
+        with_slice::<T, _>(&self.cos, "rope", |cos| {
+            with_slice::<T, _>(&self.sin, "rope", |sin| {
+                Ok(self.rotate_with(x, cos, sin, t, d, sign))
+            })
+        })
+    }
+
+    fn rotate_with<T: Real>(
+        &self,
+        x: &[T],
+        cos: &[T],
+        sin: &[T],
+        t: usize,
+        d: usize,
+        sign: f64,
+    ) -> Vec<T> {
         let half = d / 2;
         let layout = self.layout;
         let mut out = vec![T::from_f64(0.0); x.len()];
@@ -537,24 +593,15 @@ impl RopeOp {
                     &cos[p * half..(p + 1) * half],
                     &sin[p * half..(p + 1) * half],
                 );
-                for j in 0..half {
-                    let (cj, sj) = (c[j].to_f64(), sign * s[j].to_f64());
-                    let (a, b) = match layout {
-                        RopeLayout::SplitHalf => (j, j + half),
-                        RopeLayout::Interleaved => (2 * j, 2 * j + 1),
-                    };
-                    let (x1, x2) = (xr[a].to_f64(), xr[b].to_f64());
-                    o[a] = T::from_f64(x1 * cj - x2 * sj);
-                    o[b] = T::from_f64(x2 * cj + x1 * sj);
-                }
+                rotate_row(xr, o, c, s, layout, sign);
             });
-        Ok(out)
+        out
     }
 
     fn bwd_t<T: Real>(&self, grad: &Tensor) -> CResult<Tensor> {
         let (_b, _h, t, d) = grad.dims4()?;
-        let g = values::<T>(grad)?;
-        Tensor::from_vec(self.rotate(&g, t, d, -1.0)?, grad.shape(), grad.device())
+        let g = with_slice::<T, _>(grad, "rope", |g| self.rotate(g, t, d, -1.0))?;
+        Tensor::from_vec(g, grad.shape(), grad.device())
     }
 }
 
@@ -746,10 +793,53 @@ pub fn linear_cross_entropy(x: &Tensor, head: &Tensor, targets: &[u32]) -> Resul
     Ok(x.contiguous()?.apply_op1(op)?)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Shared helpers of the backward passes.
+
+/// Runs `f` on the elements of `t` in row-major order, read in place from its CPU storage (one
+/// copy only when `t` is not contiguous).
+fn with_slice<T: Real, R>(t: &Tensor, op: &str, f: impl FnOnce(&[T]) -> CResult<R>) -> CResult<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    f(cpu_slice::<T>(&storage, layout, op)?)
+}
+
+/// Rotates one head row `x` (`head_dim` values at one position, whose angles have the cosines
+/// `cos` and sines `sin`, `head_dim / 2` each) by `sign ·` its angles into `out`.
+#[inline]
+pub(super) fn rotate_row<T: Real>(
+    x: &[T],
+    out: &mut [T],
+    cos: &[T],
+    sin: &[T],
+    layout: RopeLayout,
+    sign: f64,
+) {
+    let half = cos.len();
+    for j in 0..half {
+        let (cj, sj) = (cos[j].to_f64(), sign * sin[j].to_f64());
+        let (a, b) = match layout {
+            RopeLayout::SplitHalf => (j, j + half),
+            RopeLayout::Interleaved => (2 * j, 2 * j + 1),
+        };
+        let (x1, x2) = (x[a].to_f64(), x[b].to_f64());
+        out[a] = T::from_f64(x1 * cj - x2 * sj);
+        out[b] = T::from_f64(x2 * cj + x1 * sj);
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use candle_core::{Var, D};
+    use candle_core::{backprop::GradStore, Var, D};
+
+    /// Gradients of `Σ y ⊙ w`: a random `w` makes every output element's gradient matter.
+    pub(in crate::model) fn weighted_backward(y: Tensor, w: &Tensor) -> GradStore {
+        (y * w)
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t.backward())
+            .expect("backward")
+    }
 
     fn rand(shape: &[usize], seed: u64) -> Tensor {
         use rand::{Rng, SeedableRng};
@@ -786,14 +876,8 @@ mod tests {
             max_diff(&yf, &yc)
         );
         let w = rand(yf.dims(), 99);
-        let gf = (yf * &w)
-            .and_then(|t| t.sum_all())
-            .and_then(|t| t.backward())
-            .expect("bwd");
-        let gc = (yc * &w)
-            .and_then(|t| t.sum_all())
-            .and_then(|t| t.backward())
-            .expect("bwd");
+        let gf = weighted_backward(yf, &w);
+        let gc = weighted_backward(yc, &w);
         let (gf, gc) = (
             gf.get(var.as_tensor()).expect("fused gradient"),
             gc.get(var.as_tensor()).expect("composed gradient"),

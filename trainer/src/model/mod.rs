@@ -2,8 +2,9 @@
 //! whose projections can carry LoRA adapters. Base weights are plain tensors: only an adapter's
 //! `Var`s receive gradients.
 
+mod attention;
 pub mod fused;
-mod gemm;
+pub mod gemm;
 pub mod hf;
 pub mod load;
 pub mod ops;
@@ -259,8 +260,9 @@ impl LlamaModel {
         adapter: Option<&LoraAdapter>,
         dropout: Option<&mut StdRng>,
     ) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
         let x = self.hidden(input_ids, adapter, dropout, Kernels::Fused)?;
-        fused::linear(&x, self.head())
+        Ok(fused::linear(&x, self.head())?.reshape((b, t, ()))?)
     }
 
     /// The output embedding (the input one when tied).
@@ -268,7 +270,11 @@ impl LlamaModel {
         self.lm_head.as_ref().unwrap_or(&self.embed)
     }
 
-    /// Final hidden states (B, T, hidden), after the last RMSNorm.
+    /// Final hidden states (B·T, hidden), after the last RMSNorm.
+    ///
+    /// Activations stay 2-D, one row per token, from the embedding to the last norm: every
+    /// reshape is a node of candle's autograd graph, and each node costs a zeroed gradient
+    /// buffer and an addition in the backward pass.
     fn hidden(
         &self,
         input_ids: &Tensor,
@@ -284,13 +290,6 @@ impl LlamaModel {
                 ops::rms_norm(x, w, self.config.rms_norm_eps)
             }
         };
-        let rope = |x: &Tensor| {
-            if fused {
-                fused::rope(x, &self.rope)
-            } else {
-                self.rope.apply(x)
-            }
-        };
         let (b, t) = input_ids.dims2()?;
         if t > self.rope.max_len() {
             return Err(TrainerError::Config(format!(
@@ -300,10 +299,7 @@ impl LlamaModel {
         }
         let cfg = &self.config;
         let (nh, nkv, hd) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
-        let mut x = self
-            .embed
-            .index_select(&input_ids.flatten_all()?, 0)?
-            .reshape((b, t, cfg.hidden_size))?;
+        let mut x = self.embed.index_select(&input_ids.flatten_all()?, 0)?;
         let mask = if fused {
             None
         } else {
@@ -316,22 +312,25 @@ impl LlamaModel {
             let q = self.project(i, "q_proj", &h, adapter, &mut dropout)?;
             let k = self.project(i, "k_proj", &h, adapter, &mut dropout)?;
             let v = self.project(i, "v_proj", &h, adapter, &mut dropout)?;
-            let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
-            let k = k.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-            let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-            let q = rope(&q)?;
-            let k = repeat_kv(&rope(&k)?, nh / nkv)?;
-            let v = repeat_kv(&v, nh / nkv)?;
-            let scores = q.matmul(&k.t()?.contiguous()?)?;
-            let probs = match &mask {
-                None => fused::causal_softmax(&scores, scale)?,
-                Some(mask) => ops::softmax_last(&(scores * scale)?.broadcast_add(mask)?)?,
+            let attn = match &mask {
+                // One fused op from the projections to the output projection's input.
+                None => attention::causal_gqa(&q, &k, &v, &self.rope, nh, nkv, t)?,
+                Some(mask) => {
+                    let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
+                    let k = k.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+                    let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+                    let q = self.rope.apply(&q)?;
+                    let k = repeat_kv(&self.rope.apply(&k)?, nh / nkv)?;
+                    let v = repeat_kv(&v, nh / nkv)?;
+                    let scores = q.matmul(&k.t()?.contiguous()?)?;
+                    let probs = ops::softmax_last(&(scores * scale)?.broadcast_add(mask)?)?;
+                    probs
+                        .matmul(&v)?
+                        .transpose(1, 2)?
+                        .contiguous()?
+                        .reshape((b * t, nh * hd))?
+                }
             };
-            let attn = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((b, t, nh * hd))?;
             let o = self.project(i, "o_proj", &attn, adapter, &mut dropout)?;
             x = (x + o)?;
             // SwiGLU MLP block.
@@ -379,7 +378,6 @@ impl LlamaModel {
         let inputs = tokens.narrow(1, 0, t1 - 1)?;
         let targets = tokens.narrow(1, 1, t1 - 1)?.flatten_all()?;
         let x = self.hidden(&inputs, adapter, dropout, kernels)?;
-        let x = x.reshape(((), self.config.hidden_size))?;
         match kernels {
             Kernels::Fused => {
                 fused::linear_cross_entropy(&x, self.head(), &targets.to_vec1::<u32>()?)
@@ -490,7 +488,11 @@ mod tests {
                 let x = model
                     .hidden(&inputs, None, None, Kernels::Composed)
                     .expect("hidden");
-                let reference = x.broadcast_matmul(&model.head().t().unwrap()).unwrap();
+                let reference = x
+                    .broadcast_matmul(&model.head().t().unwrap())
+                    .unwrap()
+                    .reshape(logits.dims())
+                    .unwrap();
                 let diff = scalar(
                     &(logits - reference)
                         .unwrap()

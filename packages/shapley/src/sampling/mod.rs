@@ -18,7 +18,7 @@ pub use banzhaf::msr_banzhaf;
 pub use gtg::{gtg_shapley, GtgOptions};
 pub use kernel::kernel_shap;
 pub use permutation::permutation_shapley;
-pub use replayable::replayable_shapley;
+pub use replayable::{replayable_neyman_shapley, replayable_shapley};
 pub use stratified::stratified_shapley;
 pub use svarm::{
     regression_adjusted_shapley, stratified_min_evaluations, stratified_svarm,
