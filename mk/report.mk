@@ -92,5 +92,5 @@ demo-wasmd: assets fonts localnet $(FAIRSHARE) ## the federated run on the local
 	$(FAIRSHARE) demo --chain wasmd --out $(REPORT_DIR)/demo-wasmd
 
 .PHONY: demo-smollm2
-demo-smollm2: assets fonts $(FAIRSHARE) ## the federated run on SmolLM2-135M (less text per participant; ≈ 6 min on 2 cores)
+demo-smollm2: assets fonts $(FAIRSHARE) ## the federated run on SmolLM2-135M (less text per participant; ≈ 5 min on 2 cores)
 	$(FAIRSHARE) demo --model smollm2 --max-chars 20000 --valid-chars 3000 --out $(REPORT_DIR)/demo-smollm2
