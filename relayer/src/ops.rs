@@ -531,27 +531,9 @@ pub mod round {
         round_id: u64,
         evaluator: &str,
     ) -> Result<Option<Report>, ChainError> {
-        let mut after: Option<String> = None;
-        let info = loop {
-            let page: rm::ReportsResponse = chain.query(
-                d.round_manager.as_str(),
-                &rm::QueryMsg::Reports {
-                    round_id,
-                    start_after: after.clone(),
-                    limit: Some(30),
-                },
-            )?;
-            let Some(last) = page.reports.last() else {
-                return Ok(None);
-            };
-            after = Some(last.evaluator.to_string());
-            if let Some(found) = page
-                .reports
-                .into_iter()
-                .find(|r| r.evaluator.as_str() == evaluator)
-            {
-                break found;
-            }
+        let Some(info) = find_report(chain, d, round_id, |r| r.evaluator.as_str() == evaluator)?
+        else {
+            return Ok(None);
         };
         let mut scores: Vec<rm::ParticipantScore> = Vec::new();
         loop {
@@ -585,6 +567,17 @@ pub mod round {
         round_id: u64,
         table_hash: &str,
     ) -> Result<bool, ChainError> {
+        Ok(find_report(chain, d, round_id, |r| r.table_hash.to_hex() == table_hash)?.is_some())
+    }
+
+    /// The first report revealed in `round_id` (in the contract's order, across pages) that
+    /// `wanted` accepts.
+    fn find_report(
+        chain: &dyn Chain,
+        d: &Deployment,
+        round_id: u64,
+        wanted: impl Fn(&rm::ReportInfo) -> bool,
+    ) -> Result<Option<rm::ReportInfo>, ChainError> {
         let mut after: Option<String> = None;
         loop {
             let page: rm::ReportsResponse = chain.query(
@@ -596,15 +589,11 @@ pub mod round {
                 },
             )?;
             let Some(last) = page.reports.last() else {
-                return Ok(false);
+                return Ok(None);
             };
             after = Some(last.evaluator.to_string());
-            if page
-                .reports
-                .iter()
-                .any(|r| r.table_hash.to_hex() == table_hash)
-            {
-                return Ok(true);
+            if let Some(found) = page.reports.into_iter().find(|r| wanted(r)) {
+                return Ok(Some(found));
             }
         }
     }

@@ -250,18 +250,21 @@ mod similarity_tests {
                 .collect();
             Tensor::from_vec(out, t.shape(), t.device()).expect("same shape")
         };
+        with_pairs(a, |_, p| LoraPair {
+            a: noise(&p.a),
+            b: noise(&p.b),
+        })
+    }
+
+    /// `a` with every projection's pair replaced by `f(key, pair)`.
+    fn with_pairs(
+        a: &LoraAdapter,
+        mut f: impl FnMut(&ModuleKey, &LoraPair) -> LoraPair,
+    ) -> LoraAdapter {
         let modules = a
             .modules
             .iter()
-            .map(|(k, p)| {
-                (
-                    k.clone(),
-                    LoraPair {
-                        a: noise(&p.a),
-                        b: noise(&p.b),
-                    },
-                )
-            })
+            .map(|(k, p)| (k.clone(), f(k, p)))
             .collect();
         LoraAdapter::from_modules(a.config.clone(), modules)
     }
@@ -287,20 +290,10 @@ mod similarity_tests {
     /// `a`'s A in every projection with B taken from `b` (same shapes): an update trained from
     /// the same shared A.
     fn with_a_of(a: &LoraAdapter, b: &LoraAdapter) -> LoraAdapter {
-        let modules = a
-            .modules
-            .iter()
-            .map(|(k, p)| {
-                (
-                    k.clone(),
-                    LoraPair {
-                        a: p.a.clone(),
-                        b: b.modules[k].b.clone(),
-                    },
-                )
-            })
-            .collect();
-        LoraAdapter::from_modules(a.config.clone(), modules)
+        with_pairs(a, |k, p| LoraPair {
+            a: p.a.clone(),
+            b: b.modules[k].b.clone(),
+        })
     }
 
     #[test]
