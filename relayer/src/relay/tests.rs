@@ -356,17 +356,23 @@ fn a_table_no_revealed_report_commits_to_is_refused() {
     relayer.stop();
 }
 
-/// Anyone may upload, but uploads no commitment vouches for are bounded: past the limit the
-/// relayer refuses with 507 and says why; an accepted commitment pins its bundle, which frees
-/// the room; and a restarted relayer still counts what is staged.
+/// Anyone may upload, but uploads no commitment vouches for are bounded: an attacker who floods
+/// the relayer with junk only pushes out other unvouched uploads, never a bundle an accepted
+/// commitment pinned, and cannot lock honest participants out (their uploads still go in, and
+/// survive a restart); an archive larger than the whole limit is refused with 507 and why.
 #[test]
 fn uploads_nobody_commits_to_cannot_fill_the_relayers_disk() {
-    let (h, d, id, keys, poster) = chain_with_round(&["alice", "bob"]);
+    let (h, d, id, keys, poster) = chain_with_round(&["alice", "bob", "mallory"]);
     let t = tempfile::tempdir().expect("tempdir");
-    let a_hash = bundle_for(&t.path().join("a"), &keys[0], id, 1.0);
-    let a = pack(&t.path().join("a")).expect("packs");
-    bundle_for(&t.path().join("b"), &keys[1], id, 2.0);
-    let b = pack(&t.path().join("b")).expect("packs");
+    let bundle = |dir: &str, k: usize, seed: f32| {
+        let hash = bundle_for(&t.path().join(dir), &keys[k], id, seed);
+        (hash, pack(&t.path().join(dir)).expect("packs"))
+    };
+    let (a_hash, a) = bundle("a", 0, 1.0);
+    let (b_hash, b) = bundle("b", 1, 2.0);
+    let junk: Vec<Vec<u8>> = (0..4)
+        .map(|i| bundle(&format!("j{i}"), 2, 3.0 + i as f32).1)
+        .collect();
     // Room for one bundle and a half.
     let limits = crate::store::staging::StagingLimits {
         bytes: (a.len() + a.len() / 2) as u64,
@@ -375,45 +381,60 @@ fn uploads_nobody_commits_to_cannot_fill_the_relayers_disk() {
     let data = t.path().join("relayer");
     let relayer = start_staging(&h, &d, &poster, &data, None, None, limits);
     let store = HttpStore::new(&relayer.url()).expect("store client");
-    let a_ref = store.upload(&a).expect("the first upload fits");
-    let err = store
-        .upload(&b)
-        .expect_err("the second does not")
-        .to_string();
+    let api = RelayClient::new(&relayer.url()).expect("client");
+    let commit = |api: &RelayClient, r: &crate::store::BundleRef, k: usize, hash: [u8; 32]| {
+        let req = CommitRequest {
+            round_id: id,
+            update_hash: r.update_hash.clone(),
+            cid: None,
+            commitment: sign(&h, &d, &keys[k], id, hash),
+        };
+        api.commit(&req).expect("accepted").status
+    };
+    // alice uploads and commits: pinned.
+    let a_ref = store.upload(&a).expect("alice's upload");
+    assert_eq!(commit(&api, &a_ref, 0, a_hash), "queued");
+    // mallory floods the relayer with uploads she never commits to.
+    for j in &junk {
+        store
+            .upload(j)
+            .expect("junk is taken in, evicting older junk");
+    }
+    let staged = relayer
+        .state
+        .staging
+        .used(&relayer.state.store)
+        .expect("used");
     assert!(
-        err.contains("507") || err.contains("no room"),
-        "the refusal says why: {err}"
+        staged <= limits.bytes,
+        "{staged} staged over a limit of {}",
+        limits.bytes
     );
-    assert!(err.contains(&limits.bytes.to_string()), "{err}");
+    assert!(
+        relayer.state.store.contains(&a_ref.cid),
+        "alice's pinned bundle is kept"
+    );
+    // A restart forgets nothing, and bob's upload still goes in and is committed.
     relayer.stop();
-    // A restart forgets nothing: the staged upload still counts.
     let relayer = start_staging(&h, &d, &poster, &data, None, None, limits);
     let store = HttpStore::new(&relayer.url()).expect("store client");
-    assert!(store.upload(&b).is_err(), "still full after a restart");
-    // alice's signed commitment vouches for her bundle: pinned, no longer staged.
     let api = RelayClient::new(&relayer.url()).expect("client");
-    let req = CommitRequest {
-        round_id: id,
-        update_hash: a_ref.update_hash.clone(),
-        cid: None,
-        commitment: sign(&h, &d, &keys[0], id, a_hash),
-    };
-    assert_eq!(api.commit(&req).expect("accepted").status, "queued");
-    store
-        .upload(&b)
-        .expect("room again once alice's bundle is pinned");
-    assert_eq!(
+    assert!(
         relayer
             .state
             .staging
             .used(&relayer.state.store)
-            .expect("used"),
-        b.len() as u64
+            .expect("used")
+            > 0
     );
-    assert!(
-        relayer.state.store.contains(&a_ref.cid),
-        "alice's bundle is kept"
-    );
+    let b_ref = store.upload(&b).expect("bob is not locked out");
+    assert_eq!(commit(&api, &b_ref, 1, b_hash), "queued");
+    assert!(relayer.state.store.contains(&a_ref.cid) && relayer.state.store.contains(&b_ref.cid));
+    // One archive larger than the whole limit is refused, saying why.
+    let mut huge = b.clone();
+    huge.extend(std::iter::repeat_n(0u8, limits.bytes as usize));
+    let err = store.upload(&huge).expect_err("too large").to_string();
+    assert!(err.contains(&limits.bytes.to_string()), "{err}");
     relayer.stop();
 }
 

@@ -81,13 +81,11 @@ pub enum StoreError {
     Table(String),
     #[error("{store}: no utility table with hash {hash} (not published there yet)")]
     TableNotFound { store: String, hash: String },
-    #[error("{store}: no room for an upload of {size} bytes: {used} of the {limit} bytes kept for uploads no commitment has vouched for yet are taken; they expire {ttl_secs} s after upload, or commit to yours sooner")]
+    #[error("{store}: an upload of {size} bytes is more than the {limit} bytes kept for uploads no commitment has vouched for yet")]
     StagingFull {
         store: String,
         size: u64,
-        used: u64,
         limit: u64,
-        ttl_secs: u64,
     },
 }
 

@@ -2,9 +2,13 @@
 //!
 //! Anyone can `POST /v1/bundles` to a relayer; a bundle only earns a permanent place once a
 //! registered participant's signed commitment to it is accepted (then the relayer pins it,
-//! [`BundleStore::pin`], which removes its staging marker). Until then it is *staged*: counted against a byte limit and removed
-//! (blob and update-hash index entry) once older than a time-to-live. Without this, anyone who
-//! can reach the relayer could fill its disk with archives no one will ever commit to.
+//! [`BundleStore::pin`], which removes its staging marker). Until then it is *staged*: removed
+//! (blob and update-hash index entry) once older than a time-to-live, and the staged bytes are
+//! bounded: an upload that does not fit makes room by removing the oldest staged uploads.
+//! Without this, anyone who can reach the relayer could fill its disk with archives no one will
+//! ever commit to. Evicting rather than refusing means such an attacker cannot lock honest
+//! participants out either: an honest upload is pinned by its commitment moments later, so to
+//! evict it an attacker would have to push the whole limit through in that moment.
 //!
 //! ```text
 //! <root>/staged/<cid>   "<update hash> <bytes>": a staged blob, its mtime the upload time
@@ -76,7 +80,8 @@ impl Staging {
     }
 
     /// Stores `archive` (whose update hash is `update_hash`) as staged, after collecting what
-    /// has expired; refuses it if the staged bytes would pass the limit. An archive the store
+    /// has expired and, if the staged bytes would pass the limit, the oldest staged uploads
+    /// until it fits; refuses only an archive larger than the whole limit. An archive the store
     /// already keeps for good is not staged again.
     pub fn admit(
         &self,
@@ -97,18 +102,28 @@ impl Staging {
             store.index(update_hash, &cid)?;
             return Ok(cid);
         }
-        let now = SystemTime::now();
-        let live = self.collect(store, now)?;
-        let used: u64 = live.iter().filter(|s| s.cid != cid).map(|s| s.bytes).sum();
         let size = archive.len() as u64;
-        if used.saturating_add(size) > self.limits.bytes {
+        if size > self.limits.bytes {
             return Err(StoreError::StagingFull {
                 store: store.describe(),
                 size,
-                used,
                 limit: self.limits.bytes,
-                ttl_secs: self.limits.ttl.as_secs(),
             });
+        }
+        let mut live: Vec<Staged> = self
+            .collect(store, SystemTime::now())?
+            .into_iter()
+            .filter(|s| s.cid != cid)
+            .collect();
+        live.sort_by(|a, b| (a.at, a.cid.as_str()).cmp(&(b.at, b.cid.as_str())));
+        let mut used: u64 = live.iter().map(|s| s.bytes).sum();
+        for oldest in &live {
+            if used.saturating_add(size) <= self.limits.bytes {
+                break;
+            }
+            self.remove(store, oldest)?;
+            used -= oldest.bytes;
+            tracing::info!(cid = %oldest.cid, update_hash = %oldest.update_hash, bytes = oldest.bytes, "an upload nobody committed to was evicted to make room");
         }
         // The marker first: a crash between the two leaves a marker without a blob (dropped
         // at the next collection), never an unaccounted blob.
@@ -142,20 +157,24 @@ impl Staging {
                 live.push(s);
                 continue;
             }
-            // The index entry only if it still points here (a later upload may own the hash).
-            if store.lookup(&s.update_hash)?.as_ref() == Some(&s.cid) {
-                store.unindex(&s.update_hash)?;
-            }
-            store.remove(&s.cid)?;
-            let marker = self.dir.join(s.cid.as_str());
-            if let Err(e) = std::fs::remove_file(&marker) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(io(store, &marker, e));
-                }
-            }
+            self.remove(store, &s)?;
             tracing::info!(cid = %s.cid, update_hash = %s.update_hash, bytes = s.bytes, "an upload nobody committed to expired; removed");
         }
         Ok(live)
+    }
+
+    /// Removes a staged blob, its index entry (only if it still points here: a later upload
+    /// may own the hash) and its marker.
+    fn remove(&self, store: &DirStore, s: &Staged) -> Result<(), StoreError> {
+        if store.lookup(&s.update_hash)?.as_ref() == Some(&s.cid) {
+            store.unindex(&s.update_hash)?;
+        }
+        store.remove(&s.cid)?;
+        let marker = self.dir.join(s.cid.as_str());
+        match std::fs::remove_file(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(store, &marker, e)),
+            _ => Ok(()),
+        }
     }
 
     /// Every marker; one that cannot be read is treated as expired garbage of size 0.
@@ -222,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn uploads_past_the_limit_are_refused_until_the_staged_ones_expire() {
+    fn the_oldest_unvouched_uploads_make_room_and_expired_ones_go() {
         let t = tempfile::tempdir().expect("tempdir");
         let store = DirStore::open(t.path()).expect("store");
         let limits = StagingLimits {
@@ -234,25 +253,34 @@ mod tests {
         let (b, hb) = archive(2, 1000);
         let (c, hc) = archive(3, 1000);
         let ca = staging.admit(&store, &a, &ha).expect("first fits");
+        age(&staging, &ca, Duration::from_secs(20));
         let cb = staging.admit(&store, &b, &hb).expect("second fits");
+        age(&staging, &cb, Duration::from_secs(10));
         assert_eq!(staging.used(&store).expect("used"), 2000);
-        // The same bytes again take no more room.
-        assert_eq!(staging.admit(&store, &a, &ha).expect("again"), ca);
-        let e = staging.admit(&store, &c, &hc).expect_err("over the limit");
-        let msg = e.to_string();
-        assert!(msg.contains("2500") && msg.contains("2000"), "{msg}");
-        assert!(store.lookup(&hc).expect("lookup").is_none(), "nothing kept");
-        // The first expires: it is removed, blob and index entry, and the third fits.
-        age(&staging, &ca, Duration::from_secs(120));
-        staging.admit(&store, &c, &hc).expect("room after expiry");
+        // The third does not fit: the oldest (a) goes, blob and index entry.
+        let cc = staging.admit(&store, &c, &hc).expect("third makes room");
         assert!(store.lookup(&ha).expect("lookup").is_none());
         assert!(matches!(store.get(&ca), Err(StoreError::NotFound { .. })));
         assert_eq!(store.get(&cb).expect("b kept"), b);
+        assert_eq!(store.get(&cc).expect("c kept"), c);
+        assert_eq!(staging.used(&store).expect("used"), 2000);
+        // One archive larger than the whole limit is refused, saying so, and evicts nothing.
+        let (big, hbig) = archive(4, 3000);
+        let msg = staging
+            .admit(&store, &big, &hbig)
+            .expect_err("too large")
+            .to_string();
+        assert!(msg.contains("3000") && msg.contains("2500"), "{msg}");
+        assert_eq!(staging.used(&store).expect("used"), 2000);
+        // Past the time-to-live an upload is collected at the next admission.
+        age(&staging, &cb, Duration::from_secs(120));
+        staging.admit(&store, &a, &ha).expect("a again");
+        assert!(store.lookup(&hb).expect("lookup").is_none(), "b expired");
         assert_eq!(staging.used(&store).expect("used"), 2000);
     }
 
     #[test]
-    fn a_pinned_upload_is_kept_for_good_and_frees_its_room() {
+    fn a_pinned_upload_is_never_evicted_and_frees_its_room() {
         let t = tempfile::tempdir().expect("tempdir");
         let store = DirStore::open(t.path()).expect("store");
         let limits = StagingLimits {
@@ -262,25 +290,19 @@ mod tests {
         let staging = Staging::open(&store, limits).expect("staging");
         let (a, ha) = archive(7, 1000);
         let (b, hb) = archive(8, 1000);
+        let (c, hc) = archive(9, 1000);
         let ca = staging.admit(&store, &a, &ha).expect("fits");
-        assert!(staging.admit(&store, &b, &hb).is_err(), "full");
         store.pin(&ca).expect("pinned");
         assert_eq!(staging.used(&store).expect("used"), 0);
-        staging.admit(&store, &b, &hb).expect("room again");
-        // Kept for good: an expiry sweep never removes it, and uploading it again is free.
-        std::thread::sleep(Duration::from_millis(10));
-        let short = Staging::open(
-            &store,
-            StagingLimits {
-                bytes: 1500,
-                ttl: Duration::ZERO,
-            },
-        )
-        .expect("staging");
-        let (c, hc) = archive(9, 1000);
-        short.admit(&store, &c, &hc).expect("b expired, c fits");
+        // Uploads that are never committed push each other out, never the pinned one.
+        let cb = staging.admit(&store, &b, &hb).expect("b");
+        age(&staging, &cb, Duration::from_secs(5));
+        staging.admit(&store, &c, &hc).expect("c evicts b");
+        assert!(store.lookup(&hb).expect("lookup").is_none());
         assert_eq!(store.get(&ca).expect("pinned a kept"), a);
-        assert_eq!(short.admit(&store, &a, &ha).expect("free"), ca);
+        // Uploading a kept archive again is free and keeps it for good.
+        assert_eq!(staging.admit(&store, &a, &ha).expect("free"), ca);
+        assert_eq!(staging.used(&store).expect("used"), 1000);
         assert_eq!(store.lookup(&ha).expect("lookup"), Some(ca));
     }
 
